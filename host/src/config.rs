@@ -1,0 +1,1379 @@
+//! `tessera.toml`: the serde model of the file and its validation into a typed
+//! [`Config`].
+//!
+//! Parsing is strict (`deny_unknown_fields` everywhere) and validation collects
+//! every problem it finds, each one naming the key (`clients[acme-sync].secret_hash`)
+//! and what to do about it. Secrets referenced by the file (environment
+//! variables, files) are read here, once: a client secret is kept only as its
+//! SHA-256 hash, and plugin secrets are wrapped so they never print.
+//!
+//! Nothing here touches the network, the store or WebAssembly; plugin files are
+//! loaded by [`crate::plugin`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::secret::SecretHash;
+
+/// Largest serialized size of one metadata table, in bytes.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Deepest nesting allowed inside a metadata value.
+pub const MAX_METADATA_DEPTH: usize = 8;
+/// Largest `memory_mb` a plugin may ask for.
+pub const MAX_PLUGIN_MEMORY_MB: u32 = 256;
+/// Largest `timeout_ms` a plugin may ask for.
+pub const MAX_PLUGIN_TIMEOUT_MS: u64 = 10_000;
+
+/// The signing algorithm of access and ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
+pub enum Algorithm {
+    /// ECDSA with P-256 and SHA-256 (the default).
+    #[default]
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    RS256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// The JOSE `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::ES256 => "ES256",
+            Algorithm::RS256 => "RS256",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Parses a JOSE `alg` name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "ES256" => Some(Algorithm::ES256),
+            "RS256" => Some(Algorithm::RS256),
+            "EdDSA" => Some(Algorithm::EdDSA),
+            _ => None,
+        }
+    }
+}
+
+/// Who may get user-flow tokens for an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UserAccess {
+    /// Any application with a valid user sign-in.
+    AllowAll,
+    /// Only applications with a `subject = "user"` grant for the API (the default).
+    #[default]
+    RequireClientGrant,
+    /// No user-flow tokens for this API.
+    DenyAll,
+}
+
+/// Who may get client-credentials tokens for an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAccess {
+    /// Only clients with a `subject = "client"` grant for the API (the default).
+    #[default]
+    RequireClientGrant,
+    /// No client-credentials tokens for this API.
+    DenyAll,
+}
+
+/// The kind of application a client is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppType {
+    /// Browser single-page application (public).
+    Spa,
+    /// Server-side web application (confidential).
+    RegularWeb,
+    /// Mobile or desktop application (public).
+    Native,
+    /// Machine-to-machine client (confidential).
+    Machine,
+}
+
+impl AppType {
+    /// Whether the client can keep a secret (RFC 6749 §2.1).
+    pub fn is_confidential(self) -> bool {
+        matches!(self, AppType::RegularWeb | AppType::Machine)
+    }
+
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppType::Spa => "spa",
+            AppType::RegularWeb => "regular_web",
+            AppType::Native => "native",
+            AppType::Machine => "machine",
+        }
+    }
+}
+
+/// Whose token a grant is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// The client itself (client credentials).
+    #[default]
+    Client,
+    /// A user signed in to the client (user flows).
+    User,
+}
+
+/// A pipeline stage a plugin can run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Stage {
+    /// User flows, after sign-in.
+    #[serde(rename = "authorize")]
+    Authorize,
+    /// Client credentials.
+    #[serde(rename = "credentials-exchange")]
+    CredentialsExchange,
+}
+
+impl Stage {
+    /// The stage's name in configuration and WIT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Authorize => "authorize",
+            Stage::CredentialsExchange => "credentials-exchange",
+        }
+    }
+}
+
+/// What a plugin failure does to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Fail the request with `server_error` (fail closed; the default).
+    #[default]
+    Fail,
+    /// Ignore this plugin's output and go on.
+    Skip,
+}
+
+// ---------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    #[serde(default)]
+    signing: RawSigning,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    claims: RawClaims,
+    #[serde(default)]
+    runtime: RawRuntime,
+    #[serde(default)]
+    apis: Vec<RawApi>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+    #[serde(default)]
+    grants: Vec<RawGrant>,
+    #[serde(default)]
+    plugins: Vec<RawPlugin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    issuer: String,
+    #[serde(default = "default_listen")]
+    listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    #[serde(default)]
+    algorithm: Algorithm,
+    #[serde(default)]
+    key_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClaims {
+    #[serde(default)]
+    require_namespace: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    #[serde(default)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    identifier: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default = "default_token_lifetime")]
+    token_lifetime_secs: u64,
+    #[serde(default)]
+    user_access: UserAccess,
+    #[serde(default)]
+    client_access: ClientAccess,
+    #[serde(default)]
+    metadata: toml::Table,
+}
+
+fn default_token_lifetime() -> u64 {
+    3600
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    app_type: AppType,
+    #[serde(default)]
+    secret_hash: Option<String>,
+    #[serde(default)]
+    secret_env: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    metadata: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    client: String,
+    api: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    subject: Subject,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    name: String,
+    path: PathBuf,
+    #[serde(default)]
+    stages: Option<Vec<Stage>>,
+    #[serde(default)]
+    apis: Vec<String>,
+    #[serde(default)]
+    on_error: OnError,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_memory_mb")]
+    memory_mb: u32,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default)]
+    secrets: BTreeMap<String, RawSecretSource>,
+}
+
+fn default_timeout_ms() -> u64 {
+    50
+}
+
+fn default_memory_mb() -> u32 {
+    32
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecretSource {
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------
+// The validated configuration.
+
+/// A validated configuration: every cross-reference resolved, every secret read.
+#[derive(Debug)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[signing]`.
+    pub signing: SigningConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[claims]`.
+    pub claims: ClaimsConfig,
+    /// `[runtime]`: where compiled plugins are cached.
+    pub runtime: RuntimeConfig,
+    /// `[[apis]]`, in file order.
+    pub apis: Vec<Arc<Api>>,
+    api_index: HashMap<String, usize>,
+    /// `[[clients]]` by id.
+    pub clients: HashMap<String, Arc<Client>>,
+    grants: HashMap<(String, String, Subject), Grant>,
+    /// `[[plugins]]`, in the order they run.
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The exact `iss` of every token.
+    pub issuer: String,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+}
+
+impl ServerConfig {
+    /// An absolute URL for a path on this issuer (`/oauth/token`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+}
+
+/// `[signing]`.
+#[derive(Debug, Clone)]
+pub struct SigningConfig {
+    /// Algorithm of new signing keys and of every token.
+    pub algorithm: Algorithm,
+    /// Where private keys live (absolute).
+    pub key_dir: PathBuf,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+}
+
+/// `[claims]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimsConfig {
+    /// Custom claim names must be URLs or URNs.
+    pub require_namespace: bool,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Compiled plugin artifacts, keyed by content hash and engine settings.
+    pub cache_dir: PathBuf,
+}
+
+/// An API (resource server): the audience of access tokens.
+#[derive(Debug)]
+pub struct Api {
+    /// The audience.
+    pub identifier: String,
+    /// Display name.
+    pub name: String,
+    /// The scopes it defines, in file order.
+    pub scopes: Vec<String>,
+    /// Access token lifetime.
+    pub token_lifetime: Duration,
+    /// User-flow policy.
+    pub user_access: UserAccess,
+    /// Client-credentials policy.
+    pub client_access: ClientAccess,
+    /// Metadata passed to plugins.
+    pub metadata: Map<String, Value>,
+}
+
+/// An application.
+pub struct Client {
+    /// `client_id`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Kind of application.
+    pub app_type: AppType,
+    /// Hash of the client secret (confidential clients only).
+    pub secret: Option<SecretHash>,
+    /// Registered redirect URIs (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Metadata passed to plugins. Never secrets.
+    pub metadata: Map<String, Value>,
+    /// APIs this client has a `subject = "client"` grant for, in file order.
+    pub client_grant_apis: Vec<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("app_type", &self.app_type)
+            .field("has_secret", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ceiling of what a client may get for an API.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Scopes the client may get (a subset of the API's).
+    pub scopes: Vec<String>,
+}
+
+/// A plugin as configured (the component itself is loaded by [`crate::plugin`]).
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// Unique name.
+    pub name: String,
+    /// The `.wasm` component (absolute).
+    pub path: PathBuf,
+    /// Stages to run at; `None` means every stage the component exports.
+    pub stages: Option<Vec<Stage>>,
+    /// Only for these audiences; empty means every API.
+    pub apis: Vec<String>,
+    /// What a failure does.
+    pub on_error: OnError,
+    /// Wall-clock budget per call.
+    pub timeout: Duration,
+    /// Linear memory cap per call.
+    pub memory_bytes: usize,
+    /// Values for the `config` host import (non-strings as JSON text).
+    pub config: Arc<HashMap<String, String>>,
+    /// Values for the `secret` host import.
+    pub secrets: Arc<HashMap<String, PluginSecret>>,
+}
+
+/// A plugin secret. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct PluginSecret(String);
+
+impl PluginSecret {
+    /// The secret's value, to hand to the plugin.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PluginSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PluginSecret(<redacted>)")
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file. Relative paths in it are
+    /// relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![format!("cannot read the file: {e}")],
+        })?;
+        Config::parse(path, &text, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates configuration text. `env` looks up environment variables, so
+    /// tests need not touch the process environment.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![e.to_string().trim_end().to_owned()],
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let mut v = Validator {
+            base,
+            env,
+            problems: Vec::new(),
+        };
+        let config = v.config(path, raw);
+        if v.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                file: path.to_owned(),
+                problems: v.problems,
+            })
+        }
+    }
+
+    /// Looks up an API by identifier.
+    pub fn api(&self, identifier: &str) -> Option<&Arc<Api>> {
+        self.api_index.get(identifier).map(|&i| &self.apis[i])
+    }
+
+    /// The grant of `client` for `api` and `subject`, if any.
+    pub fn grant(&self, client: &str, api: &str, subject: Subject) -> Option<&Grant> {
+        self.grants
+            .get(&(client.to_owned(), api.to_owned(), subject))
+    }
+}
+
+/// Everything wrong with a configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// One line per problem, each naming the key.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{}: {} problem{}",
+            self.file.display(),
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  - {}", p.replace('\n', "\n    "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+struct Validator<'a> {
+    base: PathBuf,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, key: impl fmt::Display, message: impl fmt::Display) {
+        self.problems.push(format!("{key}: {message}"));
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn config(&mut self, path: &Path, raw: RawConfig) -> Config {
+        let server = self.server(raw.server);
+        let signing = SigningConfig {
+            algorithm: raw.signing.algorithm,
+            key_dir: self.resolve(
+                raw.signing
+                    .key_dir
+                    .as_deref()
+                    .unwrap_or(Path::new("data/keys")),
+            ),
+        };
+        let store = self.store(raw.store);
+        let runtime = RuntimeConfig {
+            cache_dir: self.resolve(
+                raw.runtime
+                    .cache_dir
+                    .as_deref()
+                    .unwrap_or(Path::new("data/cache")),
+            ),
+        };
+
+        let mut apis = Vec::new();
+        let mut api_index = HashMap::new();
+        for (i, raw_api) in raw.apis.into_iter().enumerate() {
+            let key = format!("apis[{i}]");
+            if let Some(api) = self.api(&key, raw_api) {
+                if api_index.contains_key(&api.identifier) {
+                    self.problem(
+                        format!("{key}.identifier"),
+                        format_args!(
+                            "{:?} is already used by another API; identifiers must be unique",
+                            api.identifier
+                        ),
+                    );
+                    continue;
+                }
+                api_index.insert(api.identifier.clone(), apis.len());
+                apis.push(Arc::new(api));
+            }
+        }
+
+        let mut clients: HashMap<String, Client> = HashMap::new();
+        for (i, raw_client) in raw.clients.into_iter().enumerate() {
+            let key = format!("clients[{i}]");
+            if let Some(client) = self.client(&key, raw_client) {
+                if clients.contains_key(&client.id) {
+                    self.problem(
+                        format!("{key}.id"),
+                        format_args!(
+                            "{:?} is already used by another client; ids must be unique",
+                            client.id
+                        ),
+                    );
+                    continue;
+                }
+                clients.insert(client.id.clone(), client);
+            }
+        }
+
+        let mut grants = HashMap::new();
+        for (i, g) in raw.grants.into_iter().enumerate() {
+            let key = format!("grants[{i}]");
+            let Some(client) = clients.get_mut(&g.client) else {
+                self.problem(
+                    format!("{key}.client"),
+                    format_args!(
+                        "no client has id {:?}; add it under [[clients]] or fix the id",
+                        g.client
+                    ),
+                );
+                continue;
+            };
+            let Some(&api_i) = api_index.get(&g.api) else {
+                self.problem(
+                    format!("{key}.api"),
+                    format_args!(
+                        "no API has identifier {:?}; add it under [[apis]] or fix the identifier",
+                        g.api
+                    ),
+                );
+                continue;
+            };
+            let api: &Api = &apis[api_i];
+            if g.subject == Subject::Client && !client.app_type.is_confidential() {
+                self.problem(
+                    format!("{key}.subject"),
+                    format_args!(
+                        "client {:?} is a public {} application and cannot use client credentials; \
+                         use subject = \"user\" or make it a machine client",
+                        client.id,
+                        client.app_type.as_str()
+                    ),
+                );
+            }
+            let mut scopes = Vec::new();
+            for s in g.scopes {
+                if !api.scopes.contains(&s) {
+                    self.problem(
+                        format!("{key}.scopes"),
+                        format_args!(
+                            "{s:?} is not a scope of API {:?} (its scopes: {})",
+                            api.identifier,
+                            api.scopes.join(" ")
+                        ),
+                    );
+                } else if !scopes.contains(&s) {
+                    scopes.push(s);
+                }
+            }
+            let id = (g.client.clone(), g.api.clone(), g.subject);
+            if grants.contains_key(&id) {
+                self.problem(
+                    &key,
+                    format_args!(
+                        "client {:?} already has a {} grant for API {:?}; merge the two",
+                        g.client,
+                        match g.subject {
+                            Subject::Client => "client",
+                            Subject::User => "user",
+                        },
+                        g.api
+                    ),
+                );
+                continue;
+            }
+            if g.subject == Subject::Client {
+                client.client_grant_apis.push(g.api.clone());
+            }
+            grants.insert(id, Grant { scopes });
+        }
+
+        let mut plugins: Vec<PluginConfig> = Vec::new();
+        for (i, raw_plugin) in raw.plugins.into_iter().enumerate() {
+            let key = format!("plugins[{i}]");
+            if let Some(p) = self.plugin(&key, raw_plugin, &api_index) {
+                if plugins.iter().any(|q| q.name == p.name) {
+                    self.problem(
+                        format!("{key}.name"),
+                        format_args!("{:?} is already used by another plugin", p.name),
+                    );
+                    continue;
+                }
+                plugins.push(p);
+            }
+        }
+
+        Config {
+            path: path.to_owned(),
+            server,
+            signing,
+            store,
+            claims: ClaimsConfig {
+                require_namespace: raw.claims.require_namespace,
+            },
+            runtime,
+            apis,
+            api_index,
+            clients: clients
+                .into_iter()
+                .map(|(id, c)| (id, Arc::new(c)))
+                .collect(),
+            grants,
+            plugins,
+        }
+    }
+
+    fn server(&mut self, raw: RawServer) -> ServerConfig {
+        match url::Url::parse(&raw.issuer) {
+            Ok(u) => {
+                let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+                    self.problem(
+                        "server.issuer",
+                        "must be an https:// URL (http:// is allowed only for localhost, 127.0.0.1 and [::1])",
+                    );
+                }
+                if u.query().is_some() || u.fragment().is_some() {
+                    self.problem(
+                        "server.issuer",
+                        "must not have a query or fragment (OpenID Connect Discovery §3)",
+                    );
+                }
+            }
+            Err(e) => self.problem(
+                "server.issuer",
+                format_args!(
+                    "{:?} is not a URL ({e}); write e.g. \"https://auth.example.com\"",
+                    raw.issuer
+                ),
+            ),
+        }
+        let listen = match raw.listen.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.problem(
+                    "server.listen",
+                    format_args!(
+                        "{:?} is not an IP address and port; write e.g. \"127.0.0.1:8080\"",
+                        raw.listen
+                    ),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            }
+        };
+        ServerConfig {
+            issuer: raw.issuer,
+            listen,
+        }
+    }
+
+    fn store(&mut self, raw: RawStore) -> StoreConfig {
+        let url = raw
+            .url
+            .unwrap_or_else(|| "sqlite://data/tessera.db".to_owned());
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                self.problem(
+                    "store.url",
+                    "sqlite:// needs a file path, e.g. \"sqlite://data/tessera.db\"",
+                );
+            }
+            let file = self.resolve(Path::new(rest));
+            return StoreConfig {
+                url: format!("sqlite://{}", file.display()),
+            };
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            self.problem(
+                "store.url",
+                format_args!("{url:?} is neither sqlite://PATH nor postgres://…"),
+            );
+        }
+        StoreConfig { url }
+    }
+
+    fn api(&mut self, key: &str, raw: RawApi) -> Option<Api> {
+        let before = self.problems.len();
+        let key = match raw.identifier.as_str() {
+            "" => key.to_owned(),
+            id => format!("apis[{id}]"),
+        };
+        if let Err(why) = check_api_identifier(&raw.identifier) {
+            self.problem(format!("{key}.identifier"), why);
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for s in raw.scopes {
+            if !is_scope_token(&s) {
+                self.problem(
+                    format!("{key}.scopes"),
+                    format_args!("{s:?} is not a valid scope (RFC 6749 §3.3: printable ASCII, no spaces, quotes or backslashes)"),
+                );
+            } else if scopes.contains(&s) {
+                self.problem(
+                    format!("{key}.scopes"),
+                    format_args!("{s:?} is listed twice"),
+                );
+            } else {
+                scopes.push(s);
+            }
+        }
+        if !(60..=86_400).contains(&raw.token_lifetime_secs) {
+            self.problem(
+                format!("{key}.token_lifetime_secs"),
+                format_args!(
+                    "{} is out of range; use 60 to 86400 seconds",
+                    raw.token_lifetime_secs
+                ),
+            );
+        }
+        let metadata = self.metadata(&format!("{key}.metadata"), raw.metadata);
+        (self.problems.len() == before).then(|| Api {
+            name: raw.name.unwrap_or_else(|| raw.identifier.clone()),
+            identifier: raw.identifier,
+            scopes,
+            token_lifetime: Duration::from_secs(raw.token_lifetime_secs),
+            user_access: raw.user_access,
+            client_access: raw.client_access,
+            metadata,
+        })
+    }
+
+    fn client(&mut self, key: &str, raw: RawClient) -> Option<Client> {
+        let before = self.problems.len();
+        let key = if is_client_id(&raw.id) {
+            format!("clients[{}]", raw.id)
+        } else {
+            self.problem(
+                format!("{key}.id"),
+                format_args!(
+                    "{:?} is not a valid client id: use 1 to 128 letters, digits and . _ ~ -",
+                    raw.id
+                ),
+            );
+            key.to_owned()
+        };
+        let secret = match (raw.secret_hash, raw.secret_env) {
+            (Some(_), Some(_)) => {
+                self.problem(&key, "set secret_hash or secret_env, not both");
+                None
+            }
+            (Some(h), None) => match SecretHash::parse(&h) {
+                Ok(h) => Some(h),
+                Err(why) => {
+                    self.problem(
+                        format!("{key}.secret_hash"),
+                        format_args!(
+                            "{why}; run `tessera secret new` to make a secret and its hash"
+                        ),
+                    );
+                    None
+                }
+            },
+            (None, Some(var)) => match (self.env)(&var) {
+                Some(secret) if secret.len() >= 16 => Some(SecretHash::of(&secret)),
+                Some(_) => {
+                    self.problem(
+                        format!("{key}.secret_env"),
+                        format_args!("environment variable {var} holds fewer than 16 characters; use `tessera secret new`"),
+                    );
+                    None
+                }
+                None => {
+                    self.problem(
+                        format!("{key}.secret_env"),
+                        format_args!("environment variable {var} is not set"),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if raw.app_type.is_confidential() && secret.is_none() && self.problems.len() == before {
+            self.problem(
+                &key,
+                format_args!(
+                    "a {} client is confidential and needs secret_hash or secret_env; run `tessera secret new`",
+                    raw.app_type.as_str()
+                ),
+            );
+        }
+        if !raw.app_type.is_confidential() && secret.is_some() {
+            self.problem(
+                &key,
+                format_args!(
+                    "a {} client is public and cannot keep a secret; remove the secret",
+                    raw.app_type.as_str()
+                ),
+            );
+        }
+        if raw.app_type == AppType::Machine && !raw.redirect_uris.is_empty() {
+            self.problem(
+                format!("{key}.redirect_uris"),
+                "machine clients do not take part in user flows; remove the redirect URIs",
+            );
+        }
+        for uri in &raw.redirect_uris {
+            if let Err(why) = check_redirect_uri(uri, raw.app_type) {
+                self.problem(
+                    format!("{key}.redirect_uris"),
+                    format_args!("{uri:?}: {why}"),
+                );
+            }
+        }
+        let metadata = self.metadata(&format!("{key}.metadata"), raw.metadata);
+        (self.problems.len() == before).then(|| Client {
+            name: raw.name.unwrap_or_else(|| raw.id.clone()),
+            id: raw.id,
+            app_type: raw.app_type,
+            secret,
+            redirect_uris: raw.redirect_uris,
+            metadata,
+            client_grant_apis: Vec::new(),
+        })
+    }
+
+    fn plugin(
+        &mut self,
+        key: &str,
+        raw: RawPlugin,
+        apis: &HashMap<String, usize>,
+    ) -> Option<PluginConfig> {
+        let before = self.problems.len();
+        let key = if is_plugin_name(&raw.name) {
+            format!("plugins[{}]", raw.name)
+        } else {
+            self.problem(
+                format!("{key}.name"),
+                format_args!(
+                    "{:?} is not a valid plugin name: use 1 to 64 lowercase letters, digits, - and _",
+                    raw.name
+                ),
+            );
+            key.to_owned()
+        };
+        if let Some(stages) = &raw.stages {
+            if stages.is_empty() {
+                self.problem(
+                    format!("{key}.stages"),
+                    "is empty; leave it out to run at every stage the plugin exports",
+                );
+            }
+            let unique: HashSet<_> = stages.iter().collect();
+            if unique.len() != stages.len() {
+                self.problem(format!("{key}.stages"), "lists a stage twice");
+            }
+        }
+        for a in &raw.apis {
+            if !apis.contains_key(a) {
+                self.problem(
+                    format!("{key}.apis"),
+                    format_args!("no API has identifier {a:?}"),
+                );
+            }
+        }
+        if !(1..=MAX_PLUGIN_TIMEOUT_MS).contains(&raw.timeout_ms) {
+            self.problem(
+                format!("{key}.timeout_ms"),
+                format_args!(
+                    "{} is out of range; use 1 to {MAX_PLUGIN_TIMEOUT_MS}",
+                    raw.timeout_ms
+                ),
+            );
+        }
+        if !(1..=MAX_PLUGIN_MEMORY_MB).contains(&raw.memory_mb) {
+            self.problem(
+                format!("{key}.memory_mb"),
+                format_args!(
+                    "{} is out of range; use 1 to {MAX_PLUGIN_MEMORY_MB}",
+                    raw.memory_mb
+                ),
+            );
+        }
+        let mut config = HashMap::new();
+        for (k, v) in raw.config {
+            match toml_to_json(&v, 0) {
+                Ok(Value::String(s)) => {
+                    config.insert(k, s);
+                }
+                Ok(other) => {
+                    config.insert(k, other.to_string());
+                }
+                Err(why) => self.problem(format!("{key}.config.{k}"), why),
+            }
+        }
+        let mut secrets = HashMap::new();
+        for (name, src) in raw.secrets {
+            let skey = format!("{key}.secrets.{name}");
+            match (src.env, src.file) {
+                (Some(var), None) => match (self.env)(&var) {
+                    Some(v) => {
+                        secrets.insert(name, PluginSecret(v));
+                    }
+                    None => {
+                        self.problem(skey, format_args!("environment variable {var} is not set"))
+                    }
+                },
+                (None, Some(file)) => {
+                    let file = self.resolve(&file);
+                    match std::fs::read_to_string(&file) {
+                        Ok(v) => {
+                            secrets.insert(
+                                name,
+                                PluginSecret(v.trim_end_matches(['\r', '\n']).to_owned()),
+                            );
+                        }
+                        Err(e) => {
+                            self.problem(skey, format_args!("cannot read {}: {e}", file.display()))
+                        }
+                    }
+                }
+                _ => self.problem(
+                    skey,
+                    "write exactly one of { env = \"VAR\" } or { file = \"path\" }",
+                ),
+            }
+        }
+        (self.problems.len() == before).then(|| PluginConfig {
+            name: raw.name,
+            path: self.resolve(&raw.path),
+            stages: raw.stages,
+            apis: raw.apis,
+            on_error: raw.on_error,
+            timeout: Duration::from_millis(raw.timeout_ms),
+            memory_bytes: (raw.memory_mb as usize) << 20,
+            config: Arc::new(config),
+            secrets: Arc::new(secrets),
+        })
+    }
+
+    fn metadata(&mut self, key: &str, table: toml::Table) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (k, v) in table {
+            match toml_to_json(&v, 0) {
+                Ok(v) => {
+                    out.insert(k, v);
+                }
+                Err(why) => self.problem(format!("{key}.{k}"), why),
+            }
+        }
+        let size = Value::Object(out.clone()).to_string().len();
+        if size > MAX_METADATA_BYTES {
+            self.problem(
+                key,
+                format_args!("is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"),
+            );
+        }
+        out
+    }
+}
+
+/// Converts a TOML value to JSON, refusing datetimes and deep nesting.
+fn toml_to_json(v: &toml::Value, depth: usize) -> Result<Value, String> {
+    if depth > MAX_METADATA_DEPTH {
+        return Err(format!("nests deeper than {MAX_METADATA_DEPTH} levels"));
+    }
+    Ok(match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .ok_or_else(|| format!("{f} is not a finite number"))?,
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(_) => {
+            return Err("dates are not supported here; write the date as a string".to_owned());
+        }
+        toml::Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| toml_to_json(x, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, x)| Ok((k.clone(), toml_to_json(x, depth + 1)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+    })
+}
+
+/// RFC 6749 §3.3 `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Client ids are RFC 3986 unreserved characters, so they never need escaping
+/// in Basic credentials, URLs or logs.
+pub fn is_client_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+}
+
+fn is_plugin_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+}
+
+/// An API identifier is an absolute URI without a fragment (RFC 8707 §2).
+pub fn check_api_identifier(id: &str) -> Result<(), String> {
+    match url::Url::parse(id) {
+        Ok(u) if u.fragment().is_some() => Err(format!(
+            "{id:?} has a fragment; RFC 8707 resource identifiers must not"
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "{id:?} is not an absolute URI ({e}); write e.g. \"https://orders.example.com\" or \"urn:example:orders\""
+        )),
+    }
+}
+
+fn check_redirect_uri(uri: &str, app_type: AppType) -> Result<(), &'static str> {
+    let u = url::Url::parse(uri).map_err(|_| "is not an absolute URL")?;
+    if u.fragment().is_some() {
+        return Err("must not have a fragment (RFC 6749 §3.1.2)");
+    }
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("http:// is allowed only for loopback addresses; use https://"),
+        s if app_type == AppType::Native && s.contains('.') => Ok(()),
+        _ => Err(
+            "use https://, http:// on loopback, or (native apps) a reverse-DNS scheme like com.example.app:/callback",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/tessera/tessera.toml"), text, &|name| {
+            (name == "ACME_SECRET").then(|| "a-secret-of-sufficient-length".to_owned())
+        })
+    }
+
+    fn base() -> String {
+        format!(
+            r#"
+[server]
+issuer = "http://127.0.0.1:8080"
+
+[[apis]]
+identifier = "https://orders.example.com"
+scopes = ["read:orders", "write:orders"]
+metadata = {{ owner = "orders-team", nested = {{ a = [1, "x"] }} }}
+
+[[clients]]
+id = "acme-sync"
+name = "ACME"
+app_type = "machine"
+secret_hash = "{HASH}"
+metadata = {{ partner = "acme" }}
+
+[[grants]]
+client = "acme-sync"
+api = "https://orders.example.com"
+scopes = ["read:orders"]
+"#
+        )
+    }
+
+    fn problems(text: &str) -> String {
+        parse(text)
+            .expect_err("config should be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn valid_config_resolves_everything() {
+        let c = parse(&base()).expect("valid");
+        let api = c.api("https://orders.example.com").expect("api");
+        assert_eq!(api.scopes, ["read:orders", "write:orders"]);
+        assert_eq!(api.metadata["nested"]["a"][1], "x");
+        let client = &c.clients["acme-sync"];
+        assert_eq!(client.client_grant_apis, ["https://orders.example.com"]);
+        let g = c
+            .grant("acme-sync", "https://orders.example.com", Subject::Client)
+            .expect("grant");
+        assert_eq!(g.scopes, ["read:orders"]);
+        assert_eq!(c.signing.key_dir, Path::new("/etc/tessera/data/keys"));
+        assert_eq!(c.store.url, "sqlite:///etc/tessera/data/tessera.db");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_position() {
+        let e = problems(&format!("{}\n[signing]\nalgoritm = \"ES256\"\n", base()));
+        assert!(e.contains("unknown field `algoritm`"), "{e}");
+        assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn duplicates_and_dangling_references_are_named() {
+        let text = format!(
+            "{}\n[[clients]]\nid = \"acme-sync\"\napp_type = \"machine\"\nsecret_hash = \"{HASH}\"\n\
+             [[grants]]\nclient = \"nobody\"\napi = \"https://orders.example.com\"\n\
+             [[grants]]\nclient = \"acme-sync\"\napi = \"https://nowhere.example.com\"\n",
+            base()
+        );
+        let e = problems(&text);
+        assert!(
+            e.contains("clients[1].id: \"acme-sync\" is already used"),
+            "{e}"
+        );
+        assert!(
+            e.contains("grants[1].client: no client has id \"nobody\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("grants[2].api: no API has identifier \"https://nowhere.example.com\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn malformed_hash_url_and_missing_env_are_named() {
+        let text = base()
+            .replace(HASH, "sha256:abc")
+            .replace("https://orders.example.com\"\nscopes", "orders\"\nscopes")
+            + "\n[[clients]]\nid = \"b\"\napp_type = \"machine\"\nsecret_env = \"MISSING_VAR\"\n";
+        let e = problems(&text);
+        assert!(e.contains("clients[acme-sync].secret_hash"), "{e}");
+        assert!(e.contains("tessera secret new"), "{e}");
+        assert!(e.contains("apis[orders].identifier"), "{e}");
+        assert!(
+            e.contains("clients[b].secret_env: environment variable MISSING_VAR is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secret_env_is_hashed() {
+        let text = base().replace(
+            &format!("secret_hash = \"{HASH}\""),
+            "secret_env = \"ACME_SECRET\"",
+        );
+        let c = parse(&text).expect("valid");
+        let h = c.clients["acme-sync"].secret.as_ref().expect("hash");
+        assert!(h.verify("a-secret-of-sufficient-length"));
+    }
+
+    #[test]
+    fn grant_scopes_must_belong_to_the_api() {
+        let e =
+            problems(&base().replace("scopes = [\"read:orders\"]", "scopes = [\"delete:orders\"]"));
+        assert!(
+            e.contains("grants[0].scopes: \"delete:orders\" is not a scope"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn public_clients_cannot_have_secrets_or_client_grants() {
+        let e = problems(&base().replace("app_type = \"machine\"", "app_type = \"spa\""));
+        assert!(
+            e.contains("clients[acme-sync]: a spa client is public and cannot keep a secret"),
+            "{e}"
+        );
+        let spa = base()
+            + "\n[[clients]]\nid = \"web\"\napp_type = \"spa\"\n[[grants]]\nclient = \"web\"\napi = \"https://orders.example.com\"\n";
+        let e = problems(&spa);
+        assert!(
+            e.contains("grants[1].subject: client \"web\" is a public spa application"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn redirect_uris_are_checked() {
+        let text = base()
+            + "\n[[clients]]\nid = \"web\"\napp_type = \"spa\"\nredirect_uris = [\"http://app.example.com/cb\", \"https://app.example.com/cb#x\", \"http://127.0.0.1/cb\"]\n";
+        let e = problems(&text);
+        assert!(e.contains("http:// is allowed only for loopback"), "{e}");
+        assert!(e.contains("must not have a fragment"), "{e}");
+        assert!(!e.contains("127.0.0.1/cb"), "{e}");
+    }
+
+    #[test]
+    fn plugin_settings_are_checked() {
+        let text = base()
+            + "\n[[plugins]]\nname = \"Bad Name\"\npath = \"x.wasm\"\ntimeout_ms = 0\nmemory_mb = 100000\napis = [\"https://nope\"]\nsecrets = { t = { env = \"NOPE\" } }\n";
+        let e = problems(&text);
+        for needle in [
+            "name",
+            "timeout_ms",
+            "memory_mb",
+            "no API has identifier \"https://nope\"",
+            "NOPE is not set",
+        ] {
+            assert!(e.contains(needle), "{needle} missing in {e}");
+        }
+    }
+
+    #[test]
+    fn plugin_config_values_become_strings() {
+        let text = base()
+            + "\n[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\nconfig = { ns = \"https://x/\", keys = [\"a\", \"b\"], n = 3 }\nsecrets = { s = { env = \"ACME_SECRET\" } }\n";
+        let c = parse(&text).expect("valid");
+        let p = &c.plugins[0];
+        assert_eq!(p.config["ns"], "https://x/");
+        assert_eq!(p.config["keys"], "[\"a\",\"b\"]");
+        assert_eq!(p.config["n"], "3");
+        assert_eq!(p.path, Path::new("/etc/tessera/p.wasm"));
+        assert!(!format!("{:?}", p.secrets).contains("sufficient"));
+    }
+
+    #[test]
+    fn insecure_issuer_is_refused() {
+        let e = problems(&base().replace("http://127.0.0.1:8080", "http://auth.example.com"));
+        assert!(e.contains("server.issuer"), "{e}");
+    }
+
+    #[test]
+    fn scope_and_client_id_syntax() {
+        assert!(is_scope_token("read:orders"));
+        assert!(!is_scope_token("a b"));
+        assert!(!is_scope_token("a\"b"));
+        assert!(!is_scope_token(""));
+        assert!(is_client_id("acme-sync.v2"));
+        assert!(!is_client_id("a:b"));
+        assert!(!is_client_id("a\u{202e}b"));
+    }
+}

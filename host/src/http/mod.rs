@@ -1,0 +1,118 @@
+//! The HTTP edge: the accept loop (hyper, with header-read timeouts, a
+//! connection limit and graceful shutdown), routing, and the one place where
+//! an [`OAuthError`](crate::oauth::OAuthError) becomes an RFC 6749 response.
+//!
+//! Handlers are thin: they turn HTTP into the typed inputs of [`crate::oauth`]
+//! and [`crate::grants`] and their results back into HTTP.
+
+pub mod response;
+pub mod token;
+pub mod well_known;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::{get, post};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::Issuer;
+
+/// A client has this long to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections beyond this wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// In-flight requests get this long to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The routes.
+pub fn router(issuer: Arc<Issuer>) -> Router {
+    Router::new()
+        .route(
+            "/oauth/token",
+            post(token::token).fallback(response::method_not_allowed),
+        )
+        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(well_known::discovery),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(well_known::discovery),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/metrics", get(well_known::metrics))
+        .with_state(issuer)
+}
+
+/// Serves `issuer` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish (up to [`SHUTDOWN_GRACE`]).
+pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Future<Output = ()>) {
+    let app = router(issuer);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            let app = app.clone();
+            async move {
+                Ok::<_, Infallible>(
+                    app.oneshot(req.map(axum::body::Body::new))
+                        .await
+                        .unwrap_or_else(|e| match e {}),
+                )
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}

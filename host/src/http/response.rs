@@ -1,0 +1,61 @@
+//! OAuth errors and token responses on the wire (RFC 6749 §5.1, §5.2).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::oauth::{ErrorCode, OAuthError};
+
+/// JSON with `Cache-Control: no-store` (RFC 6749 §5.1).
+pub fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// The HTTP status of an error: 401 for a failed Basic authentication, 500 and
+/// 503 for server trouble, 400 otherwise.
+pub fn status(e: &OAuthError) -> StatusCode {
+    match e.code {
+        ErrorCode::InvalidClient if e.basic_challenge => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        error_response(&self, status(&self))
+    }
+}
+
+/// An error body with a chosen status (413, 405 …).
+pub fn error_response(e: &OAuthError, status: StatusCode) -> Response {
+    let body = serde_json::json!({
+        "error": e.code.as_str(),
+        "error_description": e.safe_description(),
+    });
+    let mut r = no_store_json(status, body.to_string().into_bytes());
+    if e.basic_challenge {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+        );
+    }
+    r
+}
+
+/// Any method but POST at the token endpoint.
+pub async fn method_not_allowed() -> Response {
+    let e = OAuthError::invalid_request("the token endpoint accepts only POST (RFC 6749 §3.2)");
+    let mut r = error_response(&e, StatusCode::METHOD_NOT_ALLOWED);
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}

@@ -1,0 +1,153 @@
+//! `POST /oauth/token` (RFC 6749 §3.2).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::response::{error_response, no_store_json};
+use crate::Issuer;
+use crate::grants::{self, Issued};
+use crate::oauth::{self, GrantRequest, OAuthError, Params, TokenRequest};
+use crate::plugin::pipeline::RequestInfo;
+use crate::plugin::{PluginRun, RunOutcome};
+
+/// Largest token request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The token endpoint.
+pub async fn token(
+    State(issuer): State<Arc<Issuer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = OAuthError::invalid_request(format!(
+                "the request body is over {MAX_BODY_BYTES} bytes"
+            ));
+            issuer.metrics.error(e.code);
+            return error_response(&e, StatusCode::PAYLOAD_TOO_LARGE);
+        }
+    };
+    let mut trace = Vec::new();
+    let result = handle(&issuer, peer, &method, &uri, &headers, &body, &mut trace).await;
+    for run in &trace {
+        if matches!(run.outcome, RunOutcome::Failed(_) | RunOutcome::Skipped(_)) {
+            issuer.metrics.plugin_failure(&run.plugin);
+        }
+    }
+    match result {
+        Ok(issued) => {
+            issuer.metrics.token_issued();
+            tracing::debug!(
+                jti = %issued.jti,
+                aud = %issued.audience,
+                plugins = %trace_summary(&trace),
+                "issued access token"
+            );
+            let body = json!({
+                "access_token": issued.access_token,
+                "token_type": "Bearer",
+                "expires_in": issued.expires_in,
+                "scope": issued.scopes.join(" "),
+            });
+            no_store_json(StatusCode::OK, body.to_string().into_bytes())
+        }
+        Err(e) => {
+            issuer.metrics.error(e.code);
+            for run in &trace {
+                if matches!(
+                    run.outcome,
+                    crate::plugin::RunOutcome::Failed(_) | crate::plugin::RunOutcome::Skipped(_)
+                ) {
+                    issuer.metrics.plugin_failure(&run.plugin);
+                }
+            }
+            tracing::debug!(error = %e.code.as_str(), description = %e.safe_description(), plugins = %trace_summary(&trace), "token request refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn handle(
+    issuer: &Issuer,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    trace: &mut Vec<PluginRun>,
+) -> Result<Issued, OAuthError> {
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err(OAuthError::invalid_request(
+            "token request parameters belong in the body, not the URL",
+        ));
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body)?;
+    let authorization: Vec<&[u8]> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let request = TokenRequest::parse(&params, &authorization)?;
+
+    let snapshot = issuer.snapshot();
+    let auth = oauth::authenticate(&snapshot.config, &request.client)?;
+    let info = RequestInfo {
+        ip: peer.ip().to_string(),
+        user_agent: header_text(headers, header::USER_AGENT),
+        hostname: header_text(headers, header::HOST).unwrap_or_default(),
+        method: method.to_string(),
+        params: params.without_secrets(),
+    };
+    match request.grant {
+        GrantRequest::ClientCredentials { scope, audience } => {
+            grants::client_credentials::exchange(
+                &snapshot,
+                &issuer.runtime,
+                issuer.clock.as_ref(),
+                auth,
+                grants::client_credentials::Request {
+                    scope,
+                    audience,
+                    request: info,
+                },
+                trace,
+            )
+            .await
+        }
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect())
+}
+
+fn trace_summary(trace: &[PluginRun]) -> String {
+    serde_json::to_string(trace).unwrap_or_default()
+}

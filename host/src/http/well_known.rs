@@ -1,0 +1,73 @@
+//! Discovery (OIDC Discovery 1.0, RFC 8414), the JWKS (RFC 7517) and metrics.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::Issuer;
+use crate::config::Config;
+use crate::oauth::GRANT_TYPES_SUPPORTED;
+use crate::token::KeySet;
+
+/// The discovery document: only what this issuer implements.
+pub fn discovery_document(config: &Config, keys: &KeySet) -> Vec<u8> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for api in &config.apis {
+        for s in &api.scopes {
+            if !scopes.contains(&s.as_str()) {
+                scopes.push(s);
+            }
+        }
+    }
+    let server = &config.server;
+    json!({
+        "issuer": server.issuer,
+        "token_endpoint": server.url("/oauth/token"),
+        "jwks_uri": server.url("/.well-known/jwks.json"),
+        "grant_types_supported": GRANT_TYPES_SUPPORTED,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "access_token_signing_alg_values_supported": [keys.active().algorithm.as_str()],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn json_response(body: Vec<u8>, cache: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+pub async fn discovery(State(issuer): State<Arc<Issuer>>) -> Response {
+    json_response(issuer.snapshot().discovery.clone(), "public, max-age=300")
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
+    json_response(
+        issuer.snapshot().keys.jwks_json().to_vec(),
+        "public, max-age=300",
+    )
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(issuer): State<Arc<Issuer>>) -> Response {
+    let mut r = issuer.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}

@@ -1,0 +1,140 @@
+//! Tessera: an OAuth 2.0 / OpenID Connect token issuer whose token pipeline is
+//! programmed with sandboxed WebAssembly components.
+//!
+//! How the modules fit:
+//!
+//! - [`config`] reads `tessera.toml` into a validated [`config::Config`].
+//! - [`plugin`] compiles and runs the WebAssembly plugins (wasmtime).
+//! - [`token`] mints and signs JWTs and owns the signing keys.
+//! - [`oauth`] parses requests and authenticates clients, with no HTTP types;
+//!   [`grants`] turns an authenticated request into tokens.
+//! - [`http`] is the edge: routing, bodies, headers, error responses.
+//!
+//! Everything a request needs that can change at run time (configuration,
+//! keys, loaded plugins) lives in one immutable [`Snapshot`] behind an atomic
+//! pointer: a request takes the snapshot once and uses it to the end, and a
+//! reload builds a whole new snapshot off the request path and swaps it in.
+
+pub mod config;
+pub mod grants;
+pub mod http;
+pub mod metrics;
+pub mod oauth;
+pub mod plugin;
+pub mod secret;
+pub mod token;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use config::Config;
+use plugin::{LoadedPlugin, Runtime};
+use token::{Clock, KeySet};
+
+/// Everything a request reads that can change at run time, immutable once built.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases by one with every swap.
+    pub generation: u64,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Signing keys and the JWKS.
+    pub keys: Arc<KeySet>,
+    /// Loaded plugins, in configuration order.
+    pub plugins: Vec<Arc<LoadedPlugin>>,
+    /// The discovery document, rendered once.
+    pub discovery: Vec<u8>,
+    /// When it was built.
+    pub built_at: SystemTime,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The signing keys could not be loaded or created.
+    #[error("signing keys: {0}")]
+    Keys(#[from] token::keys::KeyError),
+    /// One or more plugins could not be loaded.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Plugins(Vec<plugin::LoadError>),
+}
+
+impl Snapshot {
+    /// Loads keys and plugins for `config`. Blocking (file I/O, compilation):
+    /// call it off the request path.
+    pub fn build(
+        runtime: &Runtime,
+        config: Arc<Config>,
+        clock: &dyn Clock,
+        generation: u64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let keys = KeySet::load_or_create(
+            &config.signing.key_dir,
+            config.signing.algorithm,
+            clock.now(),
+        )?;
+        let plugins =
+            plugin::registry::load_all(runtime, &config).map_err(SnapshotError::Plugins)?;
+        let discovery = http::well_known::discovery_document(&config, &keys);
+        Ok(Snapshot {
+            generation,
+            config,
+            keys: Arc::new(keys),
+            plugins,
+            discovery,
+            built_at: SystemTime::now(),
+        })
+    }
+}
+
+/// The running issuer: the current snapshot and what outlives snapshots.
+pub struct Issuer {
+    snapshot: ArcSwap<Snapshot>,
+    generation: AtomicU64,
+    /// The plugin runtime (one engine for the process).
+    pub runtime: Runtime,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Counters for `/metrics`.
+    pub metrics: metrics::Metrics,
+}
+
+impl Issuer {
+    /// Builds the first snapshot and the issuer around it.
+    pub fn new(
+        runtime: Runtime,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Issuer, SnapshotError> {
+        let snapshot = Snapshot::build(&runtime, Arc::new(config), clock.as_ref(), 1)?;
+        Ok(Issuer {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            generation: AtomicU64::new(1),
+            runtime,
+            clock,
+            metrics: metrics::Metrics::default(),
+        })
+    }
+
+    /// The current snapshot; hold it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Builds a snapshot from `config` and swaps it in; on error the current
+    /// snapshot keeps serving. Blocking: call it off the request path.
+    pub fn reload(&self, config: Config) -> Result<u64, SnapshotError> {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let snapshot = Snapshot::build(
+            &self.runtime,
+            Arc::new(config),
+            self.clock.as_ref(),
+            generation,
+        )?;
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(generation)
+    }
+}

@@ -1,0 +1,234 @@
+//! The `tessera` command line: parsing and tracing setup; the work lives in the
+//! library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tessera::config::Config;
+use tessera::plugin::Runtime;
+use tessera::token::{Clock, KeySet, SystemClock};
+use tessera::{Issuer, SnapshotError};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth 2.0 / OpenID Connect token issuer programmed with WebAssembly plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the issuer.
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and every plugin, then exit.
+    Check {
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// Client secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Print a fresh client secret and the hash to put in the configuration.
+    New,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; it signs new tokens from the next start, and the
+    /// old key stays published until you delete its file.
+    Rotate {
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Check { config } => check(&config),
+        Command::Secret(SecretCommand::New) => secret_new(),
+        Command::Keys(KeysCommand::Rotate { config }) => keys_rotate(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(anyhow::Error::from)
+}
+
+fn serve(path: &Path) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    let listen = config.server.listen;
+    let issuer_url = config.server.issuer.clone();
+    let runtime =
+        Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
+    let started = std::time::Instant::now();
+    let issuer = Issuer::new(runtime, config, Arc::new(SystemClock)).map_err(explain)?;
+    let snapshot = issuer.snapshot();
+    for p in &snapshot.plugins {
+        tracing::info!(
+            plugin = %p.config.name,
+            sha256 = %p.sha256,
+            stages = %p.stages.names().join(","),
+            cached = p.from_cache,
+            load_ms = p.load_time.as_millis() as u64,
+            "plugin loaded"
+        );
+    }
+    tracing::info!(
+        kid = %snapshot.keys.active().kid,
+        alg = snapshot.keys.active().algorithm.as_str(),
+        plugins = snapshot.plugins.len(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "snapshot ready"
+    );
+    drop(snapshot);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        // One line on stdout, for people and for tests that start the binary.
+        println!("Tessera listening on http://{addr} (issuer {issuer_url})");
+        tessera::http::serve(listener, Arc::new(issuer), shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down; finishing in-flight requests");
+}
+
+fn explain(e: SnapshotError) -> anyhow::Error {
+    match e {
+        SnapshotError::Plugins(errors) => anyhow::anyhow!(
+            "{} plugin{} could not be loaded:\n  - {}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        ),
+        other => anyhow::Error::from(other),
+    }
+}
+
+fn check(path: &Path) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    let runtime =
+        Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
+    let plugins = tessera::plugin::registry::load_all(&runtime, &config)
+        .map_err(|errors| explain(SnapshotError::Plugins(errors)))?;
+    println!(
+        "{}: OK — {} APIs, {} clients, {} plugins",
+        path.display(),
+        config.apis.len(),
+        config.clients.len(),
+        plugins.len()
+    );
+    for p in &plugins {
+        println!(
+            "  plugin {:<24} sha256:{}  stages: {}  ({} KiB{})",
+            p.config.name,
+            &p.sha256[..16],
+            p.stages.names().join(", "),
+            p.size / 1024,
+            if p.from_cache {
+                ", compiled from cache"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+fn secret_new() -> anyhow::Result<()> {
+    let secret = tessera::secret::generate()
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    let hash = tessera::secret::SecretHash::of(&secret);
+    println!("secret:      {secret}");
+    println!("secret_hash: \"{hash}\"");
+    eprintln!("Give the secret to the client's operator; put only secret_hash in tessera.toml.");
+    Ok(())
+}
+
+fn keys_rotate(path: &Path) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    let kid = KeySet::rotate(
+        &config.signing.key_dir,
+        config.signing.algorithm,
+        SystemClock.now(),
+    )
+    .context("rotating the signing key")?;
+    println!(
+        "new {} signing key {kid} in {}",
+        config.signing.algorithm.as_str(),
+        config.signing.key_dir.display()
+    );
+    println!(
+        "It signs new tokens after the next restart; older keys stay published until you delete their files."
+    );
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! The one wasmtime `Engine` and everything that configures it: the pooling
+//! allocator (with a fallback to on-demand allocation where the address space
+//! cannot be reserved), epoch interruption driven by a ticker thread that holds
+//! only a weak engine reference, the linker (WASI with nothing granted, plus
+//! the `tessera:plugin/host` interface), the per-call store state, and the
+//! on-disk cache of compiled components.
+//!
+//! This is the only module with `unsafe`: deserializing a compiled component is
+//! unsafe because wasmtime trusts the bytes. The cache folder holds only files
+//! this process wrote; operators must keep it writable by Tessera alone.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{host, types};
+use crate::config::{MAX_PLUGIN_MEMORY_MB, PluginConfig, PluginSecret};
+
+/// How often the epoch advances; the granularity of plugin deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Plugin instances that can be alive at once (pooling allocator slots).
+pub const MAX_CONCURRENT_INSTANCES: u32 = 256;
+/// Log lines kept per call.
+pub const MAX_LOG_LINES: usize = 32;
+/// Bytes kept per log line.
+pub const MAX_LOG_LINE: usize = 1024;
+
+/// The plugin runtime shared by every snapshot: one engine, one linker.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    pooling: bool,
+}
+
+impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker.
+    pub fn new() -> wasmtime::Result<Runtime> {
+        let (engine, pooling) = match Engine::new(&engine_config(true)) {
+            Ok(e) => (e, true),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                (Engine::new(&engine_config(false))?, false)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        host::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        spawn_ticker(&engine);
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                pooling,
+            }),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The linker every plugin is instantiated with.
+    pub fn linker(&self) -> &Linker<PluginState> {
+        &self.inner.linker
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// A fresh store for one call of `plugin`.
+    pub fn store(&self, plugin: &PluginConfig) -> Store<PluginState> {
+        // Standard error is captured (bounded) so a panicking plugin's message
+        // reaches the trace; everything else WASI offers is empty or denied.
+        let stderr = MemoryOutputPipe::new(MAX_LOG_LINE);
+        let state = PluginState {
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            stderr,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(plugin.memory_bytes)
+                .instances(64)
+                .tables(64)
+                .memories(16)
+                .trap_on_grow_failure(false)
+                .build(),
+            config: plugin.config.clone(),
+            secrets: plugin.secrets.clone(),
+            logs: Vec::new(),
+            dropped_logs: 0,
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store
+    }
+
+    /// Compiles a component, or loads it from `cache_dir` when this engine
+    /// compiled the same bytes before. Returns the component and whether it came
+    /// from the cache.
+    pub fn compile_cached(
+        &self,
+        bytes: &[u8],
+        sha256_hex: &str,
+        cache_dir: &Path,
+    ) -> wasmtime::Result<(Component, bool)> {
+        let path = self.cache_path(sha256_hex, cache_dir);
+        if path.is_file() {
+            // SAFETY: files in the cache folder are written only by
+            // `write_cache` below from `Component::serialize` of this engine
+            // configuration (the file name carries the engine's compatibility
+            // hash), and the folder is the operator's, like the binary itself.
+            match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "ignoring unusable compiled-plugin cache entry");
+                }
+            }
+        }
+        let component = Component::new(&self.inner.engine, bytes)?;
+        if let Err(e) = write_cache(&path, &component) {
+            tracing::warn!(file = %path.display(), error = %e, "could not write the compiled-plugin cache");
+        }
+        Ok((component, false))
+    }
+
+    fn cache_path(&self, sha256_hex: &str, cache_dir: &Path) -> PathBuf {
+        let mut h = DefaultHasher::new();
+        self.inner
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut h);
+        cache_dir.join(format!("{sha256_hex}-{:016x}.cwasm", h.finish()))
+    }
+}
+
+fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
+    let bytes = component.serialize()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("cache"),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn engine_config(pooling: bool) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(512 * 1024);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
+            .total_core_instances(MAX_CONCURRENT_INSTANCES * 8)
+            .total_memories(MAX_CONCURRENT_INSTANCES * 2)
+            .total_tables(MAX_CONCURRENT_INSTANCES * 4)
+            .total_stacks(MAX_CONCURRENT_INSTANCES)
+            .max_memory_size((MAX_PLUGIN_MEMORY_MB as usize) << 20)
+            .linear_memory_keep_resident(64 * 1024)
+            .table_keep_resident(16 * 1024);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+fn spawn_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("tessera-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the epoch ticker; plugin deadlines rely on the async timeout only");
+    }
+}
+
+/// One log line written by a plugin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogLine {
+    /// `trace` … `error`.
+    pub level: &'static str,
+    /// The message, truncated to [`MAX_LOG_LINE`] bytes.
+    pub message: String,
+}
+
+/// What a plugin call's store holds: an empty WASI context, limits, the
+/// plugin's config and secrets, and the logs it wrote.
+pub struct PluginState {
+    wasi: WasiCtx,
+    stderr: MemoryOutputPipe,
+    table: ResourceTable,
+    limits: StoreLimits,
+    config: Arc<std::collections::HashMap<String, String>>,
+    secrets: Arc<std::collections::HashMap<String, PluginSecret>>,
+    /// Lines logged during the call.
+    pub logs: Vec<LogLine>,
+    /// Lines dropped past [`MAX_LOG_LINES`].
+    pub dropped_logs: u32,
+}
+
+impl PluginState {
+    /// What the plugin wrote to standard error (at most [`MAX_LOG_LINE`] bytes).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim_end()
+            .to_owned()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.dropped_logs = self.dropped_logs.saturating_add(1);
+            return;
+        }
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let level = match level {
+            types::LogLevel::Trace => "trace",
+            types::LogLevel::Debug => "debug",
+            types::LogLevel::Info => "info",
+            types::LogLevel::Warn => "warn",
+            types::LogLevel::Error => "error",
+        };
+        self.logs.push(LogLine { level, message });
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+
+    fn secret(&mut self, name: String) -> Option<String> {
+        self.secrets.get(&name).map(|s| s.expose().to_owned())
+    }
+}

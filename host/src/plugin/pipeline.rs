@@ -1,0 +1,534 @@
+//! Running a stage: the plugins that apply, in configuration order, each in a
+//! fresh `Store` with a deadline, a memory cap and bounded output, each seeing
+//! the token as the plugins before it left it.
+//!
+//! A plugin's changes are checked as a whole before any is applied, so a
+//! refused change (a reserved claim, a scope it may not add) leaves the token
+//! exactly as it was. What a failure does to the request is the plugin's
+//! `on_error`: `fail` ends it with `server_error`, `skip` ignores the plugin.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::types as wit;
+use super::convert;
+use super::engine::{LogLine, PluginState, Runtime};
+use super::registry::LoadedPlugin;
+use crate::config::{Api, ClaimsConfig, Client, OnError, Stage};
+use crate::oauth::OAuthError;
+use crate::token::is_reserved_claim;
+
+/// At most this many custom claims on one token.
+pub const MAX_CLAIMS: usize = 64;
+/// At most this many bytes of custom claims (as JSON) on one token.
+pub const MAX_CLAIMS_BYTES: usize = 16 * 1024;
+/// Longest custom claim name.
+pub const MAX_CLAIM_NAME: usize = 256;
+/// Extra time past `timeout_ms` before the async backstop drops a call that is
+/// blocked in a host function (where epochs are not checked).
+const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
+
+/// The HTTP request, as plugins see it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    /// Peer IP.
+    pub ip: String,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `Host`.
+    pub hostname: String,
+    /// Method.
+    pub method: String,
+    /// Parameters without secrets.
+    pub params: Vec<(String, String)>,
+}
+
+/// The protocol state, as plugins see it.
+#[derive(Debug, Clone, Default)]
+pub struct TransactionInfo {
+    /// Also the access token's `jti`.
+    pub id: String,
+    /// `grant_type`.
+    pub grant_type: &'static str,
+    /// Scopes asked for.
+    pub requested_scopes: Vec<String>,
+    /// Scopes granted before plugins.
+    pub granted_scopes: Vec<String>,
+    /// Redirect URI of a user flow.
+    pub redirect_uri: Option<String>,
+    /// `audience`/`resource` as asked.
+    pub requested_audience: Option<String>,
+}
+
+/// The token as the plugins shape it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenShape {
+    /// Custom access-token claims.
+    pub claims: Map<String, Value>,
+    /// Access-token scopes.
+    pub scopes: Vec<String>,
+    /// Custom ID-token claims.
+    pub id_claims: Map<String, Value>,
+}
+
+/// What happened when one plugin ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginRun {
+    /// Plugin name.
+    pub plugin: String,
+    /// Component hash.
+    pub sha256: String,
+    /// Wall time of instantiate + call, in microseconds.
+    pub micros: u64,
+    /// Outcome.
+    pub outcome: RunOutcome,
+    /// What it changed (claim names set or removed, scopes removed or added).
+    pub changed: Vec<String>,
+    /// What it logged.
+    pub logs: Vec<LogLine>,
+}
+
+/// How one plugin run ended.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "reason")]
+pub enum RunOutcome {
+    /// Its changes were applied.
+    Applied,
+    /// It denied the request.
+    Denied(String),
+    /// It failed and the request failed with it.
+    Failed(String),
+    /// It failed and was skipped (`on_error = "skip"`).
+    Skipped(String),
+}
+
+/// Why a stage stopped the request.
+#[derive(Debug, Clone)]
+pub enum PipelineError {
+    /// A plugin denied the request.
+    Denied {
+        /// Which plugin.
+        plugin: String,
+        /// The OAuth error it chose.
+        error: OAuthError,
+    },
+    /// A plugin with `on_error = "fail"` failed.
+    Failed {
+        /// Which plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PipelineError {
+    /// The OAuth error the client sees.
+    pub fn to_oauth(&self) -> OAuthError {
+        match self {
+            PipelineError::Denied { error, .. } => error.clone(),
+            PipelineError::Failed { plugin, reason } => {
+                OAuthError::server_error(format!("plugin {plugin:?} failed: {reason}"))
+            }
+        }
+    }
+}
+
+/// Input of the credentials-exchange stage.
+pub struct CredentialsExchange<'a> {
+    /// The authenticated client.
+    pub client: &'a Client,
+    /// The API.
+    pub api: &'a Api,
+    /// The request.
+    pub request: &'a RequestInfo,
+    /// The transaction.
+    pub transaction: &'a TransactionInfo,
+}
+
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// Runs the credentials-exchange stage. The shape starts as the issuer's
+/// decision (scopes) and ends as the plugins left it; the trace gets one entry
+/// per plugin that ran.
+pub async fn credentials_exchange(
+    runtime: &Runtime,
+    plugins: &[Arc<LoadedPlugin>],
+    claims_config: ClaimsConfig,
+    input: CredentialsExchange<'_>,
+    shape: &mut TokenShape,
+    trace: &mut Vec<PluginRun>,
+) -> Result<(), PipelineError> {
+    let applicable = plugins
+        .iter()
+        .filter(|p| p.runs_for(Stage::CredentialsExchange, Some(&input.api.identifier)));
+    // Converted once; only the token state changes between plugins.
+    let mut event: Option<wit::CredentialsExchangeEvent> = None;
+    for plugin in applicable {
+        let Some(pre) = &plugin.credentials_exchange else {
+            continue;
+        };
+        let event = match &mut event {
+            Some(e) => {
+                e.access_token = convert::token_state(shape);
+                &*e
+            }
+            None => event.insert(wit::CredentialsExchangeEvent {
+                client: convert::client(input.client),
+                api: convert::api(input.api),
+                request: convert::request(input.request),
+                transaction: convert::transaction(input.transaction),
+                access_token: convert::token_state(shape),
+            }),
+        };
+        let started = Instant::now();
+        let mut store = runtime.store(&plugin.config);
+        arm_deadline(&mut store, plugin.config.timeout);
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .call_on_credentials_exchange(&mut store, event)
+                .await
+        };
+        let result = match tokio::time::timeout(plugin.config.timeout + BACKSTOP_GRACE, call).await
+        {
+            Ok(r) => r.map_err(|e| describe_failure(&e, plugin.config.timeout)),
+            Err(_) => Err(format!(
+                "timed out after {} ms",
+                plugin.config.timeout.as_millis()
+            )),
+        };
+        let logs = take_logs(&mut store);
+        drop(store);
+        let outcome = match result {
+            Ok(Ok(changes)) => apply(
+                Stage::CredentialsExchange,
+                changes,
+                shape,
+                &[],
+                claims_config,
+            ),
+            Ok(Err(denial)) => Err(Decision::Deny(convert::denial(denial))),
+            Err(reason) => Err(Decision::Fail(reason)),
+        };
+        let micros = started.elapsed().as_micros() as u64;
+        let mut run = PluginRun {
+            plugin: plugin.config.name.clone(),
+            sha256: plugin.sha256.clone(),
+            micros,
+            outcome: RunOutcome::Applied,
+            changed: Vec::new(),
+            logs,
+        };
+        match outcome {
+            Ok(changed) => {
+                run.changed = changed;
+                trace.push(run);
+            }
+            Err(Decision::Deny(error)) => {
+                run.outcome = RunOutcome::Denied(error.to_string());
+                trace.push(run);
+                return Err(PipelineError::Denied {
+                    plugin: plugin.config.name.clone(),
+                    error,
+                });
+            }
+            Err(Decision::Fail(reason)) => {
+                tracing::warn!(
+                    plugin = %plugin.config.name,
+                    sha256 = %plugin.sha256,
+                    %reason,
+                    on_error = ?plugin.config.on_error,
+                    logs = %serde_json::to_string(&run.logs).unwrap_or_default(),
+                    "plugin failed"
+                );
+                match plugin.config.on_error {
+                    OnError::Fail => {
+                        run.outcome = RunOutcome::Failed(reason.clone());
+                        trace.push(run);
+                        return Err(PipelineError::Failed {
+                            plugin: plugin.config.name.clone(),
+                            reason,
+                        });
+                    }
+                    OnError::Skip => {
+                        run.outcome = RunOutcome::Skipped(reason);
+                        trace.push(run);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Decision {
+    Deny(OAuthError),
+    Fail(String),
+}
+
+/// Interrupts the call at `timeout`, yielding to the executor on every epoch
+/// tick before that so a busy plugin never starves other requests.
+fn arm_deadline(store: &mut Store<PluginState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+}
+
+fn take_logs(store: &mut Store<PluginState>) -> Vec<LogLine> {
+    let stderr = store.data().stderr();
+    let state = store.data_mut();
+    let mut logs = std::mem::take(&mut state.logs);
+    if state.dropped_logs > 0 {
+        logs.push(LogLine {
+            level: "warn",
+            message: format!("{} more log lines dropped", state.dropped_logs),
+        });
+    }
+    if !stderr.is_empty() {
+        logs.push(LogLine {
+            level: "error",
+            message: format!("stderr: {stderr}"),
+        });
+    }
+    logs
+}
+
+fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
+    if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        return format!("timed out after {} ms", timeout.as_millis());
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::StackOverflow => "trapped: stack overflow".to_owned(),
+            Trap::UnreachableCodeReached => {
+                "trapped: unreachable (a panic or abort in the plugin)".to_owned()
+            }
+            other => format!("trapped: {other}"),
+        };
+    }
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or("failed").to_owned()
+}
+
+/// Checks a plugin's changes against the stage's rules and, if all pass,
+/// applies them. Returns a summary of what changed.
+fn apply(
+    stage: Stage,
+    changes: wit::Changes,
+    shape: &mut TokenShape,
+    scope_ceiling: &[String],
+    claims_config: ClaimsConfig,
+) -> Result<Vec<String>, Decision> {
+    let fail = |m: String| Decision::Fail(m);
+    let mut next = shape.clone();
+    let mut summary = Vec::new();
+
+    if stage == Stage::CredentialsExchange && !changes.id_token_claims.is_empty() {
+        return Err(fail(
+            "set id-token claims, but there is no ID token in credentials-exchange".into(),
+        ));
+    }
+    for (target, list) in [
+        (&mut next.claims, changes.access_token_claims),
+        (&mut next.id_claims, changes.id_token_claims),
+    ] {
+        for (name, value) in list {
+            check_claim_name(&name, claims_config).map_err(fail)?;
+            match convert::value_from_wit(value)
+                .map_err(|e| fail(format!("claim {name:?}: {e}")))?
+            {
+                Some(v) => {
+                    summary.push(format!("set {name}"));
+                    target.insert(name, v);
+                }
+                None => {
+                    summary.push(format!("removed {name}"));
+                    target.remove(&name);
+                }
+            }
+        }
+    }
+    for scope in changes.add_scopes {
+        if stage == Stage::CredentialsExchange {
+            return Err(fail(format!(
+                "added scope {scope:?}; scopes can only be removed in credentials-exchange"
+            )));
+        }
+        if !scope_ceiling.contains(&scope) {
+            return Err(fail(format!(
+                "added scope {scope:?}, which is outside what the API and policy allow"
+            )));
+        }
+        if !next.scopes.contains(&scope) {
+            summary.push(format!("added scope {scope}"));
+            next.scopes.push(scope);
+        }
+    }
+    for scope in changes.remove_scopes {
+        if let Some(i) = next.scopes.iter().position(|s| *s == scope) {
+            summary.push(format!("removed scope {scope}"));
+            next.scopes.remove(i);
+        }
+    }
+    for claims in [&next.claims, &next.id_claims] {
+        if claims.len() > MAX_CLAIMS {
+            return Err(fail(format!(
+                "the token would carry {} custom claims; the limit is {MAX_CLAIMS}",
+                claims.len()
+            )));
+        }
+        let bytes = Value::Object(claims.clone()).to_string().len();
+        if bytes > MAX_CLAIMS_BYTES {
+            return Err(fail(format!(
+                "custom claims would take {bytes} bytes; the limit is {MAX_CLAIMS_BYTES}"
+            )));
+        }
+    }
+    *shape = next;
+    Ok(summary)
+}
+
+fn check_claim_name(name: &str, claims_config: ClaimsConfig) -> Result<(), String> {
+    if is_reserved_claim(name) {
+        return Err(format!(
+            "tried to set claim {name:?}, which is reserved for the issuer"
+        ));
+    }
+    if name.is_empty() || name.len() > MAX_CLAIM_NAME || name.chars().any(char::is_control) {
+        return Err(format!(
+            "claim name {:?} is empty, longer than {MAX_CLAIM_NAME} bytes, or has control characters",
+            name.chars().take(40).collect::<String>()
+        ));
+    }
+    if claims_config.require_namespace
+        && !(name.starts_with("https://")
+            || name.starts_with("http://")
+            || name.starts_with("urn:"))
+    {
+        return Err(format!(
+            "claim {name:?} is not namespaced; [claims] require_namespace asks for a URL or URN"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes() -> wit::Changes {
+        wit::Changes {
+            access_token_claims: vec![],
+            id_token_claims: vec![],
+            add_scopes: vec![],
+            remove_scopes: vec![],
+        }
+    }
+
+    const OPEN: ClaimsConfig = ClaimsConfig {
+        require_namespace: false,
+    };
+
+    #[test]
+    fn reserved_claims_fail_and_change_nothing() {
+        let mut shape = TokenShape {
+            scopes: vec!["a".into()],
+            ..Default::default()
+        };
+        let before = shape.clone();
+        let mut c = changes();
+        c.access_token_claims = vec![
+            ("ok".into(), wit::Value::Text("x".into())),
+            ("sub".into(), wit::Value::Text("evil".into())),
+        ];
+        c.remove_scopes = vec!["a".into()];
+        let Err(Decision::Fail(reason)) =
+            apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN)
+        else {
+            panic!("reserved claim accepted");
+        };
+        assert!(reason.contains("\"sub\""), "{reason}");
+        assert_eq!(shape, before);
+    }
+
+    #[test]
+    fn credentials_exchange_can_only_remove_scopes() {
+        let mut shape = TokenShape {
+            scopes: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        let mut c = changes();
+        c.remove_scopes = vec!["a".into(), "zzz".into()];
+        c.access_token_claims = vec![
+            ("n".into(), wit::Value::Integer(1)),
+            ("gone".into(), wit::Value::Null),
+        ];
+        apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN)
+            .ok()
+            .expect("applied");
+        assert_eq!(shape.scopes, ["b"]);
+        assert_eq!(shape.claims["n"], 1);
+
+        let mut c = changes();
+        c.add_scopes = vec!["a".into()];
+        assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN).is_err());
+    }
+
+    #[test]
+    fn authorize_adds_only_within_the_ceiling() {
+        let mut shape = TokenShape::default();
+        let ceiling = vec!["read".to_owned()];
+        let mut c = changes();
+        c.add_scopes = vec!["read".into()];
+        apply(Stage::Authorize, c, &mut shape, &ceiling, OPEN)
+            .ok()
+            .expect("applied");
+        assert_eq!(shape.scopes, ["read"]);
+        let mut c = changes();
+        c.add_scopes = vec!["admin".into()];
+        assert!(apply(Stage::Authorize, c, &mut shape, &ceiling, OPEN).is_err());
+    }
+
+    #[test]
+    fn limits_and_namespaces() {
+        let mut shape = TokenShape::default();
+        let mut c = changes();
+        c.access_token_claims = (0..=MAX_CLAIMS)
+            .map(|i| (format!("c{i}"), wit::Value::Boolean(true)))
+            .collect();
+        assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN).is_err());
+
+        let mut c = changes();
+        c.access_token_claims =
+            vec![("big".into(), wit::Value::Text("x".repeat(MAX_CLAIMS_BYTES)))];
+        assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN).is_err());
+
+        let strict = ClaimsConfig {
+            require_namespace: true,
+        };
+        let mut c = changes();
+        c.access_token_claims = vec![("plain".into(), wit::Value::Boolean(true))];
+        assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], strict).is_err());
+        let mut c = changes();
+        c.access_token_claims = vec![("https://x.example/plain".into(), wit::Value::Boolean(true))];
+        assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], strict).is_ok());
+    }
+}

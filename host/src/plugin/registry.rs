@@ -1,0 +1,278 @@
+//! Loading plugins: read the file, check it is a component, compile it (or load
+//! the compiled artifact from the cache), link it against what Tessera offers,
+//! and find which stages it exports. Everything here runs off the request path.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use ring::digest::{SHA256, digest};
+use wasmtime::component::InstancePre;
+
+use super::bindings::{authz, ce};
+use super::engine::{PluginState, Runtime};
+use crate::config::{Config, PluginConfig, Stage};
+
+/// Largest component file accepted (JavaScript and Python components run to
+/// tens of MiB).
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+/// A set of stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Stages {
+    /// `credentials-exchange`.
+    pub credentials_exchange: bool,
+    /// `authorize`.
+    pub authorize: bool,
+}
+
+impl Stages {
+    /// Whether `stage` is in the set.
+    pub fn contains(self, stage: Stage) -> bool {
+        match stage {
+            Stage::CredentialsExchange => self.credentials_exchange,
+            Stage::Authorize => self.authorize,
+        }
+    }
+
+    /// The stage names.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.authorize {
+            v.push(Stage::Authorize.as_str());
+        }
+        if self.credentials_exchange {
+            v.push(Stage::CredentialsExchange.as_str());
+        }
+        v
+    }
+}
+
+/// A compiled, linked plugin, ready to instantiate per call.
+pub struct LoadedPlugin {
+    /// Its configuration.
+    pub config: PluginConfig,
+    /// SHA-256 of the component file, hex.
+    pub sha256: String,
+    /// Size of the component file.
+    pub size: u64,
+    /// Stages the component exports.
+    pub exports: Stages,
+    /// Stages it runs at (configured, or every exported one).
+    pub stages: Stages,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+    /// Whether the compiled artifact came from the cache.
+    pub from_cache: bool,
+    /// How long loading took.
+    pub load_time: std::time::Duration,
+    pub(crate) credentials_exchange: Option<ce::CredentialsExchangePre<PluginState>>,
+    #[allow(
+        dead_code,
+        reason = "type-checked at load now; called by the authorize stage of user flows"
+    )]
+    pub(crate) authorize: Option<authz::AuthorizePre<PluginState>>,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.config.name)
+            .field("sha256", &self.sha256)
+            .field("stages", &self.stages)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// Whether this plugin runs at `stage` for the API `audience`.
+    pub fn runs_for(&self, stage: Stage, audience: Option<&str>) -> bool {
+        self.stages.contains(stage)
+            && (self.config.apis.is_empty()
+                || audience.is_some_and(|a| self.config.apis.iter().any(|x| x == a)))
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Its file.
+    pub path: PathBuf,
+    /// What is wrong and what to do.
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "plugin {:?} ({}): {}",
+            self.plugin,
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Loads every plugin of `config`; all problems are reported together.
+pub fn load_all(
+    runtime: &Runtime,
+    config: &Config,
+) -> Result<Vec<Arc<LoadedPlugin>>, Vec<LoadError>> {
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    for p in &config.plugins {
+        match load(runtime, p, &config.runtime.cache_dir) {
+            Ok(l) => loaded.push(Arc::new(l)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Loads one plugin.
+pub fn load(
+    runtime: &Runtime,
+    plugin: &PluginConfig,
+    cache_dir: &Path,
+) -> Result<LoadedPlugin, LoadError> {
+    let started = Instant::now();
+    let fail = |reason: String| LoadError {
+        plugin: plugin.name.clone(),
+        path: plugin.path.clone(),
+        reason,
+    };
+    let meta =
+        std::fs::metadata(&plugin.path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if meta.len() > MAX_COMPONENT_BYTES {
+        return Err(fail(format!(
+            "the file is {} MiB; the limit is {} MiB",
+            meta.len() >> 20,
+            MAX_COMPONENT_BYTES >> 20
+        )));
+    }
+    let bytes =
+        std::fs::read(&plugin.path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    check_header(&bytes).map_err(|r| fail(r.to_owned()))?;
+    let sha256 = hex::encode(digest(&SHA256, &bytes));
+
+    let (component, from_cache) = runtime
+        .compile_cached(&bytes, &sha256, cache_dir)
+        .map_err(|e| fail(format!("does not compile: {}", first_line(&e))))?;
+    let pre: InstancePre<PluginState> =
+        runtime.linker().instantiate_pre(&component).map_err(|e| {
+            fail(format!(
+                "needs an import Tessera does not provide ({}); plugins may import only \
+             tessera:plugin/host@0.1.0 and WASI 0.2",
+                first_line(&e)
+            ))
+        })?;
+
+    let credentials_exchange = match component.get_export_index(None, "on-credentials-exchange") {
+        None => None,
+        Some(_) => Some(ce::CredentialsExchangePre::new(pre.clone()).map_err(|e| {
+            fail(format!(
+                "exports on-credentials-exchange with another signature ({}); rebuild it against tessera:plugin@0.1.0",
+                first_line(&e)
+            ))
+        })?),
+    };
+    let authorize = match component.get_export_index(None, "on-authorize") {
+        None => None,
+        Some(_) => Some(authz::AuthorizePre::new(pre.clone()).map_err(|e| {
+            fail(format!(
+                "exports on-authorize with another signature ({}); rebuild it against tessera:plugin@0.1.0",
+                first_line(&e)
+            ))
+        })?),
+    };
+    let exports = Stages {
+        credentials_exchange: credentials_exchange.is_some(),
+        authorize: authorize.is_some(),
+    };
+    if exports == Stages::default() {
+        return Err(fail(
+            "exports neither on-credentials-exchange nor on-authorize; build it for a world of tessera:plugin@0.1.0".into(),
+        ));
+    }
+    let stages = match &plugin.stages {
+        None => exports,
+        Some(list) => {
+            let mut s = Stages::default();
+            for &stage in list {
+                if !exports.contains(stage) {
+                    return Err(fail(format!(
+                        "is configured for stage {:?}, but the component does not export it (it exports: {})",
+                        stage.as_str(),
+                        exports.names().join(", ")
+                    )));
+                }
+                match stage {
+                    Stage::CredentialsExchange => s.credentials_exchange = true,
+                    Stage::Authorize => s.authorize = true,
+                }
+            }
+            s
+        }
+    };
+    Ok(LoadedPlugin {
+        config: plugin.clone(),
+        sha256,
+        size: meta.len(),
+        exports,
+        stages,
+        loaded_at: SystemTime::now(),
+        from_cache,
+        load_time: started.elapsed(),
+        credentials_exchange,
+        authorize,
+    })
+}
+
+/// Checks the WebAssembly preamble: magic, then the component layer.
+fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err("is not a WebAssembly file");
+    }
+    match &bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(
+            "is a core WebAssembly module, not a component; build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)",
+        ),
+        _ => Err("has an unsupported WebAssembly version or layer"),
+    }
+}
+
+fn first_line(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_names_the_problem() {
+        assert!(
+            check_header(b"hello")
+                .unwrap_err()
+                .contains("not a WebAssembly")
+        );
+        assert!(
+            check_header(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

@@ -1,0 +1,147 @@
+//! The command line as an operator uses it.
+
+use std::process::Command;
+
+use crate::support::*;
+
+fn tessera(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, text).expect("write");
+    let p = path.display().to_string();
+    (dir, p)
+}
+
+#[test]
+fn secret_new_prints_a_secret_and_its_hash() {
+    let (ok, out, _) = tessera(&["secret", "new"]);
+    assert!(ok);
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret:"))
+        .expect("secret line")
+        .trim();
+    let hash = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_hash:"))
+        .expect("hash line")
+        .trim()
+        .trim_matches('"');
+    assert!(secret.len() >= 43, "{secret}");
+    assert_eq!(hash, crate::support::hash(secret));
+}
+
+#[test]
+fn check_accepts_a_good_config_and_lists_plugins() {
+    let config = base_config("ES256")
+        + &format!(
+            "\n[[plugins]]\nname = \"api-guard\"\npath = \"{}\"\n",
+            wasm("api_guard").display()
+        );
+    let (_dir, path) = write_config(&config);
+    let (ok, out, err) = tessera(&["check", "--config", &path]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("OK")
+            && out.contains("api-guard")
+            && out.contains("authorize, credentials-exchange"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_names_the_key_of_a_broken_config() {
+    let config = base_config("ES256").replace(
+        "client = \"globex\"\napi = \"https://billing.example.com\"",
+        "client = \"globx\"\napi = \"https://billing.example.com\"",
+    ) + "\n[server2]\n";
+    let (_dir, path) = write_config(&config);
+    let (ok, _, err) = tessera(&["check", "--config", &path]);
+    assert!(!ok);
+    assert!(
+        err.contains("tessera.toml") && err.contains("unknown field `server2`"),
+        "{err}"
+    );
+
+    let config = base_config("ES256").replace(
+        "client = \"globex\"\napi = \"https://billing.example.com\"",
+        "client = \"globx\"\napi = \"https://billing.example.com\"",
+    );
+    let (_dir, path) = write_config(&config);
+    let (ok, _, err) = tessera(&["check", "--config", &path]);
+    assert!(!ok);
+    assert!(
+        err.contains("grants[3].client: no client has id \"globx\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_and_serve_name_a_broken_plugin_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm\x01\0\0\0").expect("write");
+    let config = base_config("ES256")
+        + &format!(
+            "\n[[plugins]]\nname = \"junk\"\npath = \"{}\"\n",
+            junk.display()
+        )
+        + &format!(
+            "\n[[plugins]]\nname = \"missing\"\npath = \"{}\"\n",
+            dir.path().join("nope.wasm").display()
+        );
+    let (_cdir, path) = write_config(&config);
+    for cmd in ["check", "serve"] {
+        let (ok, _, err) = tessera(&[cmd, "--config", &path]);
+        assert!(!ok, "{cmd} accepted a broken plugin");
+        assert!(
+            err.contains("junk.wasm") && err.contains("core WebAssembly module"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.contains("nope.wasm") && err.contains("cannot read"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn keys_rotate_adds_a_key_that_signs_after_restart() {
+    let t = Tessera::start(&base_config("ES256"));
+    let before = jsonwebtoken::decode_header(t.acme(&[("audience", ORDERS)]).access_token())
+        .expect("h")
+        .kid
+        .expect("kid");
+    let dir = t.stop();
+    let path = dir.path().join("tessera.toml");
+    let (ok, out, err) = tessera(&["keys", "rotate", "--config", &path.display().to_string()]);
+    assert!(ok, "{err}");
+    let config = std::fs::read_to_string(&path).expect("config");
+    let t = Tessera::start_in(dir, &config);
+    let token = t.acme(&[("audience", ORDERS)]).access_token().to_owned();
+    let after = jsonwebtoken::decode_header(&token)
+        .expect("h")
+        .kid
+        .expect("kid");
+    assert_ne!(before, after);
+    assert!(out.contains(&after), "{out}");
+    let jwks: serde_json::Value = t.get("/.well-known/jwks.json").json().expect("jwks");
+    assert_eq!(
+        jwks["keys"].as_array().expect("keys").len(),
+        2,
+        "the old key stays published"
+    );
+    t.verify(&token, ORDERS);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `tessera` binary on loopback, real plugins built
+//! for wasm32-wasip2, tokens verified by an independent JWT library against the
+//! JWKS fetched over HTTP. One test binary keeps link time down.
+
+mod cli;
+mod client_credentials;
+mod plugins;
+mod support;

@@ -1,0 +1,343 @@
+//! Starting Tessera with a generated configuration, building the test plugins,
+//! and asking for tokens.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+
+pub const ISSUER: &str = "http://127.0.0.1:9";
+pub const ORDERS: &str = "https://orders.example.com";
+pub const BILLING: &str = "https://billing.example.com";
+pub const LOCKED: &str = "https://locked.example.com";
+pub const ACME_SECRET: &str = "acme-secret-0123456789abcdefghijklmnopqrstuv";
+pub const GLOBEX_SECRET: &str = "globex-secret-0123456789abcdefghijklmnopqrs";
+
+/// The cargo target folder this test binary was built into.
+fn target_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // <target>/<profile>/deps/integration-<hash>
+    let exe = std::env::current_exe().expect("current exe");
+    exe.ancestors().nth(3).expect("target dir").to_owned()
+}
+
+/// The folder holding the test plugins built for wasm32-wasip2. Built once per
+/// test process with cargo (a no-op when fresh), unless `TESSERA_TEST_WASM_DIR`
+/// names a folder that already holds them.
+pub fn wasm_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Ok(dir) = std::env::var("TESSERA_TEST_WASM_DIR") {
+            return PathBuf::from(dir);
+        }
+        let target = target_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "client-claims", "-p", "api-guard", "-p", "misbehave"])
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("running cargo to build the test plugins");
+        assert!(status.success(), "building the test plugins failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)");
+        target.join("wasm32-wasip2/release")
+    })
+}
+
+/// A built test plugin.
+pub fn wasm(name: &str) -> PathBuf {
+    let p = wasm_dir().join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} is missing", p.display());
+    p
+}
+
+/// A compiled-plugin cache shared by every test, so each component is compiled
+/// once per run.
+fn shared_cache() -> PathBuf {
+    target_dir().join("tessera-test-cache")
+}
+
+/// The standard world: two APIs, one locked API, machine clients with
+/// metadata, a public SPA, and grants.
+pub fn base_config(algorithm: &str) -> String {
+    let acme = hash(ACME_SECRET);
+    let globex = hash(GLOBEX_SECRET);
+    format!(
+        r#"
+[server]
+issuer = "{ISSUER}"
+listen = "127.0.0.1:0"
+
+[signing]
+algorithm = "{algorithm}"
+
+[runtime]
+cache_dir = "{cache}"
+
+[[apis]]
+identifier = "{ORDERS}"
+name = "Orders API"
+scopes = ["read:orders", "write:orders", "delete:orders"]
+metadata = {{ owner = "orders-team", allowed_app_types = ["machine"], restricted_scopes = {{ "write:orders" = {{ tier = ["gold"] }} }} }}
+
+[[apis]]
+identifier = "{BILLING}"
+name = "Billing API"
+scopes = ["read:invoices"]
+metadata = {{ allowed_partners = ["globex"] }}
+
+[[apis]]
+identifier = "{LOCKED}"
+scopes = ["x"]
+client_access = "deny_all"
+
+[[clients]]
+id = "acme-sync"
+name = "ACME order sync"
+app_type = "machine"
+secret_hash = "{acme}"
+metadata = {{ partner = "acme", tier = "gold", region = "eu" }}
+
+[[clients]]
+id = "globex"
+name = "Globex reporting"
+app_type = "machine"
+secret_hash = "{globex}"
+metadata = {{ partner = "globex", tier = "silver" }}
+
+[[clients]]
+id = "web-spa"
+app_type = "spa"
+redirect_uris = ["https://app.example.com/callback"]
+
+[[grants]]
+client = "acme-sync"
+api = "{ORDERS}"
+scopes = ["read:orders", "write:orders"]
+
+[[grants]]
+client = "acme-sync"
+api = "{BILLING}"
+scopes = ["read:invoices"]
+
+[[grants]]
+client = "globex"
+api = "{ORDERS}"
+scopes = ["read:orders", "write:orders"]
+
+[[grants]]
+client = "globex"
+api = "{BILLING}"
+scopes = ["read:invoices"]
+"#,
+        cache = shared_cache().display()
+    )
+}
+
+/// `sha256:` hash of a secret, computed with RustCrypto's sha2 (independent of
+/// Tessera's ring-based hashing).
+pub fn hash(secret: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(secret.as_bytes());
+    format!("sha256:{}", hex::encode(digest))
+}
+
+/// A running `tessera serve`, killed on drop.
+pub struct Tessera {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    http: reqwest::blocking::Client,
+}
+
+impl Tessera {
+    /// Writes `config` to a fresh folder and starts the binary on it.
+    pub fn start(config: &str) -> Tessera {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, config)
+    }
+
+    /// Starts the binary with `config` in `dir` (to reuse keys across restarts).
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Tessera {
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(&path, config).expect("write config");
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("TESSERA_LOG", "tessera=debug,info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start tessera");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+                panic!("tessera did not start:\n{log}");
+            }
+        };
+        Tessera {
+            child,
+            base,
+            dir,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.http.get(self.url(path)).send().expect("GET")
+    }
+
+    /// POSTs a form to the token endpoint with optional Basic credentials.
+    pub fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Reply {
+        let mut req = self.http.post(self.url("/oauth/token")).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        Reply::from(req.send().expect("POST /oauth/token"))
+    }
+
+    /// A client-credentials token request for ACME with Basic auth.
+    pub fn acme(&self, extra: &[(&str, &str)]) -> Reply {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        self.token(Some(("acme-sync", ACME_SECRET)), &form)
+    }
+
+    /// Fetches the JWKS over HTTP and verifies an access token with
+    /// `jsonwebtoken`, checking `typ`, `iss`, `aud` and expiry.
+    pub fn verify(&self, token: &str, audience: &str) -> Value {
+        let jwks: JwkSet = self
+            .get("/.well-known/jwks.json")
+            .json()
+            .expect("jwks json");
+        let header = jsonwebtoken::decode_header(token).expect("header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let kid = header.kid.clone().expect("kid");
+        let jwk = jwks.find(&kid).expect("kid is in the JWKS");
+        let key = DecodingKey::from_jwk(jwk).expect("decoding key");
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .expect("token verifies against the JWKS")
+            .claims
+    }
+
+    /// Stops the server (SIGKILL) and returns its folder.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Tessera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A token endpoint reply.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl From<reqwest::blocking::Response> for Reply {
+    fn from(r: reqwest::blocking::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().expect("body");
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text:?}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Reply {
+    /// The access token of a 200 reply.
+    pub fn access_token(&self) -> &str {
+        assert_eq!(self.status, 200, "expected a token, got {:?}", self.body);
+        self.body["access_token"].as_str().expect("access_token")
+    }
+
+    /// Asserts an RFC 6749 error reply and returns its description.
+    pub fn expect_error(&self, status: u16, error: &str) -> String {
+        assert_eq!(
+            (self.status, self.body["error"].as_str()),
+            (status, Some(error)),
+            "{:?}",
+            self.body
+        );
+        assert_eq!(self.header("cache-control"), "no-store");
+        assert!(self.header("content-type").starts_with("application/json"));
+        self.body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// A `[[plugins]]` entry for the misbehave fixture.
+pub fn misbehave(name: &str, extra: &str) -> String {
+    format!(
+        "\n[[plugins]]\nname = \"{name}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n{extra}\n",
+        wasm("misbehave").display()
+    )
+}

@@ -1,0 +1,106 @@
+//! A test fixture: one component whose behaviour is chosen by its `mode`
+//! config value, so integration tests can make a plugin loop, trap, deny, or
+//! try what the host must refuse, without a component per case.
+//!
+//! Modes: `claims` (sets every entry of the JSON object in config `claims`),
+//! `deny` (denies with config `code` and `description`), `loop`, `trap`,
+//! `recurse`, `reserved` (sets config `claim`, default `sub`), `add-scope`
+//! (adds config `scope`), `remove-scope` (removes config `scope`), `log`
+//! (logs config `lines` lines), `echo` (puts what it saw into claims).
+
+use tessera_plugin_sdk::{
+    Changes, Context, CredentialsExchangeEvent, Denial, DenyCode, Plugin, Value, json,
+};
+
+/// The fixture.
+pub struct Misbehave;
+
+#[allow(
+    unconditional_recursion,
+    reason = "the fixture overflows the stack on purpose"
+)]
+fn recurse(n: u64) -> u64 {
+    // Not a tail call: every frame stays on the stack.
+    std::hint::black_box(n) + recurse(n + 1) + 1
+}
+
+impl Plugin for Misbehave {
+    fn on_credentials_exchange(
+        event: &CredentialsExchangeEvent,
+        ctx: &Context,
+    ) -> Result<Changes, Denial> {
+        let mode = ctx.config("mode").unwrap_or_default();
+        let mut changes = Changes::default();
+        match mode.as_str() {
+            "claims" => {
+                if let Some(Value::Object(claims)) = ctx.config_value("claims") {
+                    for (k, v) in claims {
+                        changes.set_access_token_claim(k, v);
+                    }
+                }
+            }
+            "deny" => {
+                let code = match ctx.config("code").as_deref() {
+                    Some("invalid_scope") => DenyCode::InvalidScope,
+                    Some("invalid_request") => DenyCode::InvalidRequest,
+                    Some("unauthorized_client") => DenyCode::UnauthorizedClient,
+                    Some("invalid_target") => DenyCode::InvalidTarget,
+                    _ => DenyCode::AccessDenied,
+                };
+                let description = ctx.config("description").unwrap_or_default();
+                return Err(Denial::new(code, description));
+            }
+            "loop" => loop {
+                std::hint::spin_loop();
+            },
+            "trap" => panic!("misbehave: asked to trap"),
+            "recurse" => {
+                changes.set_access_token_claim("depth", recurse(0));
+            }
+            "reserved" => {
+                let claim = ctx.config("claim").unwrap_or_else(|| "sub".to_owned());
+                changes.set_access_token_claim("fine", true);
+                changes.set_access_token_claim(claim, "forged");
+            }
+            "add-scope" => {
+                changes.add_scope(ctx.config("scope").unwrap_or_default());
+            }
+            "remove-scope" => {
+                changes.remove_scope(ctx.config("scope").unwrap_or_default());
+            }
+            "log" => {
+                let lines: u32 = ctx
+                    .config("lines")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(1);
+                for i in 0..lines {
+                    ctx.info(format!("line {i}"));
+                }
+            }
+            "echo" => {
+                changes.set_access_token_claim(
+                    "seen",
+                    json!({
+                        "client": event.client.id,
+                        "client_name": event.client.name,
+                        "app_type": event.client.app_type.as_str(),
+                        "api": event.api.identifier,
+                        "scopes": event.access_token.scopes,
+                        "claims_so_far": event.access_token.claims.keys().collect::<Vec<_>>(),
+                        "params": event.request.params.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                        "grant_type": event.transaction.grant_type,
+                        "secret": ctx.secret("token"),
+                    }),
+                );
+            }
+            other => {
+                return Err(Denial::invalid_request(format!(
+                    "misbehave: unknown mode {other:?}"
+                )));
+            }
+        }
+        Ok(changes)
+    }
+}
+
+tessera_plugin_sdk::export!(Misbehave);
