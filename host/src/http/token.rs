@@ -40,11 +40,7 @@ pub async fn token(
     };
     let mut trace = Vec::new();
     let result = handle(&issuer, peer, &method, &uri, &headers, &body, &mut trace).await;
-    for run in &trace {
-        if matches!(run.outcome, RunOutcome::Failed(_) | RunOutcome::Skipped(_)) {
-            issuer.metrics.plugin_failure(&run.plugin);
-        }
-    }
+    count_plugin_failures(&issuer, &trace);
     match result {
         Ok(issued) => {
             issuer.metrics.token_issued();
@@ -64,14 +60,6 @@ pub async fn token(
         }
         Err(e) => {
             issuer.metrics.error(e.code);
-            for run in &trace {
-                if matches!(
-                    run.outcome,
-                    crate::plugin::RunOutcome::Failed(_) | crate::plugin::RunOutcome::Skipped(_)
-                ) {
-                    issuer.metrics.plugin_failure(&run.plugin);
-                }
-            }
             tracing::debug!(error = %e.code.as_str(), description = %e.safe_description(), plugins = %trace_summary(&trace), "token request refused");
             e.into_response()
         }
@@ -146,6 +134,16 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect())
+}
+
+/// Counts the plugins of `trace` that failed (whether the request failed or
+/// skipped them).
+pub(crate) fn count_plugin_failures(issuer: &Issuer, trace: &[PluginRun]) {
+    for run in trace {
+        if matches!(run.outcome, RunOutcome::Failed(_) | RunOutcome::Skipped(_)) {
+            issuer.metrics.plugin_failure(&run.plugin);
+        }
+    }
 }
 
 fn trace_summary(trace: &[PluginRun]) -> String {
