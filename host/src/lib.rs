@@ -8,7 +8,10 @@
 //! - [`token`] mints and signs JWTs and owns the signing keys.
 //! - [`oauth`] parses requests and authenticates clients, with no HTTP types;
 //!   [`grants`] turns an authenticated request into tokens.
-//! - [`http`] is the edge: routing, bodies, headers, error responses.
+//! - [`store`] keeps users, sessions, codes and refresh tokens (SQLite;
+//!   codes, tokens and sessions only as hashes).
+//! - [`http`] is the edge: routing, bodies, headers, error responses, and the
+//!   server-rendered login page.
 //!
 //! Everything a request needs that can change at run time (configuration,
 //! keys, loaded plugins) lives in one immutable [`Snapshot`] behind an atomic
@@ -22,6 +25,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod plugin;
 pub mod secret;
+pub mod store;
 pub mod token;
 
 use std::sync::Arc;
@@ -100,6 +104,8 @@ pub struct Issuer {
     pub clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Users, sessions, codes and refresh tokens.
+    pub store: store::Store,
 }
 
 impl Issuer {
@@ -108,6 +114,7 @@ impl Issuer {
         runtime: Runtime,
         config: Config,
         clock: Arc<dyn Clock>,
+        store: store::Store,
     ) -> Result<Issuer, SnapshotError> {
         let snapshot = Snapshot::build(&runtime, Arc::new(config), clock.as_ref(), 1)?;
         Ok(Issuer {
@@ -116,6 +123,7 @@ impl Issuer {
             runtime,
             clock,
             metrics: metrics::Metrics::default(),
+            store,
         })
     }
 

@@ -43,6 +43,9 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Local users, who sign in through the authorization-code flow.
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[derive(Subcommand)]
@@ -62,6 +65,48 @@ enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a user and print their id. The password is the first line of
+    /// standard input, or is prompted for (twice, without echo) on a terminal;
+    /// it is never taken from the command line.
+    Add {
+        /// Email address (trimmed and lowercased; unique).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        email_verified: bool,
+        /// About the user, set by the system: a JSON object, e.g. '{"roles":["admin"]}'.
+        #[arg(long, value_name = "JSON")]
+        app_metadata: Option<String>,
+        /// Set by the user: a JSON object.
+        #[arg(long, value_name = "JSON")]
+        user_metadata: Option<String>,
+        /// The configuration file (its [store] url is the database).
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// List users: id, email, verified, name, creation time.
+    List {
+        /// The configuration file (its [store] url is the database).
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// Remove a user, end their sessions and revoke their refresh tokens.
+    Remove {
+        /// The user's id (u_…) or email address.
+        #[arg(value_name = "ID_OR_EMAIL")]
+        user: String,
+        /// The configuration file (its [store] url is the database).
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -76,6 +121,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Secret(SecretCommand::New) => secret_new(),
         Command::Keys(KeysCommand::Rotate { config }) => keys_rotate(&config),
+        Command::Users(command) => users(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,45 +140,61 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     let config = load_config(path)?;
     let listen = config.server.listen;
     let issuer_url = config.server.issuer.clone();
+    let store_url = config.store.url.clone();
     let runtime =
         Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
-    let started = std::time::Instant::now();
-    let issuer = Issuer::new(runtime, config, Arc::new(SystemClock)).map_err(explain)?;
-    let snapshot = issuer.snapshot();
-    for p in &snapshot.plugins {
-        tracing::info!(
-            plugin = %p.config.name,
-            sha256 = %p.sha256,
-            stages = %p.stages.names().join(","),
-            cached = p.from_cache,
-            load_ms = p.load_time.as_millis() as u64,
-            "plugin loaded"
-        );
-    }
-    tracing::info!(
-        kid = %snapshot.keys.active().kid,
-        alg = snapshot.keys.active().algorithm.as_str(),
-        plugins = snapshot.plugins.len(),
-        startup_ms = started.elapsed().as_millis() as u64,
-        "snapshot ready"
-    );
-    drop(snapshot);
-
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        let started = std::time::Instant::now();
+        let store = tessera::store::Store::open(&store_url)
+            .await
+            .with_context(|| format!("opening the store {store_url}"))?;
+        let issuer = Issuer::new(runtime, config, Arc::new(SystemClock), store).map_err(explain)?;
+        let snapshot = issuer.snapshot();
+        for p in &snapshot.plugins {
+            tracing::info!(
+                plugin = %p.config.name,
+                sha256 = %p.sha256,
+                stages = %p.stages.names().join(","),
+                cached = p.from_cache,
+                load_ms = p.load_time.as_millis() as u64,
+                "plugin loaded"
+            );
+        }
+        tracing::info!(
+            kid = %snapshot.keys.active().kid,
+            alg = snapshot.keys.active().algorithm.as_str(),
+            plugins = snapshot.plugins.len(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "snapshot ready"
+        );
+        drop(snapshot);
+        let issuer = Arc::new(issuer);
+        tokio::spawn(purge_expired(issuer.clone()));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         // One line on stdout, for people and for tests that start the binary.
         println!("Tessera listening on http://{addr} (issuer {issuer_url})");
-        tessera::http::serve(listener, Arc::new(issuer), shutdown_signal()).await;
+        tessera::http::serve(listener, issuer, shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Deletes expired codes, sessions, pending sign-ins and refresh tokens once a minute.
+async fn purge_expired(issuer: Arc<Issuer>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(e) = issuer.store.purge_expired(issuer.clock.now()).await {
+            tracing::warn!(error = %e, "purging expired store rows failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -230,5 +292,61 @@ fn keys_rotate(path: &Path) -> anyhow::Result<()> {
     println!(
         "It signs new tokens after the next restart; older keys stay published until you delete their files."
     );
+    Ok(())
+}
+
+fn users(command: UsersCommand) -> anyhow::Result<()> {
+    use tessera::store::{Store, cli};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let open = |config: &Path| -> anyhow::Result<Store> {
+        let url = load_config(config)?.store.url;
+        rt.block_on(Store::open(&url))
+            .with_context(|| format!("opening the store of {}", config.display()))
+    };
+    match command {
+        UsersCommand::Add {
+            email,
+            name,
+            email_verified,
+            app_metadata,
+            user_metadata,
+            config,
+        } => {
+            let new = cli::AddFlags {
+                email,
+                name,
+                email_verified,
+                app_metadata,
+                user_metadata,
+            }
+            .into_new_user()?;
+            let store = open(&config)?;
+            let password = cli::read_new_password()?;
+            let user = rt.block_on(cli::add(&store, new, password, SystemClock.now()));
+            rt.block_on(store.close());
+            println!("{}", user?.id);
+        }
+        UsersCommand::List { config } => {
+            let store = open(&config)?;
+            let users = rt.block_on(store.list_users());
+            rt.block_on(store.close());
+            let users = users?;
+            if users.is_empty() {
+                eprintln!("no users yet; add one with `tessera users add --email …`");
+            } else {
+                print!("{}", cli::table(&users));
+            }
+        }
+        UsersCommand::Remove { user, config } => {
+            let store = open(&config)?;
+            let removed = rt.block_on(cli::remove(&store, &user));
+            rt.block_on(store.close());
+            removed?;
+            eprintln!("removed {user}");
+        }
+    }
     Ok(())
 }

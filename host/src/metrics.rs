@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::oauth::ErrorCode;
 
-const CODES: [ErrorCode; 10] = [
+const CODES: [ErrorCode; 13] = [
     ErrorCode::InvalidRequest,
     ErrorCode::InvalidClient,
     ErrorCode::InvalidGrant,
@@ -17,6 +17,9 @@ const CODES: [ErrorCode; 10] = [
     ErrorCode::AccessDenied,
     ErrorCode::ServerError,
     ErrorCode::TemporarilyUnavailable,
+    ErrorCode::UnsupportedResponseType,
+    ErrorCode::LoginRequired,
+    ErrorCode::RequestNotSupported,
 ];
 
 /// Process-wide counters.

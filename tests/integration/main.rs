@@ -2,7 +2,9 @@
 //! for wasm32-wasip2, tokens verified by an independent JWT library against the
 //! JWKS fetched over HTTP. One test binary keeps link time down.
 
+mod browser;
 mod cli;
 mod client_credentials;
 mod plugins;
 mod support;
+mod user_flows;

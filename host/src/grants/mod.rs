@@ -2,7 +2,35 @@
 //! applies the API's policy and the client's grant, runs the plugin stage, and
 //! mints tokens. No HTTP types.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
+pub mod user_tokens;
+
+use crate::oauth::{ErrorCode, OAuthError};
+use crate::store::StoreError;
+
+/// `invalid_grant` (RFC 6749 §5.2): the code or refresh token is not good.
+pub fn invalid_grant(why: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, why)
+}
+
+/// A store failure as the client sees it: the database being unreachable is
+/// temporary (503 with `Retry-After`); anything else is a server error.
+pub fn store_error(e: StoreError) -> OAuthError {
+    if matches!(e, StoreError::Revoked) {
+        return invalid_grant("the grant was revoked");
+    }
+    tracing::error!(error = %e, "store operation failed");
+    if e.is_unavailable() {
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the token store is unavailable; retry shortly",
+        )
+    } else {
+        OAuthError::server_error("the token store failed")
+    }
+}
 
 /// An issued access token.
 #[derive(Debug, Clone)]

@@ -5,8 +5,11 @@
 //! Handlers are thin: they turn HTTP into the typed inputs of [`crate::oauth`]
 //! and [`crate::grants`] and their results back into HTTP.
 
+pub mod authorize;
+pub mod pages;
 pub mod response;
 pub mod token;
+pub mod userinfo;
 pub mod well_known;
 
 use std::convert::Infallible;
@@ -40,6 +43,12 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route(
             "/oauth/token",
             post(token::token).fallback(response::method_not_allowed),
+        )
+        .route("/authorize", get(authorize::authorize))
+        .route("/login", post(authorize::login))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(

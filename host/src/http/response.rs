@@ -42,6 +42,10 @@ pub fn error_response(e: &OAuthError, status: StatusCode) -> Response {
         "error_description": e.safe_description(),
     });
     let mut r = no_store_json(status, body.to_string().into_bytes());
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if e.basic_challenge {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::response::{error_response, no_store_json};
 use crate::Issuer;
+use crate::grants::user_tokens::TokenSet;
 use crate::grants::{self, Issued};
 use crate::oauth::{self, GrantRequest, OAuthError, Params, TokenRequest};
 use crate::plugin::pipeline::RequestInfo;
@@ -50,12 +51,18 @@ pub async fn token(
                 plugins = %trace_summary(&trace),
                 "issued access token"
             );
-            let body = json!({
+            let mut body = json!({
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
                 "expires_in": issued.expires_in,
-                "scope": issued.scopes.join(" "),
+                "scope": issued.scope,
             });
+            if let Some(id) = issued.id_token {
+                body["id_token"] = id.into();
+            }
+            if let Some(rt) = issued.refresh_token {
+                body["refresh_token"] = rt.into();
+            }
             no_store_json(StatusCode::OK, body.to_string().into_bytes())
         }
         Err(e) => {
@@ -74,7 +81,7 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
     trace: &mut Vec<PluginRun>,
-) -> Result<Issued, OAuthError> {
+) -> Result<TokenSet, OAuthError> {
     if uri.query().is_some_and(|q| !q.is_empty()) {
         return Err(OAuthError::invalid_request(
             "token request parameters belong in the body, not the URL",
@@ -110,12 +117,13 @@ async fn handle(
         method: method.to_string(),
         params: params.without_secrets(),
     };
+    let clock = issuer.clock.as_ref();
     match request.grant {
         GrantRequest::ClientCredentials { scope, audience } => {
             grants::client_credentials::exchange(
                 &snapshot,
                 &issuer.runtime,
-                issuer.clock.as_ref(),
+                clock,
                 auth,
                 grants::client_credentials::Request {
                     scope,
@@ -123,6 +131,49 @@ async fn handle(
                     request: info,
                 },
                 trace,
+            )
+            .await
+            .map(|i: Issued| TokenSet {
+                access_token: i.access_token,
+                expires_in: i.expires_in,
+                jti: i.jti,
+                audience: i.audience,
+                scope: i.scopes.join(" "),
+                id_token: None,
+                refresh_token: None,
+            })
+        }
+        GrantRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            grants::authorization_code::exchange(
+                &snapshot,
+                &issuer.store,
+                clock,
+                auth,
+                grants::authorization_code::Request {
+                    code,
+                    redirect_uri,
+                    code_verifier,
+                },
+            )
+            .await
+        }
+        GrantRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            grants::refresh_token::exchange(
+                &snapshot,
+                &issuer.store,
+                clock,
+                auth,
+                grants::refresh_token::Request {
+                    refresh_token,
+                    scope,
+                },
             )
             .await
         }

@@ -14,7 +14,7 @@ use crate::token::KeySet;
 
 /// The discovery document: only what this issuer implements.
 pub fn discovery_document(config: &Config, keys: &KeySet) -> Vec<u8> {
-    let mut scopes: Vec<&str> = Vec::new();
+    let mut scopes: Vec<&str> = crate::oauth::authorize::OIDC_SCOPES.to_vec();
     for api in &config.apis {
         for s in &api.scopes {
             if !scopes.contains(&s.as_str()) {
@@ -25,10 +25,18 @@ pub fn discovery_document(config: &Config, keys: &KeySet) -> Vec<u8> {
     let server = &config.server;
     json!({
         "issuer": server.issuer,
+        "authorization_endpoint": server.url("/authorize"),
         "token_endpoint": server.url("/oauth/token"),
+        "userinfo_endpoint": server.url("/userinfo"),
         "jwks_uri": server.url("/.well-known/jwks.json"),
         "grant_types_supported": GRANT_TYPES_SUPPORTED,
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": crate::oauth::pkce::METHODS_SUPPORTED,
+        "authorization_response_iss_parameter_supported": true,
+        "id_token_signing_alg_values_supported": [keys.active().algorithm.as_str()],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified"],
+        "prompt_values_supported": ["none", "login"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],

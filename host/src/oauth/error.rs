@@ -26,6 +26,12 @@ pub enum ErrorCode {
     AccessDenied,
     /// RFC 6749 §4.1.2.1: the server failed.
     ServerError,
+    /// RFC 6749 §4.1.2.1: this response type is not supported.
+    UnsupportedResponseType,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user is not signed in.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: request objects are not supported.
+    RequestNotSupported,
     /// RFC 6749 §4.1.2.1: the server is overloaded or a dependency is down.
     TemporarilyUnavailable,
 }
@@ -43,6 +49,9 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }

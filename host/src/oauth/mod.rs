@@ -5,9 +5,11 @@
 //! header values; it gets back a [`TokenRequest`] or an [`OAuthError`]. A
 //! handler never looks at raw parameter strings twice.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod params;
+pub mod pkce;
 pub mod scope;
 
 pub use client_auth::{ClientCredentials, authenticate};
@@ -24,6 +26,22 @@ pub enum GrantRequest {
         /// `audience` or `resource` (RFC 8707), if any.
         audience: Option<String>,
     },
+    /// RFC 6749 §4.1.3.
+    AuthorizationCode {
+        /// `code`.
+        code: String,
+        /// `redirect_uri`.
+        redirect_uri: Option<String>,
+        /// `code_verifier` (RFC 7636).
+        code_verifier: Option<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        /// `refresh_token`.
+        refresh_token: String,
+        /// `scope`, to narrow.
+        scope: Option<Vec<String>>,
+    },
 }
 
 impl GrantRequest {
@@ -31,6 +49,8 @@ impl GrantRequest {
     pub fn grant_type(&self) -> &'static str {
         match self {
             GrantRequest::ClientCredentials { .. } => "client_credentials",
+            GrantRequest::AuthorizationCode { .. } => "authorization_code",
+            GrantRequest::RefreshToken { .. } => "refresh_token",
         }
     }
 }
@@ -45,7 +65,8 @@ pub struct TokenRequest {
 }
 
 /// Grant types this issuer implements, for discovery.
-pub const GRANT_TYPES_SUPPORTED: &[&str] = &["client_credentials"];
+pub const GRANT_TYPES_SUPPORTED: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials"];
 
 impl TokenRequest {
     /// Parses a token request from its form parameters and `Authorization`
@@ -57,6 +78,21 @@ impl TokenRequest {
             Some("client_credentials") => GrantRequest::ClientCredentials {
                 scope: params.get("scope").map(scope::parse).transpose()?,
                 audience: audience(params)?,
+            },
+            Some("authorization_code") => GrantRequest::AuthorizationCode {
+                code: params
+                    .get("code")
+                    .ok_or_else(|| OAuthError::invalid_request("code is required"))?
+                    .to_owned(),
+                redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                code_verifier: params.get("code_verifier").map(str::to_owned),
+            },
+            Some("refresh_token") => GrantRequest::RefreshToken {
+                refresh_token: params
+                    .get("refresh_token")
+                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?
+                    .to_owned(),
+                scope: params.get("scope").map(scope::parse).transpose()?,
             },
             Some(other) => {
                 return Err(OAuthError::new(
@@ -74,7 +110,7 @@ impl TokenRequest {
 
 /// `audience` (as Auth0 clients send it) and `resource` (RFC 8707) mean the
 /// same; both may be sent only if they agree.
-fn audience(params: &Params) -> Result<Option<String>, OAuthError> {
+pub(crate) fn audience(params: &Params) -> Result<Option<String>, OAuthError> {
     let resource = params.get("resource");
     let audience = params.get("audience");
     if let Some(r) = resource {

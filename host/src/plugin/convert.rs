@@ -10,6 +10,7 @@ use super::bindings::types as wit;
 use super::pipeline::{RequestInfo, TokenShape, TransactionInfo};
 use crate::config::{Api, AppType, Client};
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::store::User;
 
 /// Deepest nesting accepted in a `json` value from a plugin.
 pub const MAX_JSON_DEPTH: usize = 16;
@@ -127,6 +128,26 @@ pub fn token_state(shape: &TokenShape) -> wit::TokenState {
     wit::TokenState {
         claims: metadata_to_wit(&shape.claims),
         scopes: shape.scopes.clone(),
+    }
+}
+
+/// The user record.
+pub fn user(u: &User) -> wit::User {
+    wit::User {
+        id: u.id.clone(),
+        email: Some(u.email.clone()),
+        email_verified: u.email_verified,
+        name: u.name.clone(),
+        app_metadata: metadata_to_wit(&u.app_metadata),
+        user_metadata: metadata_to_wit(&u.user_metadata),
+    }
+}
+
+/// The ID-token state record (ID tokens carry no scopes).
+pub fn id_token_state(shape: &TokenShape) -> wit::TokenState {
+    wit::TokenState {
+        claims: metadata_to_wit(&shape.id_claims),
+        scopes: Vec::new(),
     }
 }
 

@@ -19,6 +19,7 @@ use super::engine::{LogLine, PluginState, Runtime};
 use super::registry::LoadedPlugin;
 use crate::config::{Api, ClaimsConfig, Client, OnError, Stage};
 use crate::oauth::OAuthError;
+use crate::store::User;
 use crate::token::is_reserved_claim;
 
 /// At most this many custom claims on one token.
@@ -148,6 +149,46 @@ pub struct CredentialsExchange<'a> {
     pub transaction: &'a TransactionInfo,
 }
 
+/// Input of the authorize stage.
+pub struct Authorize<'a> {
+    /// The application.
+    pub client: &'a Client,
+    /// The API, if any.
+    pub api: Option<&'a Api>,
+    /// The signed-in user.
+    pub user: &'a User,
+    /// The request.
+    pub request: &'a RequestInfo,
+    /// The transaction.
+    pub transaction: &'a TransactionInfo,
+}
+
+/// One stage's event, converted once; only the token state changes between
+/// plugins.
+enum Event {
+    CredentialsExchange(wit::CredentialsExchangeEvent),
+    Authorize(wit::AuthorizeEvent),
+}
+
+impl Event {
+    fn set_state(&mut self, shape: &TokenShape) {
+        match self {
+            Event::CredentialsExchange(e) => e.access_token = convert::token_state(shape),
+            Event::Authorize(e) => {
+                e.access_token = convert::token_state(shape);
+                e.id_token = convert::id_token_state(shape);
+            }
+        }
+    }
+
+    fn stage(&self) -> Stage {
+        match self {
+            Event::CredentialsExchange(_) => Stage::CredentialsExchange,
+            Event::Authorize(_) => Stage::Authorize,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct DeadlineExceeded;
 
@@ -170,63 +211,101 @@ pub async fn credentials_exchange(
     shape: &mut TokenShape,
     trace: &mut Vec<PluginRun>,
 ) -> Result<(), PipelineError> {
-    let applicable = plugins
+    let audience = Some(input.api.identifier.as_str());
+    if !plugins
         .iter()
-        .filter(|p| p.runs_for(Stage::CredentialsExchange, Some(&input.api.identifier)));
-    // Converted once; only the token state changes between plugins.
-    let mut event: Option<wit::CredentialsExchangeEvent> = None;
-    for plugin in applicable {
-        let Some(pre) = &plugin.credentials_exchange else {
-            continue;
-        };
-        let event = match &mut event {
-            Some(e) => {
-                e.access_token = convert::token_state(shape);
-                &*e
-            }
-            None => event.insert(wit::CredentialsExchangeEvent {
-                client: convert::client(input.client),
-                api: convert::api(input.api),
-                request: convert::request(input.request),
-                transaction: convert::transaction(input.transaction),
-                access_token: convert::token_state(shape),
-            }),
-        };
+        .any(|p| p.runs_for(Stage::CredentialsExchange, audience))
+    {
+        return Ok(());
+    }
+    let event = Event::CredentialsExchange(wit::CredentialsExchangeEvent {
+        client: convert::client(input.client),
+        api: convert::api(input.api),
+        request: convert::request(input.request),
+        transaction: convert::transaction(input.transaction),
+        access_token: convert::token_state(shape),
+    });
+    run(
+        runtime,
+        plugins,
+        claims_config,
+        event,
+        audience,
+        &[],
+        shape,
+        trace,
+    )
+    .await
+}
+
+/// Runs the authorize stage. Plugins may add scopes within `scope_ceiling`
+/// (the API's scopes the policy allows) and set ID-token claims.
+pub async fn authorize(
+    runtime: &Runtime,
+    plugins: &[Arc<LoadedPlugin>],
+    claims_config: ClaimsConfig,
+    input: Authorize<'_>,
+    scope_ceiling: &[String],
+    shape: &mut TokenShape,
+    trace: &mut Vec<PluginRun>,
+) -> Result<(), PipelineError> {
+    let audience = input.api.map(|a| a.identifier.as_str());
+    if !plugins
+        .iter()
+        .any(|p| p.runs_for(Stage::Authorize, audience))
+    {
+        return Ok(());
+    }
+    let event = Event::Authorize(wit::AuthorizeEvent {
+        client: convert::client(input.client),
+        api: input.api.map(convert::api),
+        user: convert::user(input.user),
+        request: convert::request(input.request),
+        transaction: convert::transaction(input.transaction),
+        access_token: convert::token_state(shape),
+        id_token: convert::id_token_state(shape),
+    });
+    run(
+        runtime,
+        plugins,
+        claims_config,
+        event,
+        audience,
+        scope_ceiling,
+        shape,
+        trace,
+    )
+    .await
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private loop behind the two stage entry points"
+)]
+async fn run(
+    runtime: &Runtime,
+    plugins: &[Arc<LoadedPlugin>],
+    claims_config: ClaimsConfig,
+    mut event: Event,
+    audience: Option<&str>,
+    scope_ceiling: &[String],
+    shape: &mut TokenShape,
+    trace: &mut Vec<PluginRun>,
+) -> Result<(), PipelineError> {
+    let stage = event.stage();
+    for plugin in plugins.iter().filter(|p| p.runs_for(stage, audience)) {
+        event.set_state(shape);
         let started = Instant::now();
-        let mut store = runtime.store(&plugin.config);
-        arm_deadline(&mut store, plugin.config.timeout);
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .call_on_credentials_exchange(&mut store, event)
-                .await
-        };
-        let result = match tokio::time::timeout(plugin.config.timeout + BACKSTOP_GRACE, call).await
-        {
-            Ok(r) => r.map_err(|e| describe_failure(&e, plugin.config.timeout)),
-            Err(_) => Err(format!(
-                "timed out after {} ms",
-                plugin.config.timeout.as_millis()
-            )),
-        };
-        let logs = take_logs(&mut store);
-        drop(store);
+        let (result, logs) = call(runtime, plugin, &event).await;
         let outcome = match result {
-            Ok(Ok(changes)) => apply(
-                Stage::CredentialsExchange,
-                changes,
-                shape,
-                &[],
-                claims_config,
-            ),
+            Ok(Ok(changes)) => apply(stage, changes, shape, scope_ceiling, claims_config),
             Ok(Err(denial)) => Err(Decision::Deny(convert::denial(denial))),
             Err(reason) => Err(Decision::Fail(reason)),
         };
-        let micros = started.elapsed().as_micros() as u64;
         let mut run = PluginRun {
             plugin: plugin.config.name.clone(),
             sha256: plugin.sha256.clone(),
-            micros,
+            micros: started.elapsed().as_micros() as u64,
             outcome: RunOutcome::Applied,
             changed: Vec::new(),
             logs,
@@ -248,6 +327,7 @@ pub async fn credentials_exchange(
                 tracing::warn!(
                     plugin = %plugin.config.name,
                     sha256 = %plugin.sha256,
+                    stage = stage.as_str(),
                     %reason,
                     on_error = ?plugin.config.on_error,
                     logs = %serde_json::to_string(&run.logs).unwrap_or_default(),
@@ -271,6 +351,44 @@ pub async fn credentials_exchange(
         }
     }
     Ok(())
+}
+
+type CallResult = Result<Result<wit::Changes, wit::Denial>, String>;
+
+/// One call in a fresh store, with the deadline armed; returns the result and
+/// what the plugin logged (also when it trapped).
+async fn call(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    event: &Event,
+) -> (CallResult, Vec<LogLine>) {
+    let timeout = plugin.config.timeout;
+    let mut store = runtime.store(&plugin.config);
+    arm_deadline(&mut store, timeout);
+    let invoke = async {
+        match event {
+            Event::CredentialsExchange(e) => {
+                let pre = plugin.credentials_exchange.as_ref().ok_or_else(|| {
+                    wasmtime::Error::msg("does not export on-credentials-exchange")
+                })?;
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.call_on_credentials_exchange(&mut store, e).await
+            }
+            Event::Authorize(e) => {
+                let pre = plugin
+                    .authorize
+                    .as_ref()
+                    .ok_or_else(|| wasmtime::Error::msg("does not export on-authorize"))?;
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.call_on_authorize(&mut store, e).await
+            }
+        }
+    };
+    let result = match tokio::time::timeout(timeout + BACKSTOP_GRACE, invoke).await {
+        Ok(r) => r.map_err(|e| describe_failure(&e, timeout)),
+        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+    };
+    (result, take_logs(&mut store))
 }
 
 enum Decision {

@@ -68,10 +68,6 @@ pub struct LoadedPlugin {
     /// How long loading took.
     pub load_time: std::time::Duration,
     pub(crate) credentials_exchange: Option<ce::CredentialsExchangePre<PluginState>>,
-    #[allow(
-        dead_code,
-        reason = "type-checked at load now; called by the authorize stage of user flows"
-    )]
     pub(crate) authorize: Option<authz::AuthorizePre<PluginState>>,
 }
 

@@ -76,6 +76,7 @@ pub struct SigningKey {
     pub created: u64,
     /// The public JWK.
     pub public_jwk: Value,
+    public: Vec<u8>,
     pair: Pair,
 }
 
@@ -137,13 +138,25 @@ impl SigningKey {
             m.insert("alg".into(), algorithm.as_str().into());
             m.insert("use".into(), "sig".into());
         }
+        let public = match &pair {
+            Pair::Ec(p) => p.public_key().as_ref().to_vec(),
+            Pair::Rsa(p) => p.public().as_ref().to_vec(),
+            Pair::Ed(p) => p.public_key().as_ref().to_vec(),
+        };
         Ok(SigningKey {
             kid,
             algorithm,
             created,
             public_jwk,
+            public,
             pair,
         })
+    }
+
+    /// The public key as ring verifies it (SEC1 point, PKCS#1 RSAPublicKey, or
+    /// the raw Ed25519 key).
+    pub fn public_key(&self) -> &[u8] {
+        &self.public
     }
 
     /// Signs `message`.

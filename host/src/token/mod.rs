@@ -6,6 +6,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod verify;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
