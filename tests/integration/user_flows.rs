@@ -664,3 +664,40 @@ fn roles_from_app_metadata_shape_and_refuse_user_tokens() {
         "{d}"
     );
 }
+
+#[test]
+fn a_failing_authorize_plugin_issues_no_code() {
+    for (mode, on_error, expect) in [
+        ("trap", "fail", Some("server_error")),
+        ("loop", "fail", Some("server_error")),
+        ("deny", "fail", Some("access_denied")),
+        ("trap", "skip", None),
+    ] {
+        let config = user_config()
+            + &format!(
+                "\n[[plugins]]\nname = \"authz\"\npath = \"{}\"\nstages = [\"authorize\"]\ntimeout_ms = 30\non_error = \"{on_error}\"\nconfig = {{ mode = \"{mode}\", description = \"not today\" }}\n",
+                wasm("misbehave").display()
+            );
+        let t = Tessera::start(&config);
+        add_user(&t, "ada@example.com", "{}");
+        let (_, challenge) = pkce();
+        let url = authorize_url(
+            &t,
+            "web-spa",
+            SPA_REDIRECT,
+            &challenge,
+            &format!("&scope=openid%20read:orders&audience={ORDERS}"),
+        );
+        let p = location_params(&sign_in(&browser(), &t, &url, "ada@example.com", PASSWORD));
+        assert_eq!(param(&p, "error"), expect, "{mode}/{on_error}: {p:?}");
+        assert_eq!(
+            param(&p, "code").is_some(),
+            expect.is_none(),
+            "{mode}/{on_error}: a code despite the failure"
+        );
+        assert_eq!(param(&p, "iss"), Some(ISSUER));
+        if mode == "deny" {
+            assert_eq!(param(&p, "error_description"), Some("not today"));
+        }
+    }
+}

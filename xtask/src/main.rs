@@ -12,6 +12,7 @@ use std::process::{Command, ExitCode};
 const EXAMPLE_PLUGINS: &[(&str, &str)] = &[
     ("client-claims", "client_claims"),
     ("api-guard", "api_guard"),
+    ("roles-from-app-metadata", "roles_from_app_metadata"),
 ];
 
 fn main() -> ExitCode {

@@ -9,7 +9,8 @@
 //! (logs config `lines` lines), `echo` (puts what it saw into claims).
 
 use tessera_plugin_sdk::{
-    Changes, Context, CredentialsExchangeEvent, Denial, DenyCode, Plugin, Value, json,
+    AuthorizeEvent, Changes, Context, CredentialsExchangeEvent, Denial, DenyCode, Plugin, Value,
+    json,
 };
 
 /// The fixture.
@@ -25,6 +26,33 @@ fn recurse(n: u64) -> u64 {
 }
 
 impl Plugin for Misbehave {
+    /// The authorize stage supports the modes that fail or deny (`trap`,
+    /// `loop`, `deny`) and `claims`, which sets the claims on both tokens.
+    fn on_authorize(_event: &AuthorizeEvent, ctx: &Context) -> Result<Changes, Denial> {
+        let mut changes = Changes::default();
+        match ctx.config("mode").unwrap_or_default().as_str() {
+            "trap" => panic!("misbehave: asked to trap"),
+            "loop" => loop {
+                std::hint::spin_loop();
+            },
+            "deny" => {
+                return Err(Denial::access_denied(
+                    ctx.config("description").unwrap_or_default(),
+                ));
+            }
+            "claims" => {
+                if let Some(Value::Object(claims)) = ctx.config_value("claims") {
+                    for (k, v) in claims {
+                        changes.set_access_token_claim(k.clone(), v.clone());
+                        changes.set_id_token_claim(k, v);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(changes)
+    }
+
     fn on_credentials_exchange(
         event: &CredentialsExchangeEvent,
         ctx: &Context,
