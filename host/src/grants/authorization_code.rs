@@ -66,11 +66,7 @@ pub async fn exchange(
             "code_verifier does not match the code_challenge",
         ));
     }
-    let user = store
-        .user_by_id(&record.user_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| invalid_grant("the user no longer exists"))?;
+    let user = super::granted_user(store, &record.user_id).await?;
     user_tokens::mint(
         snapshot,
         store,

@@ -15,6 +15,19 @@ pub fn invalid_grant(why: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, why)
 }
 
+/// The user a code or refresh token was granted for; `invalid_grant` once the
+/// user has been removed.
+pub async fn granted_user(
+    store: &crate::store::Store,
+    id: &str,
+) -> Result<crate::store::User, OAuthError> {
+    store
+        .user_by_id(id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| invalid_grant("the user no longer exists"))
+}
+
 /// A store failure as the client sees it: the database being unreachable is
 /// temporary (503 with `Retry-After`); anything else is a server error.
 pub fn store_error(e: StoreError) -> OAuthError {

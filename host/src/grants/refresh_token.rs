@@ -76,11 +76,7 @@ pub async fn exchange(
             asked.clone()
         }
     };
-    let user = store
-        .user_by_id(&record.user_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| invalid_grant("the user no longer exists"))?;
+    let user = super::granted_user(store, &record.user_id).await?;
     let mut tokens = user_tokens::mint(
         snapshot,
         store,
