@@ -175,7 +175,7 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     claims: RawClaims,
-    #[serde(default)]
+    #[serde(default = "default_runtime")]
     runtime: RawRuntime,
     #[serde(default)]
     apis: Vec<RawApi>,
@@ -193,6 +193,13 @@ struct RawServer {
     issuer: String,
     #[serde(default = "default_listen")]
     listen: String,
+}
+
+fn default_runtime() -> RawRuntime {
+    RawRuntime {
+        cache_dir: None,
+        compile_timeout_ms: default_compile_timeout_ms(),
+    }
 }
 
 fn default_listen() -> String {
@@ -222,11 +229,17 @@ struct RawClaims {
     require_namespace: bool,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRuntime {
     #[serde(default)]
     cache_dir: Option<PathBuf>,
+    #[serde(default = "default_compile_timeout_ms")]
+    compile_timeout_ms: u64,
+}
+
+fn default_compile_timeout_ms() -> u64 {
+    60_000
 }
 
 #[derive(Deserialize)]
@@ -389,6 +402,8 @@ pub struct ClaimsConfig {
 pub struct RuntimeConfig {
     /// Compiled plugin artifacts, keyed by content hash and engine settings.
     pub cache_dir: PathBuf,
+    /// A plugin whose compilation takes longer fails to load.
+    pub compile_timeout: Duration,
 }
 
 /// An API (resource server): the audience of access tokens.
@@ -608,7 +623,11 @@ impl Validator<'_> {
                     .as_deref()
                     .unwrap_or(Path::new("data/cache")),
             ),
+            compile_timeout: Duration::from_millis(raw.runtime.compile_timeout_ms),
         };
+        if raw.runtime.compile_timeout_ms == 0 {
+            self.problem("runtime.compile_timeout_ms", "must be at least 1");
+        }
 
         let mut apis = Vec::new();
         let mut api_index = HashMap::new();

@@ -10,6 +10,8 @@
 //!   [`grants`] turns an authenticated request into tokens.
 //! - [`store`] keeps users, sessions, codes and refresh tokens (SQLite;
 //!   codes, tokens and sessions only as hashes).
+//! - [`reload`] rebuilds the snapshot when files change, on SIGHUP or on
+//!   `POST /admin/reload`, and swaps it in atomically.
 //! - [`http`] is the edge: routing, bodies, headers, error responses, and the
 //!   server-rendered login page.
 //!
@@ -24,12 +26,12 @@ pub mod http;
 pub mod metrics;
 pub mod oauth;
 pub mod plugin;
+pub mod reload;
 pub mod secret;
 pub mod store;
 pub mod token;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -74,14 +76,15 @@ impl Snapshot {
         config: Arc<Config>,
         clock: &dyn Clock,
         generation: u64,
+        previous: &[Arc<LoadedPlugin>],
     ) -> Result<Snapshot, SnapshotError> {
         let keys = KeySet::load_or_create(
             &config.signing.key_dir,
             config.signing.algorithm,
             clock.now(),
         )?;
-        let plugins =
-            plugin::registry::load_all(runtime, &config).map_err(SnapshotError::Plugins)?;
+        let plugins = plugin::registry::load_all(runtime, &config, previous)
+            .map_err(SnapshotError::Plugins)?;
         let discovery = http::well_known::discovery_document(&config, &keys);
         Ok(Snapshot {
             generation,
@@ -97,7 +100,8 @@ impl Snapshot {
 /// The running issuer: the current snapshot and what outlives snapshots.
 pub struct Issuer {
     snapshot: ArcSwap<Snapshot>,
-    generation: AtomicU64,
+    /// Reload state: one reload at a time, and how the last one ended.
+    reloads: reload::State,
     /// The plugin runtime (one engine for the process).
     pub runtime: Runtime,
     /// The clock.
@@ -116,10 +120,10 @@ impl Issuer {
         clock: Arc<dyn Clock>,
         store: store::Store,
     ) -> Result<Issuer, SnapshotError> {
-        let snapshot = Snapshot::build(&runtime, Arc::new(config), clock.as_ref(), 1)?;
+        let snapshot = Snapshot::build(&runtime, Arc::new(config), clock.as_ref(), 1, &[])?;
         Ok(Issuer {
             snapshot: ArcSwap::from_pointee(snapshot),
-            generation: AtomicU64::new(1),
+            reloads: reload::State::default(),
             runtime,
             clock,
             metrics: metrics::Metrics::default(),
@@ -130,19 +134,5 @@ impl Issuer {
     /// The current snapshot; hold it for the whole request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
-    }
-
-    /// Builds a snapshot from `config` and swaps it in; on error the current
-    /// snapshot keeps serving. Blocking: call it off the request path.
-    pub fn reload(&self, config: Config) -> Result<u64, SnapshotError> {
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let snapshot = Snapshot::build(
-            &self.runtime,
-            Arc::new(config),
-            self.clock.as_ref(),
-            generation,
-        )?;
-        self.snapshot.store(Arc::new(snapshot));
-        Ok(generation)
     }
 }

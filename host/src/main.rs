@@ -174,6 +174,9 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         drop(snapshot);
         let issuer = Arc::new(issuer);
         tokio::spawn(purge_expired(issuer.clone()));
+        let _watcher = tessera::reload::watch(issuer.clone());
+        #[cfg(unix)]
+        tokio::spawn(tessera::reload::on_sighup(issuer.clone()));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -240,7 +243,7 @@ fn check(path: &Path) -> anyhow::Result<()> {
     let config = load_config(path)?;
     let runtime =
         Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
-    let plugins = tessera::plugin::registry::load_all(&runtime, &config)
+    let plugins = tessera::plugin::registry::load_all(&runtime, &config, &[])
         .map_err(|errors| explain(SnapshotError::Plugins(errors)))?;
     println!(
         "{}: OK — {} APIs, {} clients, {} plugins",

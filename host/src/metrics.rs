@@ -28,6 +28,8 @@ pub struct Metrics {
     tokens_issued: AtomicU64,
     errors: [AtomicU64; CODES.len()],
     plugin_failures: Mutex<Vec<(String, u64)>>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -54,6 +56,16 @@ impl Metrics {
         }
     }
 
+    /// A reload ended.
+    pub fn reload(&self, ok: bool) {
+        let c = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -72,6 +84,17 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
+        out.push_str("# HELP tessera_reloads_total Configuration and plugin reloads, by result.\n# TYPE tessera_reloads_total counter\n");
+        let _ = writeln!(
+            out,
+            "tessera_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tessera_reloads_total{{result=\"failed\"}} {}",
+            self.reloads_failed.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP tessera_plugin_failures_total Plugin calls that trapped, timed out or returned refused output.\n# TYPE tessera_plugin_failures_total counter\n");
         if let Ok(list) = self.plugin_failures.lock() {
             for (plugin, n) in list.iter() {

@@ -145,3 +145,30 @@ fn keys_rotate_adds_a_key_that_signs_after_restart() {
     );
     t.verify(&token, ORDERS);
 }
+
+#[test]
+fn a_compile_that_takes_too_long_fails_the_load() {
+    // A fresh cache (so the component really compiles) and a 1 ms budget.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut config: String = base_config("ES256")
+        .lines()
+        .map(|line| match line.starts_with("cache_dir = ") {
+            true => format!(
+                "cache_dir = \"{}\"\ncompile_timeout_ms = 1\n",
+                cache.path().display()
+            ),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    config += &format!(
+        "\n[[plugins]]\nname = \"slow\"\npath = \"{}\"\n",
+        wasm("misbehave").display()
+    );
+    let (_dir, path) = write_config(&config);
+    let (ok, _, err) = tessera(&["check", "--config", &path]);
+    assert!(!ok, "a 1 ms compile budget was met?");
+    assert!(
+        err.contains("compiling took longer than 1 ms") && err.contains("compile_timeout_ms"),
+        "{err}"
+    );
+}

@@ -6,5 +6,6 @@ mod browser;
 mod cli;
 mod client_credentials;
 mod plugins;
+mod reload;
 mod support;
 mod user_flows;

@@ -31,8 +31,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root. Read at run time (cargo sets CARGO_MANIFEST_DIR for
+/// `cargo run`): with a target folder shared between clones, the xtask binary
+/// may have been built from another clone, and its compile-time path would
+/// point there.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))

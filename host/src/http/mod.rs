@@ -5,6 +5,7 @@
 //! Handlers are thin: they turn HTTP into the typed inputs of [`crate::oauth`]
 //! and [`crate::grants`] and their results back into HTTP.
 
+pub mod admin;
 pub mod authorize;
 pub mod pages;
 pub mod response;
@@ -44,6 +45,8 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
             "/oauth/token",
             post(token::token).fallback(response::method_not_allowed),
         )
+        .route("/admin/plugins", get(admin::plugins))
+        .route("/admin/reload", post(admin::reload))
         .route("/authorize", get(authorize::authorize))
         .route("/login", post(authorize::login))
         .route(

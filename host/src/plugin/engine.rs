@@ -119,6 +119,7 @@ impl Runtime {
         bytes: &[u8],
         sha256_hex: &str,
         cache_dir: &Path,
+        timeout: Duration,
     ) -> wasmtime::Result<(Component, bool)> {
         let path = self.cache_path(sha256_hex, cache_dir);
         if path.is_file() {
@@ -133,11 +134,34 @@ impl Runtime {
                 }
             }
         }
-        let component = Component::new(&self.inner.engine, bytes)?;
+        let component = self.compile_within(bytes, timeout)?;
         if let Err(e) = write_cache(&path, &component) {
             tracing::warn!(file = %path.display(), error = %e, "could not write the compiled-plugin cache");
         }
         Ok((component, false))
+    }
+
+    /// Compiles on a thread of its own and gives up after `timeout`.
+    /// Compilation cannot be interrupted: an abandoned compile finishes in the
+    /// background and its result is dropped; what matters is that a hostile
+    /// or oversized component never holds up a reload or a start.
+    fn compile_within(&self, bytes: &[u8], timeout: Duration) -> wasmtime::Result<Component> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let engine = self.inner.engine.clone();
+        let bytes = bytes.to_vec();
+        std::thread::Builder::new()
+            .name("tessera-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Component::new(&engine, &bytes));
+            })
+            .map_err(|e| wasmtime::Error::msg(format!("cannot start a compile thread: {e}")))?;
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::Error::msg(format!(
+                "compiling took longer than {} ms ([runtime] compile_timeout_ms)",
+                timeout.as_millis()
+            ))),
+        }
     }
 
     fn cache_path(&self, sha256_hex: &str, cache_dir: &Path) -> PathBuf {

@@ -3,16 +3,16 @@
 //! and find which stages it exports. Everything here runs off the request path.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use ring::digest::{SHA256, digest};
-use wasmtime::component::InstancePre;
+use wasmtime::component::{Component, InstancePre};
 
 use super::bindings::{authz, ce};
 use super::engine::{PluginState, Runtime};
-use crate::config::{Config, PluginConfig, Stage};
+use crate::config::{Config, PluginConfig, RuntimeConfig, Stage};
 
 /// Largest component file accepted (JavaScript and Python components run to
 /// tens of MiB).
@@ -67,6 +67,8 @@ pub struct LoadedPlugin {
     pub from_cache: bool,
     /// How long loading took.
     pub load_time: std::time::Duration,
+    /// The compiled component, reused by a reload when the file is unchanged.
+    component: Component,
     pub(crate) credentials_exchange: Option<ce::CredentialsExchangePre<PluginState>>,
     pub(crate) authorize: Option<authz::AuthorizePre<PluginState>>,
 }
@@ -115,15 +117,18 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Loads every plugin of `config`; all problems are reported together.
+/// Loads every plugin of `config`; all problems are reported together. A
+/// plugin whose file hashes the same as one in `previous` reuses its compiled
+/// component instead of compiling (or deserializing) it again.
 pub fn load_all(
     runtime: &Runtime,
     config: &Config,
+    previous: &[Arc<LoadedPlugin>],
 ) -> Result<Vec<Arc<LoadedPlugin>>, Vec<LoadError>> {
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for p in &config.plugins {
-        match load(runtime, p, &config.runtime.cache_dir) {
+        match load(runtime, p, &config.runtime, previous) {
             Ok(l) => loaded.push(Arc::new(l)),
             Err(e) => errors.push(e),
         }
@@ -139,8 +144,10 @@ pub fn load_all(
 pub fn load(
     runtime: &Runtime,
     plugin: &PluginConfig,
-    cache_dir: &Path,
+    settings: &RuntimeConfig,
+    previous: &[Arc<LoadedPlugin>],
 ) -> Result<LoadedPlugin, LoadError> {
+    let (cache_dir, compile_timeout) = (&settings.cache_dir, settings.compile_timeout);
     let started = Instant::now();
     let fail = |reason: String| LoadError {
         plugin: plugin.name.clone(),
@@ -161,9 +168,16 @@ pub fn load(
     check_header(&bytes).map_err(|r| fail(r.to_owned()))?;
     let sha256 = hex::encode(digest(&SHA256, &bytes));
 
-    let (component, from_cache) = runtime
-        .compile_cached(&bytes, &sha256, cache_dir)
-        .map_err(|e| fail(format!("does not compile: {}", first_line(&e))))?;
+    let reused = previous
+        .iter()
+        .find(|p| p.sha256 == sha256)
+        .map(|p| p.component.clone());
+    let (component, from_cache) = match reused {
+        Some(c) => (c, true),
+        None => runtime
+            .compile_cached(&bytes, &sha256, cache_dir, compile_timeout)
+            .map_err(|e| fail(format!("does not compile: {}", first_line(&e))))?,
+    };
     let pre: InstancePre<PluginState> =
         runtime.linker().instantiate_pre(&component).map_err(|e| {
             fail(format!(
@@ -229,6 +243,7 @@ pub fn load(
         loaded_at: SystemTime::now(),
         from_cache,
         load_time: started.elapsed(),
+        component,
         credentials_exchange,
         authorize,
     })

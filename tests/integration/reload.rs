@@ -1,0 +1,347 @@
+//! Hot reload of plugins and configuration: triggers, atomic swaps, the last
+//! good version surviving bad files, and zero failed requests under load.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const ADMIN_SECRET: &str = "admin-secret-0123456789abcdefghijklmnopqrst";
+
+/// Version A is client-claims (sets `https://v/client_name`); version B is the
+/// misbehave fixture in `claims` mode (sets `version = "B"`). The same config
+/// table serves both, so swapping the file is the only change.
+fn versions() -> (PathBuf, PathBuf) {
+    (wasm("client_claims"), wasm("misbehave"))
+}
+
+fn version_of(claims: &Value) -> &'static str {
+    match (
+        claims.get("https://v/client_name").is_some(),
+        claims.get("version").is_some(),
+    ) {
+        (true, false) => "A",
+        (false, true) => "B",
+        other => panic!("a token must carry exactly one version's claims: {other:?} in {claims}"),
+    }
+}
+
+/// Replaces `path` the way deploy tools do: write a temporary file, rename.
+fn install(from: &Path, path: &Path) {
+    let tmp = path.with_extension("tmp");
+    std::fs::copy(from, &tmp).expect("copy");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn reload_config(plugin: &Path, namespace: &str) -> String {
+    format!(
+        "{}\n[[apis]]\nidentifier = \"urn:tessera:admin\"\nscopes = []\n\
+         \n[[clients]]\nid = \"ops\"\napp_type = \"machine\"\nsecret_hash = \"{}\"\n\
+         \n[[grants]]\nclient = \"ops\"\napi = \"urn:tessera:admin\"\n\
+         \n[[plugins]]\nname = \"shaper\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n\
+         config = {{ namespace = \"{namespace}\", metadata_keys = [], mode = \"claims\", claims = {{ version = \"B\" }} }}\n",
+        base_config("ES256"),
+        hash(ADMIN_SECRET),
+        plugin.display()
+    )
+}
+
+/// A server whose plugin file lives in its own folder (so tests can replace it).
+fn start_with_plugin_file() -> (Tessera, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin = dir.path().join("shaper.wasm");
+    install(&versions().0, &plugin);
+    let t = Tessera::start_in(dir, &reload_config(&plugin, "https://v/"));
+    (t, plugin)
+}
+
+fn admin_token(t: &Tessera) -> String {
+    t.token(
+        Some(("ops", ADMIN_SECRET)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", "urn:tessera:admin"),
+        ],
+    )
+    .access_token()
+    .to_owned()
+}
+
+fn admin(t: &Tessera, method: reqwest::Method, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut r = reqwest::blocking::Client::new().request(method, t.url(path));
+    if let Some(tok) = token {
+        r = r.bearer_auth(tok);
+    }
+    let r = r.send().expect("admin request");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+fn current_version(t: &Tessera) -> &'static str {
+    version_of(&t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS))
+}
+
+#[test]
+fn a_new_plugin_file_takes_over_within_a_second() {
+    let (t, plugin) = start_with_plugin_file();
+    assert_eq!(current_version(&t), "A");
+    let swapped = Instant::now();
+    install(&versions().1, &plugin);
+    assert!(
+        wait_for(Duration::from_secs(5), || current_version(&t) == "B"),
+        "{}",
+        t.log()
+    );
+    let took = swapped.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the new version took {took:?}"
+    );
+    let (status, body) = admin(
+        &t,
+        reqwest::Method::GET,
+        "/admin/plugins",
+        Some(&admin_token(&t)),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["generation"], 2);
+    let sha = body["plugins"][0]["sha256"].as_str().expect("sha");
+    assert_eq!(sha, sha256_of(&versions().1));
+}
+
+#[test]
+fn a_broken_file_keeps_the_last_good_version_serving() {
+    let (t, plugin) = start_with_plugin_file();
+    let token = admin_token(&t);
+    for junk in [&b"\0asm\x0d\0\x01\0 truncated"[..], b"not wasm at all", b""] {
+        std::fs::write(&plugin, junk).expect("write junk");
+        let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .expect("why")
+                .contains("shaper.wasm"),
+            "{body}"
+        );
+        assert_eq!(
+            current_version(&t),
+            "A",
+            "the last good version must keep serving"
+        );
+    }
+    let (_, listing) = admin(&t, reqwest::Method::GET, "/admin/plugins", Some(&token));
+    assert!(
+        listing["plugins"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("shaper")),
+        "{listing}"
+    );
+    assert_eq!(listing["generation"], 1);
+    let metrics = t.get("/metrics").text().expect("metrics");
+    assert!(
+        metrics.contains("tessera_reloads_total{result=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("tessera_reloads_total{result=\"failed\"} 0"),
+        "{metrics}"
+    );
+    // A good file again: the watcher picks it up.
+    install(&versions().1, &plugin);
+    assert!(wait_for(Duration::from_secs(5), || current_version(&t) == "B"));
+}
+
+#[test]
+fn editing_the_config_reloads_it_and_a_bad_edit_is_refused() {
+    let (t, plugin) = start_with_plugin_file();
+    let config = t.dir.path().join("tessera.toml");
+    std::fs::write(&config, reload_config(&plugin, "https://w/")).expect("rewrite");
+    let renamed = || {
+        t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS)
+            .get("https://w/client_name")
+            .is_some()
+    };
+    assert!(wait_for(Duration::from_secs(5), renamed), "{}", t.log());
+    std::fs::write(&config, reload_config(&plugin, "https://x/") + "\n[oops]\n").expect("break");
+    let token = admin_token(&t);
+    let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
+    assert_eq!(status, 422);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .expect("why")
+            .contains("unknown field `oops`"),
+        "{body}"
+    );
+    assert!(renamed(), "the last good configuration keeps serving");
+}
+
+#[test]
+fn admin_endpoints_need_an_admin_token() {
+    let (t, _) = start_with_plugin_file();
+    assert_eq!(
+        admin(&t, reqwest::Method::GET, "/admin/plugins", None).0,
+        401
+    );
+    assert_eq!(
+        admin(&t, reqwest::Method::POST, "/admin/reload", Some("garbage")).0,
+        401
+    );
+    let orders_token = t.acme(&[("audience", ORDERS)]).access_token().to_owned();
+    assert_eq!(
+        admin(
+            &t,
+            reqwest::Method::POST,
+            "/admin/reload",
+            Some(&orders_token)
+        )
+        .0,
+        403
+    );
+    let (status, body) = admin(
+        &t,
+        reqwest::Method::POST,
+        "/admin/reload",
+        Some(&admin_token(&t)),
+    );
+    assert_eq!((status, body["generation"].as_u64()), (200, Some(2)));
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads() {
+    let (t, plugin) = start_with_plugin_file();
+    // Change the file where the watcher cannot see it: a new path in the config.
+    let other = plugin.with_file_name("other.wasm");
+    install(&versions().1, &other);
+    std::fs::write(
+        t.dir.path().join("tessera.toml.new"),
+        reload_config(&other, "https://v/"),
+    )
+    .expect("write");
+    std::fs::rename(
+        t.dir.path().join("tessera.toml.new"),
+        t.dir.path().join("tessera.toml"),
+    )
+    .expect("rename");
+    assert!(wait_for(Duration::from_secs(5), || current_version(&t) == "B"));
+    let before = admin(
+        &t,
+        reqwest::Method::GET,
+        "/admin/plugins",
+        Some(&admin_token(&t)),
+    )
+    .1["generation"]
+        .as_u64()
+        .expect("gen");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &t.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(wait_for(Duration::from_secs(5), || {
+        admin(
+            &t,
+            reqwest::Method::GET,
+            "/admin/plugins",
+            Some(&admin_token(&t)),
+        )
+        .1["generation"]
+            .as_u64()
+            == Some(before + 1)
+    }));
+}
+
+fn sha256_of(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// About 20 s of constant load while the plugin flips between two versions
+/// every 2 s, the config is rewritten, and a corrupt file lands once: no
+/// request fails, and every token carries exactly one version's claims. Then
+/// 200 reloads, with resident memory measured before and after.
+#[test]
+fn reloads_under_load_fail_no_request_and_memory_stays_flat() {
+    let (t, plugin) = start_with_plugin_file();
+    let t = Arc::new(t);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let seen_b = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (t, stop, ok, seen_b) = (t.clone(), stop.clone(), ok.clone(), seen_b.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let reply = t.acme(&[("audience", ORDERS)]);
+                    assert_eq!(
+                        reply.status, 200,
+                        "a request failed during reloads: {:?}",
+                        reply.body
+                    );
+                    if version_of(&crate::support::claims_unverified(reply.access_token())) == "B" {
+                        seen_b.store(true, Ordering::Relaxed);
+                    }
+                    ok.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    let (a, b) = versions();
+    for round in 0..10 {
+        std::thread::sleep(Duration::from_secs(2));
+        match round {
+            4 => std::fs::write(&plugin, b"corrupt").expect("corrupt"),
+            6 => std::fs::write(
+                t.dir.path().join("tessera.toml"),
+                reload_config(&plugin, "https://v/") + "\n# edited\n",
+            )
+            .expect("config"),
+            _ => install(if round % 2 == 0 { &b } else { &a }, &plugin),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("a worker saw a failed request");
+    }
+    assert!(
+        ok.load(Ordering::Relaxed) > 500,
+        "too few requests: {}",
+        ok.load(Ordering::Relaxed)
+    );
+    assert!(seen_b.load(Ordering::Relaxed), "version B never served");
+
+    let token = admin_token(&t);
+    for _ in 0..20 {
+        admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
+    }
+    let before = rss_kib(t.pid());
+    for i in 0..200 {
+        if i % 2 == 0 {
+            install(&a, &plugin);
+        }
+        let (status, _) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
+        assert_eq!(status, 200);
+    }
+    let after = rss_kib(t.pid());
+    eprintln!("resident memory over 200 reloads: {before} KiB -> {after} KiB");
+    assert!(
+        after < before + 32 * 1024,
+        "resident memory grew from {before} KiB to {after} KiB over 200 reloads"
+    );
+}
