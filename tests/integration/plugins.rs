@@ -302,3 +302,27 @@ fn credentials_exchange_cannot_add_scopes_but_can_remove_them() {
     assert!(claims.get("scope").is_none(), "{claims}");
     assert_eq!(reply.body["scope"], "");
 }
+
+#[test]
+fn no_state_crosses_calls_even_in_reused_pool_slots() {
+    let t = std::sync::Arc::new(Tessera::start(
+        &(base_config("ES256") + &misbehave("counter", "config = { mode = \"counter\" }")),
+    ));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+                    assert_eq!(
+                        claims["calls_seen_by_this_instance"], 1,
+                        "a plugin instance saw an earlier call"
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("state crossed calls");
+    }
+}

@@ -204,7 +204,15 @@ fn engine_config(pooling: bool) -> wasmtime::Config {
             .total_stacks(MAX_CONCURRENT_INSTANCES)
             .max_memory_size((MAX_PLUGIN_MEMORY_MB as usize) << 20)
             .linear_memory_keep_resident(64 * 1024)
-            .table_keep_resident(16 * 1024);
+            .table_keep_resident(16 * 1024)
+            // Decommitting every freed slot at once costs a TLB-shootdown IPI
+            // per call (the top kernel symbol in a profile under load);
+            // batching them cut CPU per token with one Rust plugin from ≈272
+            // to ≈225 µs on this machine. A slot is reused only after its
+            // batch is decommitted, so no data crosses calls. Keeping 1 MiB
+            // resident (memset instead of madvise) measured worse.
+            .decommit_batch_size(64)
+            .max_unused_warm_slots(64);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

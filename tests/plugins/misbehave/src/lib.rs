@@ -5,7 +5,8 @@
 //! Modes: `claims` (sets every entry of the JSON object in config `claims`),
 //! `deny` (denies with config `code` and `description`), `loop`, `trap`,
 //! `recurse`, `reserved` (sets config `claim`, default `sub`), `add-scope`
-//! (adds config `scope`), `remove-scope` (removes config `scope`), `log`
+//! (adds config `scope`), `remove-scope` (removes config `scope`), `counter`
+//! (reports how many calls this instance has seen), `log`
 //! (logs config `lines` lines), `echo` (puts what it saw into claims).
 
 use tessera_plugin_sdk::{
@@ -95,6 +96,12 @@ impl Plugin for Misbehave {
             }
             "remove-scope" => {
                 changes.remove_scope(ctx.config("scope").unwrap_or_default());
+            }
+            "counter" => {
+                // Module state: with a fresh instance per call it is always 1.
+                static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                changes.set_access_token_claim("calls_seen_by_this_instance", n);
             }
             "log" => {
                 let lines: u32 = ctx
