@@ -6,7 +6,7 @@
 //! token at all; scopes are the request narrowed to the grant; then the
 //! credentials-exchange plugins run; then the token is signed.
 
-use super::Issued;
+use super::user_tokens::TokenSet;
 use crate::Snapshot;
 use crate::config::{ClientAccess, Subject};
 use crate::oauth::client_auth::Authenticated;
@@ -34,7 +34,7 @@ pub async fn exchange(
     auth: Authenticated,
     req: Request,
     trace: &mut Vec<PluginRun>,
-) -> Result<Issued, OAuthError> {
+) -> Result<TokenSet, OAuthError> {
     let config = &snapshot.config;
     let client = match auth {
         Authenticated::Confidential(c) => c,
@@ -127,11 +127,13 @@ pub async fn exchange(
     .claims();
     let access_token = token::jwt::sign(&snapshot.keys, "at+jwt", &claims)
         .map_err(|_| OAuthError::server_error("signing the token failed"))?;
-    Ok(Issued {
+    Ok(TokenSet {
         access_token,
         expires_in: lifetime,
-        scopes: shape.scopes,
         jti,
         audience: api.identifier.clone(),
+        scope: shape.scopes.join(" "),
+        id_token: None,
+        refresh_token: None,
     })
 }

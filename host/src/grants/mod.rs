@@ -44,18 +44,3 @@ pub fn store_error(e: StoreError) -> OAuthError {
         OAuthError::server_error("the token store failed")
     }
 }
-
-/// An issued access token.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    /// The signed JWT.
-    pub access_token: String,
-    /// Lifetime in seconds.
-    pub expires_in: u64,
-    /// The scopes it carries.
-    pub scopes: Vec<String>,
-    /// Its `jti`.
-    pub jti: String,
-    /// Its audience.
-    pub audience: String,
-}

@@ -64,18 +64,9 @@ pub async fn exchange(
             "the refresh token was issued to another client",
         ));
     }
-    // Narrowing applies to this access token only; the family keeps its scope.
-    let scopes = match &req.scope {
-        None => record.scopes.clone(),
-        Some(asked) => {
-            if let Some(extra) = asked.iter().find(|s| !record.scopes.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope {extra:?} was not part of the original grant"
-                )));
-            }
-            asked.clone()
-        }
-    };
+    // Narrowing (checked above, before the token was spent) applies to this
+    // access token only; the family keeps its scope.
+    let scopes = req.scope.unwrap_or_else(|| record.scopes.clone());
     let user = super::granted_user(store, &record.user_id).await?;
     let mut tokens = user_tokens::mint(
         snapshot,

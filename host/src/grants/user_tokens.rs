@@ -3,8 +3,6 @@
 //! when `offline_access` was granted. Shared by the authorization code and
 //! refresh token grants, so both issue exactly the same shapes.
 
-use base64::Engine as _;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
 
 use crate::Snapshot;
@@ -61,11 +59,8 @@ pub struct TokenSet {
 
 /// A fresh opaque token: 256 random bits, base64url.
 pub fn opaque_token() -> Result<String, OAuthError> {
-    let mut b = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| OAuthError::server_error("the random number generator failed"))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+    crate::secret::generate()
+        .map_err(|_| OAuthError::server_error("the random number generator failed"))
 }
 
 /// Mints the access token and, as granted, the ID token. Redeeming a code

@@ -78,7 +78,7 @@ pub async fn authorize(
             return redirect_error(&snapshot, &redirect_uri, state.as_deref(), &error);
         }
     };
-    let info = request_info(peer, &headers, "GET", params.without_secrets());
+    let info = super::request_info(peer, &headers, "GET", params.without_secrets());
     let now = issuer.clock.now();
     let user = if req.prompt_login {
         None
@@ -289,7 +289,7 @@ pub async fn login(
         );
     }
     let req = pending.request;
-    let info = request_info(peer, &headers, "POST", pending.params);
+    let info = super::request_info(peer, &headers, "POST", pending.params);
     let mut r = complete(&issuer, &snapshot, &client, &req, &user, now, info)
         .await
         .unwrap_or_else(|e| redirect_error(&snapshot, &req.redirect_uri, req.state.as_deref(), &e));
@@ -444,27 +444,6 @@ async fn signed_in_user(
         .await
         .map_err(crate::grants::store_error)?;
     Ok(user.map(|u| (u, session.auth_time)))
-}
-
-fn request_info(
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    method: &str,
-    params: Vec<(String, String)>,
-) -> RequestInfo {
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect::<String>())
-    };
-    RequestInfo {
-        ip: peer.ip().to_string(),
-        user_agent: text(header::USER_AGENT),
-        hostname: text(header::HOST).unwrap_or_default(),
-        method: method.to_owned(),
-        params,
-    }
 }
 
 /// A `303 See Other` to `location`.

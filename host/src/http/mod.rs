@@ -38,6 +38,29 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// In-flight requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The HTTP request as plugins see it: peer IP, `User-Agent` and `Host`
+/// (each cut to 512 characters), method, and parameters without secrets.
+pub fn request_info(
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    params: Vec<(String, String)>,
+) -> crate::plugin::pipeline::RequestInfo {
+    let text = |name: axum::http::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect::<String>())
+    };
+    crate::plugin::pipeline::RequestInfo {
+        ip: peer.ip().to_string(),
+        user_agent: text(axum::http::header::USER_AGENT),
+        hostname: text(axum::http::header::HOST).unwrap_or_default(),
+        method: method.to_owned(),
+        params,
+    }
+}
+
 /// The routes.
 pub fn router(issuer: Arc<Issuer>) -> Router {
     Router::new()

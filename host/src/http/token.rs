@@ -11,10 +11,9 @@ use serde_json::json;
 
 use super::response::{error_response, no_store_json};
 use crate::Issuer;
+use crate::grants;
 use crate::grants::user_tokens::TokenSet;
-use crate::grants::{self, Issued};
 use crate::oauth::{self, GrantRequest, OAuthError, Params, TokenRequest};
-use crate::plugin::pipeline::RequestInfo;
 use crate::plugin::{PluginRun, RunOutcome};
 
 /// Largest token request body accepted.
@@ -110,13 +109,6 @@ async fn handle(
 
     let snapshot = issuer.snapshot();
     let auth = oauth::authenticate(&snapshot.config, &request.client)?;
-    let info = RequestInfo {
-        ip: peer.ip().to_string(),
-        user_agent: header_text(headers, header::USER_AGENT),
-        hostname: header_text(headers, header::HOST).unwrap_or_default(),
-        method: method.to_string(),
-        params: params.without_secrets(),
-    };
     let clock = issuer.clock.as_ref();
     match request.grant {
         GrantRequest::ClientCredentials { scope, audience } => {
@@ -128,20 +120,17 @@ async fn handle(
                 grants::client_credentials::Request {
                     scope,
                     audience,
-                    request: info,
+                    // Only this grant runs plugins, so only it pays for their view of the request.
+                    request: super::request_info(
+                        peer,
+                        headers,
+                        method.as_str(),
+                        params.without_secrets(),
+                    ),
                 },
                 trace,
             )
             .await
-            .map(|i: Issued| TokenSet {
-                access_token: i.access_token,
-                expires_in: i.expires_in,
-                jti: i.jti,
-                audience: i.audience,
-                scope: i.scopes.join(" "),
-                id_token: None,
-                refresh_token: None,
-            })
         }
         GrantRequest::AuthorizationCode {
             code,
@@ -178,13 +167,6 @@ async fn handle(
             .await
         }
     }
-}
-
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(512).collect())
 }
 
 /// Counts the plugins of `trace` that failed (whether the request failed or
