@@ -28,6 +28,8 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const MAX_METADATA_DEPTH: usize = 8;
 /// Largest `memory_mb` a plugin may ask for.
 pub const MAX_PLUGIN_MEMORY_MB: u32 = 256;
+/// Largest `warm_instances` a plugin may ask for.
+pub const MAX_WARM_INSTANCES: u32 = 16;
 /// Largest `timeout_ms` a plugin may ask for.
 pub const MAX_PLUGIN_TIMEOUT_MS: u64 = 10_000;
 
@@ -308,6 +310,10 @@ struct RawPlugin {
     #[serde(default = "default_memory_mb")]
     memory_mb: u32,
     #[serde(default)]
+    warm_instances: Option<u32>,
+    #[serde(default = "default_warm_max_calls")]
+    warm_max_calls: u32,
+    #[serde(default)]
     config: toml::Table,
     #[serde(default)]
     secrets: BTreeMap<String, RawSecretSource>,
@@ -319,6 +325,10 @@ fn default_timeout_ms() -> u64 {
 
 fn default_memory_mb() -> u32 {
     32
+}
+
+fn default_warm_max_calls() -> u32 {
+    1000
 }
 
 #[derive(Deserialize)]
@@ -478,6 +488,11 @@ pub struct PluginConfig {
     pub timeout: Duration,
     /// Linear memory cap per call.
     pub memory_bytes: usize,
+    /// How many idle instances to keep for reuse; `None` lets the loader
+    /// choose by the component's language (see [`crate::plugin::Warm`]).
+    pub warm_instances: Option<u32>,
+    /// Calls one reused instance serves before it is replaced.
+    pub warm_max_calls: u32,
     /// Values for the `config` host import (non-strings as JSON text).
     pub config: Arc<HashMap<String, String>>,
     /// Values for the `secret` host import.
@@ -489,6 +504,12 @@ pub struct PluginConfig {
 pub struct PluginSecret(String);
 
 impl PluginSecret {
+    /// Wraps a value read from somewhere other than the configuration (the
+    /// event file of `tessera plugin test`).
+    pub fn new(value: String) -> PluginSecret {
+        PluginSecret(value)
+    }
+
     /// The secret's value, to hand to the plugin.
     pub fn expose(&self) -> &str {
         &self.0
@@ -1040,6 +1061,21 @@ impl Validator<'_> {
                 ),
             );
         }
+        if raw.warm_instances.is_some_and(|n| n > MAX_WARM_INSTANCES) {
+            self.problem(
+                format!("{key}.warm_instances"),
+                format_args!(
+                    "{} is out of range; use 0 (a fresh instance per call) to {MAX_WARM_INSTANCES}",
+                    raw.warm_instances.unwrap_or_default()
+                ),
+            );
+        }
+        if raw.warm_max_calls == 0 {
+            self.problem(
+                format!("{key}.warm_max_calls"),
+                "must be at least 1 (calls one reused instance serves)",
+            );
+        }
         let mut config = HashMap::new();
         for (k, v) in raw.config {
             match toml_to_json(&v, 0) {
@@ -1092,6 +1128,8 @@ impl Validator<'_> {
             on_error: raw.on_error,
             timeout: Duration::from_millis(raw.timeout_ms),
             memory_bytes: (raw.memory_mb as usize) << 20,
+            warm_instances: raw.warm_instances,
+            warm_max_calls: raw.warm_max_calls,
             config: Arc::new(config),
             secrets: Arc::new(secrets),
         })

@@ -326,3 +326,43 @@ fn no_state_crosses_calls_even_in_reused_pool_slots() {
         w.join().expect("state crossed calls");
     }
 }
+
+#[test]
+fn warm_instances_are_reused_for_at_most_warm_max_calls() {
+    let t = Tessera::start(
+        &(base_config("ES256")
+            + &misbehave(
+                "counter",
+                "config = { mode = \"counter\" }\nwarm_instances = 1\nwarm_max_calls = 4",
+            )),
+    );
+    // One request at a time, so the one idle instance serves each call until
+    // it has served four; then a fresh one starts from 1 again.
+    let seen: Vec<u64> = (0..10)
+        .map(|_| {
+            let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+            claims["calls_seen_by_this_instance"]
+                .as_u64()
+                .expect("counter claim")
+        })
+        .collect();
+    assert_eq!(seen, [1, 2, 3, 4, 1, 2, 3, 4, 1, 2]);
+}
+
+#[test]
+fn a_warm_instance_that_trapped_is_not_reused() {
+    let t = Tessera::start(
+        &(base_config("ES256")
+            + &misbehave(
+                "counter",
+                "config = { mode = \"counter\", trap_at = \"2\" }\nwarm_instances = 2",
+            )),
+    );
+    let call = || t.acme(&[("audience", ORDERS)]);
+    let first = t.verify(call().access_token(), ORDERS);
+    assert_eq!(first["calls_seen_by_this_instance"], 1);
+    call().expect_error(500, "server_error");
+    // The instance that trapped is gone: the next call starts from a fresh one.
+    let third = t.verify(call().access_token(), ORDERS);
+    assert_eq!(third["calls_seen_by_this_instance"], 1);
+}

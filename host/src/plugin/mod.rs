@@ -6,17 +6,23 @@
 //! - [`bindings`] holds the generated WIT bindings, private to this module.
 //! - [`registry`] compiles (or loads from cache) and pre-instantiates the
 //!   configured plugins.
-//! - [`pipeline`] runs a stage: plugins in order, each in a fresh `Store`,
+//! - [`pipeline`] runs a stage: plugins in order, each in its own `Store`,
 //!   with a deadline, a memory cap and bounded output.
 //! - [`convert`] is the only place WIT types and domain types meet.
+//! - [`warm`] keeps idle instances of plugins whose runtime is expensive to
+//!   start (JavaScript, Python), when their configuration allows it.
+//! - [`metadata`] reads what a component file says about itself.
 
 mod bindings;
 pub mod convert;
 #[allow(unsafe_code)]
 pub mod engine;
+pub mod metadata;
 pub mod pipeline;
 pub mod registry;
+mod warm;
 
 pub use engine::Runtime;
 pub use pipeline::{PipelineError, PluginRun, RunOutcome, TokenShape};
 pub use registry::{LoadError, LoadedPlugin, Stages};
+pub use warm::Warm;

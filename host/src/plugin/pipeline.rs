@@ -1,6 +1,7 @@
-//! Running a stage: the plugins that apply, in configuration order, each in a
-//! fresh `Store` with a deadline, a memory cap and bounded output, each seeing
-//! the token as the plugins before it left it.
+//! Running a stage: the plugins that apply, in configuration order, each in
+//! its own `Store` (a fresh one, or an idle instance the plugin keeps for
+//! reuse, see [`super::warm`]) with a deadline, a memory cap and bounded
+//! output, each seeing the token as the plugins before it left it.
 //!
 //! A plugin's changes are checked as a whole before any is applied, so a
 //! refused change (a reserved claim, a scope it may not add) leaves the token
@@ -17,6 +18,7 @@ use super::bindings::types as wit;
 use super::convert;
 use super::engine::{LogLine, PluginState, Runtime};
 use super::registry::LoadedPlugin;
+use super::warm::{Bound, Idle};
 use crate::config::{Api, ClaimsConfig, Client, OnError, Stage};
 use crate::oauth::OAuthError;
 use crate::store::User;
@@ -28,6 +30,8 @@ pub const MAX_CLAIMS: usize = 64;
 pub const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 /// Longest custom claim name.
 pub const MAX_CLAIM_NAME: usize = 256;
+/// How the trace marks what a plugin wrote to standard error.
+const STDERR_PREFIX: &str = "stderr: ";
 /// Extra time past `timeout_ms` before the async backstop drops a call that is
 /// blocked in a host function (where epochs are not checked).
 const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
@@ -355,40 +359,78 @@ async fn run(
 
 type CallResult = Result<Result<wit::Changes, wit::Denial>, String>;
 
-/// One call in a fresh store, with the deadline armed; returns the result and
-/// what the plugin logged (also when it trapped).
+/// One call with the deadline armed, on an idle instance when the plugin keeps
+/// them and one is free, otherwise on a fresh instance in a fresh store.
+/// Returns the result and what the plugin logged (also when it trapped).
 async fn call(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
     event: &Event,
 ) -> (CallResult, Vec<LogLine>) {
+    let stage = event.stage();
     let timeout = plugin.config.timeout;
-    let mut store = runtime.store(&plugin.config);
+    let (mut store, reused, calls) = match plugin.pool.take(stage) {
+        Some(idle) => (idle.store, Some(idle.instance), idle.calls),
+        None => (runtime.store(&plugin.config), None, 0),
+    };
     arm_deadline(&mut store, timeout);
     let invoke = async {
-        match event {
-            Event::CredentialsExchange(e) => {
-                let pre = plugin.credentials_exchange.as_ref().ok_or_else(|| {
-                    wasmtime::Error::msg("does not export on-credentials-exchange")
-                })?;
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance.call_on_credentials_exchange(&mut store, e).await
+        let instance = match reused {
+            Some(instance) => instance,
+            None => instantiate(plugin, stage, &mut store).await?,
+        };
+        let result = match (&instance, event) {
+            (Bound::CredentialsExchange(i), Event::CredentialsExchange(e)) => {
+                i.call_on_credentials_exchange(&mut store, e).await
             }
-            Event::Authorize(e) => {
-                let pre = plugin
-                    .authorize
-                    .as_ref()
-                    .ok_or_else(|| wasmtime::Error::msg("does not export on-authorize"))?;
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance.call_on_authorize(&mut store, e).await
-            }
+            (Bound::Authorize(i), Event::Authorize(e)) => i.call_on_authorize(&mut store, e).await,
+            _ => Err(wasmtime::Error::msg("an instance of the other stage")),
+        }?;
+        wasmtime::Result::Ok((result, instance))
+    };
+    let (result, instance) = match tokio::time::timeout(timeout + BACKSTOP_GRACE, invoke).await {
+        Ok(Ok((result, instance))) => (Ok(result), Some(instance)),
+        Ok(Err(e)) => (Err(describe_failure(&e, timeout)), None),
+        Err(_) => (
+            Err(format!("timed out after {} ms", timeout.as_millis())),
+            None,
+        ),
+    };
+    let logs = take_logs(&mut store);
+    // Only an instance that returned normally and kept quiet on standard
+    // error is reused; anything else may be in a broken state.
+    if let Some(instance) = instance
+        && plugin.warm().instances > 0
+        && !logs.iter().any(|l| l.message.starts_with(STDERR_PREFIX))
+    {
+        plugin.pool.give_back(
+            stage,
+            Idle {
+                store,
+                instance,
+                calls: calls + 1,
+            },
+        );
+    }
+    (result, logs)
+}
+
+async fn instantiate(
+    plugin: &LoadedPlugin,
+    stage: Stage,
+    store: &mut Store<PluginState>,
+) -> wasmtime::Result<Bound> {
+    let missing = || wasmtime::Error::msg(format!("does not export the {} stage", stage.as_str()));
+    Ok(match stage {
+        Stage::CredentialsExchange => {
+            let pre = plugin.credentials_exchange.as_ref().ok_or_else(missing)?;
+            Bound::CredentialsExchange(pre.instantiate_async(store).await?)
         }
-    };
-    let result = match tokio::time::timeout(timeout + BACKSTOP_GRACE, invoke).await {
-        Ok(r) => r.map_err(|e| describe_failure(&e, timeout)),
-        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
-    };
-    (result, take_logs(&mut store))
+        Stage::Authorize => {
+            let pre = plugin.authorize.as_ref().ok_or_else(missing)?;
+            Bound::Authorize(pre.instantiate_async(store).await?)
+        }
+    })
 }
 
 enum Decision {
@@ -414,16 +456,17 @@ fn take_logs(store: &mut Store<PluginState>) -> Vec<LogLine> {
     let stderr = store.data().stderr();
     let state = store.data_mut();
     let mut logs = std::mem::take(&mut state.logs);
-    if state.dropped_logs > 0 {
+    let dropped = std::mem::take(&mut state.dropped_logs);
+    if dropped > 0 {
         logs.push(LogLine {
             level: "warn",
-            message: format!("{} more log lines dropped", state.dropped_logs),
+            message: format!("{dropped} more log lines dropped"),
         });
     }
     if !stderr.is_empty() {
         logs.push(LogLine {
             level: "error",
-            message: format!("stderr: {stderr}"),
+            message: format!("{STDERR_PREFIX}{stderr}"),
         });
     }
     logs

@@ -11,7 +11,9 @@ use ring::digest::{SHA256, digest};
 use wasmtime::component::{Component, InstancePre};
 
 use super::bindings::{authz, ce};
-use super::engine::{PluginState, Runtime};
+use super::engine::{MAX_CONCURRENT_INSTANCES, PluginState, Runtime};
+use super::metadata::Metadata;
+use super::warm::{Pool, Warm};
 use crate::config::{Config, PluginConfig, RuntimeConfig, Stage};
 
 /// Largest component file accepted (JavaScript and Python components run to
@@ -67,6 +69,10 @@ pub struct LoadedPlugin {
     pub from_cache: bool,
     /// How long loading took.
     pub load_time: std::time::Duration,
+    /// What the component's custom sections say (language, toolchain).
+    pub metadata: Metadata,
+    /// Idle instances kept for reuse, and calls per instance.
+    pub(crate) pool: Pool,
     /// The compiled component, reused by a reload when the file is unchanged.
     component: Component,
     pub(crate) credentials_exchange: Option<ce::CredentialsExchangePre<PluginState>>,
@@ -84,6 +90,16 @@ impl fmt::Debug for LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// How this plugin reuses instances.
+    pub fn warm(&self) -> Warm {
+        self.pool.warm()
+    }
+
+    /// Idle instances kept right now.
+    pub fn idle_instances(&self) -> usize {
+        self.pool.idle()
+    }
+
     /// Whether this plugin runs at `stage` for the API `audience`.
     pub fn runs_for(&self, stage: Stage, audience: Option<&str>) -> bool {
         self.stages.contains(stage)
@@ -133,6 +149,18 @@ pub fn load_all(
             Err(e) => errors.push(e),
         }
     }
+    // Idle instances hold pooling-allocator slots; keep half for calls.
+    let warm_total: u32 = loaded.iter().map(|p| p.warm().instances).sum();
+    if warm_total > MAX_CONCURRENT_INSTANCES / 2 {
+        errors.push(LoadError {
+            plugin: "*".into(),
+            path: PathBuf::new(),
+            reason: format!(
+                "the plugins keep {warm_total} warm instances in all; the limit is {}: lower warm_instances",
+                MAX_CONCURRENT_INSTANCES / 2
+            ),
+        });
+    }
     if errors.is_empty() {
         Ok(loaded)
     } else {
@@ -167,6 +195,13 @@ pub fn load(
         std::fs::read(&plugin.path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
     check_header(&bytes).map_err(|r| fail(r.to_owned()))?;
     let sha256 = hex::encode(digest(&SHA256, &bytes));
+    let metadata = Metadata::read(&bytes);
+    let warm = Warm {
+        instances: plugin
+            .warm_instances
+            .unwrap_or_else(|| Warm::default_instances(metadata.language())),
+        max_calls: plugin.warm_max_calls,
+    };
 
     let reused = previous
         .iter()
@@ -243,6 +278,8 @@ pub fn load(
         loaded_at: SystemTime::now(),
         from_cache,
         load_time: started.elapsed(),
+        metadata,
+        pool: Pool::new(warm),
         component,
         credentials_exchange,
         authorize,
@@ -250,7 +287,7 @@ pub fn load(
 }
 
 /// Checks the WebAssembly preamble: magic, then the component layer.
-fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
+pub(crate) fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
     if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
         return Err("is not a WebAssembly file");
     }

@@ -6,7 +6,7 @@
 //! `deny` (denies with config `code` and `description`), `loop`, `trap`,
 //! `recurse`, `reserved` (sets config `claim`, default `sub`), `add-scope`
 //! (adds config `scope`), `remove-scope` (removes config `scope`), `counter`
-//! (reports how many calls this instance has seen), `log`
+//! (reports how many calls this instance has seen; traps at call `trap_at`), `log`
 //! (logs config `lines` lines), `echo` (puts what it saw into claims).
 
 use tessera_plugin_sdk::{
@@ -101,6 +101,9 @@ impl Plugin for Misbehave {
                 // Module state: with a fresh instance per call it is always 1.
                 static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if ctx.config("trap_at").and_then(|at| at.parse().ok()) == Some(n) {
+                    panic!("counter: trapping at call {n} as configured");
+                }
                 changes.set_access_token_claim("calls_seen_by_this_instance", n);
             }
             "log" => {
