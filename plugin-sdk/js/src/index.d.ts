@@ -1,0 +1,240 @@
+/**
+ * Types of the Tessera plugin SDK for JavaScript, for editors.
+ *
+ * A plugin (`plugin.js`) imports nothing; to get completion and checks, name
+ * the types in JSDoc:
+ *
+ * ```js
+ * /** @type {import("./tessera/index.js").OnCredentialsExchange} *\/
+ * export function onCredentialsExchange(event, api) { ... }
+ * ```
+ */
+
+/** A JSON value: what metadata, claims and parsed config hold. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Named JSON values: client, API and user metadata, claims. */
+export type Metadata = Readonly<Record<string, JsonValue>>;
+
+/** The kind of application a client is. */
+export type AppType = "spa" | "regular_web" | "native" | "machine";
+
+/** The application asking for a token, authenticated by Tessera. */
+export interface Client {
+  /** The client id. */
+  readonly id: string;
+  /** Auth0's name for {@link Client.id}. */
+  readonly client_id: string;
+  /** The application's display name. */
+  readonly name: string;
+  /** What kind of application it is. */
+  readonly app_type: AppType;
+  /** Metadata about the application, from configuration. Never secrets. */
+  readonly metadata: Metadata;
+}
+
+/** The API (resource server) a token is for. */
+export interface ResourceServer {
+  /** The API identifier: the token's audience (`aud`). */
+  readonly identifier: string;
+  /** The API's display name. */
+  readonly name: string;
+  /** Every scope the API defines. */
+  readonly scopes: readonly string[];
+  /** Metadata about the API, from configuration. */
+  readonly metadata: Metadata;
+}
+
+/** The signed-in user (authorize stage). */
+export interface User {
+  /** The user's stable identifier: the tokens' `sub`. */
+  readonly id: string;
+  /** Auth0's name for {@link User.id}. */
+  readonly user_id: string;
+  /** The user's email address, if known. */
+  readonly email: string | null;
+  /** Whether the email address was verified. */
+  readonly email_verified: boolean;
+  /** The user's display name, if known. */
+  readonly name: string | null;
+  /** Data the system sets (roles, plan, tenant); users cannot change it. */
+  readonly app_metadata: Metadata;
+  /** Data the user set; do not base access decisions on it. */
+  readonly user_metadata: Metadata;
+}
+
+/** The HTTP request that started the transaction. */
+export interface Request {
+  /** The client's IP address as the issuer saw it. */
+  readonly ip: string;
+  /** The `User-Agent` header, if sent. */
+  readonly user_agent: string | null;
+  /** The `Host` the request was sent to. */
+  readonly hostname: string;
+  /** The HTTP method. */
+  readonly method: string;
+  /** The request parameters (first value of each); secrets, codes and verifiers are never included. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** The protocol state of the token request. */
+export interface Transaction {
+  /** Unique per request; the access token's `jti`. */
+  readonly id: string;
+  /** The OAuth grant: `client_credentials`, `authorization_code`, ... */
+  readonly grant_type: string;
+  /** The scopes the client asked for, in request order. */
+  readonly requested_scopes: readonly string[];
+  /** The scopes granted before plugins run. */
+  readonly granted_scopes: readonly string[];
+  /** The redirect URI of a user flow. */
+  readonly redirect_uri: string | null;
+  /** The `audience` or `resource` the client asked for, if any. */
+  readonly requested_audience: string | null;
+}
+
+/** A token as shaped by the plugins that ran before this one. */
+export interface TokenState {
+  /** The custom claims set so far. */
+  readonly claims: Metadata;
+  /** The scopes the token will carry so far. */
+  readonly scopes: readonly string[];
+}
+
+/** The plugin's secrets, looked up one at a time; absent ones are `undefined`. */
+export type Secrets = Readonly<Record<string, string | undefined>> & {
+  /** The secret `name`, or `undefined`. */
+  get(name: string): string | undefined;
+};
+
+/**
+ * The plugin's `config` table, looked up one key at a time. Values are the
+ * raw strings Tessera passes (non-string TOML values as JSON text); absent
+ * keys are `undefined`.
+ */
+export type Config = Readonly<Record<string, string | undefined>> & {
+  /** The raw value of `key`, or `undefined`. */
+  get(key: string): string | undefined;
+  /** The value of `key` parsed as JSON, the raw string if it is not JSON, or `undefined`. */
+  json(key: string): JsonValue | undefined;
+};
+
+/** Input of the credentials-exchange stage (client credentials grant). */
+export interface CredentialsExchangeEvent {
+  readonly client: Client;
+  readonly api: ResourceServer;
+  /** Auth0's name for {@link CredentialsExchangeEvent.api}. */
+  readonly resource_server: ResourceServer;
+  readonly request: Request;
+  readonly transaction: Transaction;
+  readonly access_token: TokenState;
+  readonly secrets: Secrets;
+  readonly config: Config;
+}
+
+/** Input of the authorize stage (a user signed in). */
+export interface AuthorizeEvent {
+  readonly client: Client;
+  /** `null` when only OpenID Connect scopes were asked for. */
+  readonly api: ResourceServer | null;
+  /** Auth0's name for {@link AuthorizeEvent.api}. */
+  readonly resource_server: ResourceServer | null;
+  readonly user: User;
+  readonly request: Request;
+  readonly transaction: Transaction;
+  readonly access_token: TokenState;
+  readonly id_token: { readonly claims: Metadata };
+  readonly secrets: Secrets;
+  readonly config: Config;
+}
+
+/** The OAuth error a denial becomes (either spelling). */
+export type DenyCode =
+  | "access_denied"
+  | "invalid_scope"
+  | "invalid_request"
+  | "unauthorized_client"
+  | "invalid_target"
+  | "access-denied"
+  | "invalid-scope"
+  | "invalid-request"
+  | "unauthorized-client"
+  | "invalid-target";
+
+/** A logger: arguments are joined like `console.log` does. */
+export interface Logger {
+  trace(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+/** What a plugin can change. Every method returns the `api` object. */
+export interface Api {
+  readonly accessToken: {
+    /** Sets a custom claim (any JSON value; `null` removes it). Reserved claims fail the plugin. */
+    setCustomClaim(name: string, value: JsonValue | Date): Api;
+    /** Removes a custom claim an earlier plugin set. */
+    removeCustomClaim(name: string): Api;
+    /** Adds a scope (authorize stage only, within the API's policy). */
+    addScope(scope: string): Api;
+    /** Removes a scope. */
+    removeScope(scope: string): Api;
+  };
+  /** The ID token (authorize stage only). */
+  readonly idToken: {
+    setCustomClaim(name: string, value: JsonValue | Date): Api;
+    removeCustomClaim(name: string): Api;
+  };
+  readonly access: {
+    /** Fails the request with an OAuth error; other changes are dropped. */
+    deny(code: DenyCode, description: string): Api;
+    /** Fails the request with `access_denied`. */
+    deny(description: string): Api;
+  };
+  /** Writes to the request's trace and the issuer's log. */
+  readonly log: Logger;
+}
+
+/** The credentials-exchange stage function (alias `onExecuteCredentialsExchange`). */
+export type OnCredentialsExchange = (event: CredentialsExchangeEvent, api: Api) => void;
+
+/** The authorize stage function (alias `onExecutePostLogin`). */
+export type OnAuthorize = (event: AuthorizeEvent, api: Api) => void;
+
+// The runtime, used by the generated entry module and the SDK's tests.
+
+/** The `tessera:plugin/host` import. */
+export interface Host {
+  log(level: "trace" | "debug" | "info" | "warn" | "error", message: string): void;
+  config(key: string): string | null | undefined;
+  secret(name: string): string | null | undefined;
+}
+
+/** A WIT `value`. */
+export type WitValue =
+  | { tag: "null" }
+  | { tag: "boolean"; val: boolean }
+  | { tag: "integer"; val: number | bigint }
+  | { tag: "number"; val: number }
+  | { tag: "text"; val: string }
+  | { tag: "text-list"; val: string[] }
+  | { tag: "json"; val: string };
+
+/** Wraps a plugin module into the component's WIT exports. */
+export function wrap(
+  plugin: Record<string, unknown>,
+  host: Host,
+): { onCredentialsExchange?: (event: object) => object; onAuthorize?: (event: object) => object };
+
+/** A JavaScript value as a WIT `value`; throws for what JSON cannot carry. */
+export function toWitValue(value: unknown, what?: string): WitValue;
+
+/** A WIT `value` as a JavaScript value. */
+export function fromWitValue(value: WitValue): unknown;
+
+/** A `console` writing to `log(level, message)`. */
+export function createConsole(
+  log: (level: string, message: string) => void,
+): Logger & { log(...args: unknown[]): void };

@@ -1,0 +1,543 @@
+/**
+ * @file The Tessera plugin runtime for JavaScript.
+ *
+ * A plugin author writes `plugin.js`, an ES module exporting
+ * `onCredentialsExchange(event, api)` and/or `onAuthorize(event, api)` (or the
+ * Auth0 names `onExecuteCredentialsExchange` / `onExecutePostLogin`). The
+ * build (`build.mjs`) generates an entry module that calls {@link wrap} to turn
+ * those functions into the component's WIT exports (`wit/plugin.wit`, package
+ * `tessera:plugin@0.1.0`):
+ *
+ * - the host's event record becomes a plain, frozen `event` with snake_case
+ *   keys, Auth0's aliases, and lazy `event.secrets` / `event.config`;
+ * - an `api` object collects claim and scope changes, or a denial;
+ * - the function's outcome becomes the WIT `changes` record (returned) or the
+ *   WIT `denial` record (thrown), and an exception becomes a trap.
+ *
+ * This module has no imports, so it runs unchanged in QuickJS (inside the
+ * component) and in Node (the author's native tests, through `testing.js`).
+ * Where the engine has no `console` (QuickJS), loading it installs one that
+ * writes to the host's log.
+ */
+
+/** The stages, the WIT export of each, and the names a plugin may use. */
+export const STAGES = Object.freeze([
+  Object.freeze({
+    world: "credentials-exchange",
+    export: "onCredentialsExchange",
+    names: Object.freeze(["onCredentialsExchange", "onExecuteCredentialsExchange"]),
+    fromWit: credentialsExchangeEventFromWit,
+  }),
+  Object.freeze({
+    world: "authorize",
+    export: "onAuthorize",
+    names: Object.freeze(["onAuthorize", "onExecutePostLogin"]),
+    fromWit: authorizeEventFromWit,
+  }),
+]);
+
+/** The log levels of the host, lowest first. */
+export const LEVELS = Object.freeze(["trace", "debug", "info", "warn", "error"]);
+
+/** Accepted deny codes (OAuth spelling and WIT spelling) to the WIT enum case. */
+const DENY_CODES = new Map(
+  ["access_denied", "invalid_scope", "invalid_request", "unauthorized_client", "invalid_target"].flatMap((code) => [
+    [code, code.replaceAll("_", "-")],
+    [code.replaceAll("_", "-"), code.replaceAll("_", "-")],
+  ]),
+);
+
+// ---------------------------------------------------------------------------
+// Values
+
+/**
+ * Converts a JavaScript value to the WIT `value` variant.
+ *
+ * `null` → `null`, booleans → `boolean`, safe integers → `integer`, other
+ * finite numbers → `number`, strings → `text`, arrays of only strings →
+ * `text-list`, anything else JSON can represent → `json` (JSON text).
+ *
+ * @param {unknown} value
+ * @param {string} [what] what the value is, for error messages
+ * @returns {{tag: string, val?: unknown}} the WIT value
+ * @throws {TypeError|RangeError} for `undefined`, NaN, infinities, functions,
+ *   symbols, BigInts and anything else JSON cannot represent
+ */
+export function toWitValue(value, what = "value") {
+  if (value === null) return { tag: "null" };
+  switch (typeof value) {
+    case "boolean":
+      return { tag: "boolean", val: value };
+    case "string":
+      return { tag: "text", val: value };
+    case "number":
+      if (Number.isSafeInteger(value)) return { tag: "integer", val: value };
+      if (Number.isFinite(value)) return { tag: "number", val: value };
+      throw new RangeError(`${what}: ${value} is not a finite number`);
+    case "undefined":
+      throw new TypeError(`${what}: undefined is not a JSON value (use null to remove a claim)`);
+  }
+  if (Array.isArray(value)) {
+    const items = Array.from(value);
+    if (items.every((item) => typeof item === "string")) return { tag: "text-list", val: items };
+  }
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new TypeError(`${what}: not representable as JSON (${error.message})`);
+  }
+  if (text === undefined) throw new TypeError(`${what}: a ${typeof value} is not a JSON value`);
+  return { tag: "json", val: text };
+}
+
+/**
+ * Converts a WIT `value` variant to a JavaScript value: the reverse of
+ * {@link toWitValue}. JSON text is parsed; text that does not parse stays a
+ * string.
+ *
+ * @param {{tag: string, val?: unknown}} value
+ * @returns {unknown}
+ */
+export function fromWitValue(value) {
+  switch (value.tag) {
+    case "null":
+      return null;
+    case "boolean":
+    case "text":
+      return value.val;
+    case "integer":
+    case "number":
+      return Number(value.val);
+    case "text-list":
+      return Array.from(value.val);
+    case "json":
+      try {
+        return JSON.parse(value.val);
+      } catch {
+        return value.val;
+      }
+    default:
+      throw new TypeError(`unknown WIT value case ${JSON.stringify(value.tag)}`);
+  }
+}
+
+/** WIT `metadata` (a list of name/value pairs) as a plain object. */
+function metadataFromWit(pairs) {
+  return Object.fromEntries(pairs.map(([name, value]) => [name, fromWitValue(value)]));
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+function clientFromWit(client) {
+  return {
+    id: client.id,
+    name: client.name,
+    app_type: client.appType.replaceAll("-", "_"),
+    metadata: metadataFromWit(client.metadata),
+  };
+}
+
+function resourceServerFromWit(api) {
+  return {
+    identifier: api.identifier,
+    name: api.name,
+    scopes: Array.from(api.scopes),
+    metadata: metadataFromWit(api.metadata),
+  };
+}
+
+function userFromWit(user) {
+  return {
+    id: user.id,
+    email: user.email ?? null,
+    email_verified: user.emailVerified,
+    name: user.name ?? null,
+    app_metadata: metadataFromWit(user.appMetadata),
+    user_metadata: metadataFromWit(user.userMetadata),
+  };
+}
+
+function requestFromWit(request) {
+  // A repeated parameter keeps its first value, like the Rust SDK's `param`.
+  const params = {};
+  for (const [name, value] of request.params) {
+    if (!Object.hasOwn(params, name)) {
+      Object.defineProperty(params, name, { value, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return {
+    ip: request.ip,
+    user_agent: request.userAgent ?? null,
+    hostname: request.hostname,
+    method: request.method,
+    params,
+  };
+}
+
+function transactionFromWit(transaction) {
+  return {
+    id: transaction.id,
+    grant_type: transaction.grantType,
+    requested_scopes: Array.from(transaction.requestedScopes),
+    granted_scopes: Array.from(transaction.grantedScopes),
+    redirect_uri: transaction.redirectUri ?? null,
+    requested_audience: transaction.requestedAudience ?? null,
+  };
+}
+
+function tokenFromWit(token) {
+  return { claims: metadataFromWit(token.claims), scopes: Array.from(token.scopes) };
+}
+
+/**
+ * The host's `credentials-exchange-event` record as plain event data (no
+ * aliases, secrets or config yet: see {@link makeEvent}).
+ *
+ * @param {object} event the WIT record (camelCase keys)
+ * @returns {object}
+ */
+export function credentialsExchangeEventFromWit(event) {
+  return {
+    client: clientFromWit(event.client),
+    api: resourceServerFromWit(event.api),
+    request: requestFromWit(event.request),
+    transaction: transactionFromWit(event.transaction),
+    access_token: tokenFromWit(event.accessToken),
+  };
+}
+
+/**
+ * The host's `authorize-event` record as plain event data (see
+ * {@link credentialsExchangeEventFromWit}).
+ *
+ * @param {object} event the WIT record (camelCase keys)
+ * @returns {object}
+ */
+export function authorizeEventFromWit(event) {
+  return {
+    client: clientFromWit(event.client),
+    api: event.api ? resourceServerFromWit(event.api) : null,
+    user: userFromWit(event.user),
+    request: requestFromWit(event.request),
+    transaction: transactionFromWit(event.transaction),
+    access_token: tokenFromWit(event.accessToken),
+    id_token: { claims: metadataFromWit(event.idToken.claims) },
+  };
+}
+
+function deepFreeze(value) {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}
+
+function alias(object, name, value) {
+  Object.defineProperty(object, name, { value, enumerable: false });
+}
+
+/**
+ * A read-only mapping whose entries are looked up one by one: `map.NAME`,
+ * `map.get(NAME)`, `NAME in map`. It cannot be listed, so `JSON.stringify`
+ * shows `{}` and secrets do not leak into logs.
+ */
+function lazyMap(lookup, methods) {
+  const read = (name) => lookup(String(name)) ?? undefined;
+  const all = { get: read, ...methods };
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => (typeof key === "symbol" ? undefined : Object.hasOwn(all, key) ? all[key] : read(key)),
+      has: (_, key) => typeof key === "string" && (Object.hasOwn(all, key) || read(key) !== undefined),
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+    },
+  );
+}
+
+/**
+ * Turns plain event data into the `event` a plugin sees: adds Auth0's aliases
+ * (`client.client_id`, `user.user_id`, `resource_server`), freezes it, and
+ * adds `secrets` and `config` backed by the host.
+ *
+ * `event.config.KEY` is the raw string the host returns (non-string TOML
+ * values arrive as JSON text); `event.config.json(KEY)` parses it, falling
+ * back to the raw string. Absent entries are `undefined`.
+ *
+ * @param {object} data event data, as {@link credentialsExchangeEventFromWit}
+ *   returns; it is frozen and becomes part of the event
+ * @param {{config(key: string): string | null | undefined, secret(name: string): string | null | undefined}} host
+ * @returns {object} the frozen event
+ */
+export function makeEvent(data, host) {
+  alias(data.client, "client_id", data.client.id);
+  if (data.user) alias(data.user, "user_id", data.user.id);
+  for (const section of Object.values(data)) deepFreeze(section);
+  const config = (key) => host.config(key) ?? undefined;
+  const event = {
+    ...data,
+    secrets: lazyMap((name) => host.secret(name)),
+    config: lazyMap(config, {
+      json(key) {
+        const text = config(String(key));
+        if (text === undefined) return undefined;
+        try {
+          return JSON.parse(text);
+        } catch {
+          return text;
+        }
+      },
+    }),
+  };
+  alias(event, "resource_server", event.api);
+  return Object.freeze(event);
+}
+
+// ---------------------------------------------------------------------------
+// Logging
+
+function stringify(value) {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * An error as one text: `Name: message` and the stack, if any.
+ *
+ * @param {unknown} error
+ * @returns {string}
+ */
+export function describeError(error) {
+  if (!(error instanceof Error)) return stringify(error);
+  const head = `${error.name}: ${error.message}`;
+  const stack = typeof error.stack === "string" ? error.stack.trimEnd() : "";
+  if (stack === "" || stack.startsWith(head)) return stack || head;
+  return `${head}\n${stack}`;
+}
+
+/**
+ * Formats log arguments the way `console.log` roughly does: strings as they
+ * are, errors with their stack, anything else as JSON, separated by spaces.
+ *
+ * @param {unknown[]} args
+ * @returns {string}
+ */
+export function formatLog(args) {
+  return args
+    .map((arg) => (typeof arg === "string" ? arg : arg instanceof Error ? describeError(arg) : stringify(arg)))
+    .join(" ");
+}
+
+/**
+ * A logger with one method per level, each sending its formatted arguments to
+ * `log(level, message)`.
+ *
+ * @param {(level: string, message: string) => void} log
+ * @returns {{trace: Function, debug: Function, info: Function, warn: Function, error: Function}}
+ */
+function logger(log) {
+  return Object.freeze(Object.fromEntries(LEVELS.map((level) => [level, (...args) => log(level, formatLog(args))])));
+}
+
+/**
+ * A `console` whose methods write to `log(level, message)`: `log` and `info`
+ * at info level, `debug`, `warn`, `error` and `trace` at their own.
+ *
+ * @param {(level: string, message: string) => void} log
+ * @returns {object}
+ */
+export function createConsole(log) {
+  const levels = logger(log);
+  return Object.freeze({ ...levels, log: levels.info });
+}
+
+/** The host of the running component, once {@link wrap} has been called. */
+let currentHost = null;
+
+// QuickJS has no `console`: give plugins one that writes to the host's log.
+// (In Node, where tests run, the real console stays.)
+globalThis.console ??= createConsole((level, message) => {
+  if (currentHost === null) {
+    throw new Error(
+      "console used at the top level of the plugin module, which runs at build time when there is no host: log inside the stage functions",
+    );
+  }
+  currentHost.log(level, message);
+});
+
+// ---------------------------------------------------------------------------
+// The api object
+
+/**
+ * Creates the `api` object of one call, and a function that reads what the
+ * plugin asked for.
+ *
+ * `api.accessToken.setCustomClaim(name, value)`, `removeCustomClaim(name)`,
+ * `addScope(scope)`, `removeScope(scope)`; `api.idToken.setCustomClaim`,
+ * `removeCustomClaim`; `api.access.deny(code, description)` or
+ * `api.access.deny(description)` (code `access_denied`); `api.log.info(...)`
+ * and the other levels. Every method returns `api`.
+ *
+ * Setting a claim twice keeps the last value; the last of adding and removing
+ * a scope wins; the first denial wins and drops every other change.
+ *
+ * @param {{log(level: string, message: string): void}} host
+ * @returns {{api: object, outcome: () => {changes: object, denial: {code: string, description: string} | null}}}
+ *   `api` is not frozen at the top level, so that mocks can add to it.
+ */
+export function createApi(host) {
+  const accessClaims = new Map();
+  const idClaims = new Map();
+  const added = [];
+  const removed = [];
+  let denial = null;
+
+  const claimName = (name, where) => {
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError(`${where}: the claim name must be a non-empty string, got ${stringify(name)}`);
+    }
+    return name;
+  };
+  const scopeName = (scope, where) => {
+    if (typeof scope !== "string" || scope === "") {
+      throw new TypeError(`${where}: the scope must be a non-empty string, got ${stringify(scope)}`);
+    }
+    return scope;
+  };
+  const move = (scope, from, to) => {
+    const at = from.indexOf(scope);
+    if (at !== -1) from.splice(at, 1);
+    if (!to.includes(scope)) to.push(scope);
+  };
+  const claims = (claimsMap, token) => ({
+    setCustomClaim(name, value) {
+      const where = `api.${token}.setCustomClaim`;
+      claimsMap.set(claimName(name, where), toWitValue(value, `${where}("${name}")`));
+      return api;
+    },
+    removeCustomClaim(name) {
+      claimsMap.set(claimName(name, `api.${token}.removeCustomClaim`), { tag: "null" });
+      return api;
+    },
+  });
+
+  const api = {
+    accessToken: Object.freeze({
+      ...claims(accessClaims, "accessToken"),
+      addScope(scope) {
+        move(scopeName(scope, "api.accessToken.addScope"), removed, added);
+        return api;
+      },
+      removeScope(scope) {
+        move(scopeName(scope, "api.accessToken.removeScope"), added, removed);
+        return api;
+      },
+    }),
+    idToken: Object.freeze(claims(idClaims, "idToken")),
+    access: Object.freeze({
+      deny(...args) {
+        const [code, description] = args.length >= 2 ? args : ["access_denied", args[0]];
+        const witCode = DENY_CODES.get(code);
+        if (witCode === undefined) {
+          throw new Error(
+            `api.access.deny: unknown code ${stringify(code)}; use access_denied, invalid_scope, invalid_request, unauthorized_client or invalid_target`,
+          );
+        }
+        if (typeof description !== "string") {
+          throw new TypeError(`api.access.deny: the description must be a string, got ${stringify(description)}`);
+        }
+        denial ??= { code: witCode, description };
+        return api;
+      },
+    }),
+    log: logger((level, message) => host.log(level, message)),
+  };
+
+  const outcome = () => ({
+    changes: {
+      accessTokenClaims: [...accessClaims],
+      idTokenClaims: [...idClaims],
+      addScopes: [...added],
+      removeScopes: [...removed],
+    },
+    denial,
+  });
+  return { api, outcome };
+}
+
+// ---------------------------------------------------------------------------
+// The exports
+
+const isThenable = (value) =>
+  value !== null && (typeof value === "object" || typeof value === "function") && typeof value.then === "function";
+
+/** Runs one stage function on a WIT event; returns WIT changes or throws a WIT denial. */
+function run(name, fn, data, host) {
+  const event = makeEvent(data, host);
+  const { api, outcome } = createApi(host);
+  Object.freeze(api);
+  try {
+    const returned = fn(event, api);
+    if (isThenable(returned)) {
+      // Keeps Node from reporting the abandoned promise if it rejects later.
+      Promise.resolve(returned).catch(() => {});
+      throw new Error(
+        `${name} returned a Promise. A Tessera plugin runs without an event loop, so a Promise never settles during a call: ` +
+          "declare the function without await (the host functions are synchronous) and return nothing.",
+      );
+    }
+  } catch (error) {
+    host.log("error", `${name} failed: ${describeError(error)}`);
+    throw error instanceof Error ? error : new Error(`${name} threw ${stringify(error)}`);
+  }
+  const { changes, denial } = outcome();
+  if (denial !== null) throw denial;
+  return changes;
+}
+
+/**
+ * Wraps a plugin module into the component's WIT exports. Used by the entry
+ * module that `build.mjs` generates:
+ *
+ * ```js
+ * import * as host from "tessera:plugin/host@0.1.0";
+ * import * as plugin from "../plugin.js";
+ * import { wrap } from "../tessera/index.js";
+ * export const { onCredentialsExchange, onAuthorize } = wrap(plugin, host);
+ * ```
+ *
+ * Each export converts the host's event (see {@link makeEvent}), calls the
+ * plugin's function with it and a fresh `api` (see {@link createApi}), and
+ * returns the WIT `changes` record, or throws the WIT `denial` record if the
+ * plugin denied. If the function throws (or returns a Promise), the error is
+ * written to the host's log at error level and rethrown as an `Error`, which
+ * the component turns into a trap.
+ *
+ * @param {Record<string, unknown>} plugin the plugin module's namespace
+ * @param {{log: Function, config: Function, secret: Function}} host the
+ *   `tessera:plugin/host` import
+ * @returns {{onCredentialsExchange?: Function, onAuthorize?: Function}} one
+ *   export per stage the plugin defines
+ * @throws {Error} if the plugin defines a stage under two names
+ */
+export function wrap(plugin, host) {
+  currentHost = host;
+  const exports = {};
+  for (const stage of STAGES) {
+    const found = stage.names.filter((name) => typeof plugin[name] === "function");
+    if (found.length > 1) throw new Error(`the plugin defines both ${found.join(" and ")}; keep one`);
+    if (found.length === 1) {
+      const [name] = found;
+      const fn = plugin[name];
+      exports[stage.export] = (event) => run(name, fn, stage.fromWit(event), host);
+    }
+  }
+  return exports;
+}
