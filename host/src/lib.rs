@@ -21,6 +21,7 @@
 //! reload builds a whole new snapshot off the request path and swaps it in.
 
 pub mod config;
+pub mod devkit;
 pub mod grants;
 pub mod http;
 pub mod metrics;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tessera::config::Config;
+use tessera::config::{Config, Stage};
 use tessera::plugin::Runtime;
 use tessera::token::{Clock, KeySet, SystemClock};
 use tessera::{Issuer, SnapshotError};
@@ -46,6 +46,73 @@ enum Command {
     /// Local users, who sign in through the authorization-code flow.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Write, build, test and inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a plugin folder that builds and passes its own test out of the
+    /// box, with the SDK for its language.
+    New {
+        /// The plugin's name: lowercase letters, digits and dashes.
+        name: String,
+        /// rust, js or python.
+        #[arg(long, value_parser = ["rust", "js", "javascript", "python", "py"])]
+        lang: String,
+        /// Where to create the folder NAME.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin folder into a component with cargo, componentize-qjs
+    /// or componentize-py (installing the npm or pip package when missing).
+    Build {
+        /// The plugin folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The component to write (default DIR/<folder name>.wasm).
+        #[arg(long, value_name = "FILE.wasm")]
+        out: Option<PathBuf>,
+    },
+    /// Run one stage of a component offline, in the real runtime, and print
+    /// the decision, claims, scope changes, logs and timing as JSON. Exits 0
+    /// when the plugin allowed or denied, 1 when it failed.
+    Test {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The stage to run.
+        #[arg(long, value_parser = ["credentials-exchange", "authorize"])]
+        stage: String,
+        /// The event as JSON; every field is optional (see README, "Testing a
+        /// plugin"). Without it, every field takes its default.
+        #[arg(long, value_name = "EVENT.json")]
+        event: Option<PathBuf>,
+        /// Wall-clock budget of the call.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// Memory cap of the call.
+        #[arg(long, default_value_t = 64)]
+        memory_mb: u32,
+        /// Also time this many calls on fresh instances and on a warm one.
+        #[arg(long, default_value_t = 0)]
+        repeat: u32,
+        /// Compiled components are cached here.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Show which stages and WIT version a component implements, its imports
+    /// and exports, size, hash and the tools that made it.
+    Inspect {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Compiled components are cached here.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,12 +189,106 @@ fn main() -> ExitCode {
         Command::Secret(SecretCommand::New) => secret_new(),
         Command::Keys(KeysCommand::Rotate { config }) => keys_rotate(&config),
         Command::Users(command) => users(command),
+        Command::Plugin(command) => plugin(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    use tessera::devkit;
+    match command {
+        PluginCommand::New { name, lang, dir } => {
+            let lang =
+                devkit::scaffold::Lang::parse(&lang).context("--lang: use rust, js or python")?;
+            let created = devkit::scaffold::new_plugin(&dir, &name, lang)?;
+            println!(
+                "Created the {lang} plugin {name:?} in {}",
+                created.display()
+            );
+            println!("Next:");
+            println!("  cd {}", created.display());
+            println!("  {}", devkit::scaffold::unit_test_command(lang));
+            println!("  tessera plugin build .");
+            println!(
+                "  tessera plugin test {name}.wasm --stage credentials-exchange --event event.json"
+            );
+            Ok(())
+        }
+        PluginCommand::Build { dir, out } => {
+            let built = devkit::build::build(&dir, out.as_deref())?;
+            eprintln!(
+                "==> built {} ({} bytes, {:.1} s)",
+                built.out.display(),
+                built.size,
+                built.seconds
+            );
+            println!("{}", built.out.display());
+            Ok(())
+        }
+        PluginCommand::Test {
+            file,
+            stage,
+            event,
+            timeout_ms,
+            memory_mb,
+            repeat,
+            cache_dir,
+        } => {
+            let stage = match stage.as_str() {
+                "authorize" => Stage::Authorize,
+                _ => Stage::CredentialsExchange,
+            };
+            let event = match &event {
+                None => devkit::run::EventFile::default(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| {
+                        format!("{}: cannot read the event file", path.display())
+                    })?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: line {}, column {}: {e}",
+                            path.display(),
+                            e.line(),
+                            e.column()
+                        )
+                    })?
+                }
+            };
+            let options = devkit::run::TestOptions {
+                file,
+                stage,
+                event,
+                cache_dir: cache_dir.unwrap_or_else(devkit::default_cache_dir),
+                timeout: std::time::Duration::from_millis(timeout_ms),
+                memory_bytes: (memory_mb as usize) << 20,
+                repeat,
+            };
+            let report = devkit::run::run(&options)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.decision == "fail" {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        PluginCommand::Inspect {
+            file,
+            json,
+            cache_dir,
+        } => {
+            let cache_dir = cache_dir.unwrap_or_else(devkit::default_cache_dir);
+            let found = devkit::inspect::inspect(&file, &cache_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                print!("{}", found.text());
+            }
+            Ok(())
         }
     }
 }

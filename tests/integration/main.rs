@@ -5,6 +5,7 @@
 mod browser;
 mod cli;
 mod client_credentials;
+mod devkit;
 mod plugins;
 mod reload;
 mod support;

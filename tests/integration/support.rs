@@ -19,7 +19,7 @@ pub const ACME_SECRET: &str = "acme-secret-0123456789abcdefghijklmnopqrstuv";
 pub const GLOBEX_SECRET: &str = "globex-secret-0123456789abcdefghijklmnopqrs";
 
 /// The cargo target folder this test binary was built into.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
@@ -62,7 +62,7 @@ pub fn wasm(name: &str) -> PathBuf {
 
 /// A compiled-plugin cache shared by every test, so each component is compiled
 /// once per run.
-fn shared_cache() -> PathBuf {
+pub fn shared_cache() -> PathBuf {
     target_dir().join("tessera-test-cache")
 }
 

@@ -251,7 +251,7 @@ macro_rules! export {
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "plugin",
         pub_export_macro: true,
         default_bindings_module: "tessera_plugin_sdk::__bindings",

@@ -1,0 +1,213 @@
+//! `tessera plugin inspect`: what a component file is, without running it:
+//! size and hash, the stages and WIT version it implements, what it imports
+//! and exports, the language and tools that made it, and whether Tessera can
+//! load it (and if not, why).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ring::digest::{SHA256, digest};
+use wasmtime::component::types::ComponentItem;
+
+use crate::config::{OnError, PluginConfig, RuntimeConfig};
+use crate::plugin::Runtime;
+use crate::plugin::metadata::{BuildInfo, Metadata};
+
+/// What `inspect` found.
+#[derive(Debug, serde::Serialize)]
+pub struct Inspection {
+    /// The file.
+    pub file: PathBuf,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// `tessera:plugin@…` as the component imports it, if it does.
+    pub wit: Option<String>,
+    /// Stages it exports with the right signature.
+    pub stages: Vec<&'static str>,
+    /// Whether `tessera serve` can load it.
+    pub loads: bool,
+    /// Why not, when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
+    /// Imports (interfaces and functions), by name.
+    pub imports: Vec<String>,
+    /// Exports, by name.
+    pub exports: Vec<String>,
+    /// The `tessera-plugin` section written by `tessera plugin build`.
+    pub build: Option<BuildInfo>,
+    /// Languages named by `producers` sections.
+    pub languages: Vec<String>,
+    /// Tools named by `producers` sections.
+    pub processed_by: Vec<String>,
+    /// Compiling (or loading the compiled cache), in milliseconds.
+    pub compile_ms: f64,
+    /// Whether the compiled component came from the cache.
+    pub from_cache: bool,
+}
+
+/// Inspects `file`, compiling it (through `cache_dir`) to list its types.
+pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read the file: {e}", file.display()))?;
+    crate::plugin::registry::check_header(&bytes)
+        .map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
+    let sha256 = hex::encode(digest(&SHA256, &bytes));
+    let metadata = Metadata::read(&bytes);
+    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let started = Instant::now();
+    let (component, from_cache) = runtime
+        .compile_cached(&bytes, &sha256, cache_dir, Duration::from_secs(120))
+        .map_err(|e| anyhow::anyhow!("{}: does not compile: {e:#}", file.display()))?;
+    let compile_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    let ty = component.component_type();
+    let engine = runtime.engine();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, item)| describe(name, &item.ty))
+        .collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, item)| describe(name, &item.ty))
+        .collect();
+    let wit = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .find_map(|name| name.strip_prefix("tessera:plugin/"))
+        .and_then(|rest| rest.split_once('@'))
+        .map(|(_, version)| format!("tessera:plugin@{version}"));
+
+    let config = PluginConfig {
+        name: "inspect".into(),
+        path: file.to_owned(),
+        stages: None,
+        apis: Vec::new(),
+        on_error: OnError::Fail,
+        timeout: Duration::from_millis(50),
+        memory_bytes: 32 << 20,
+        warm_instances: Some(0),
+        warm_max_calls: 1,
+        config: Arc::default(),
+        secrets: Arc::default(),
+    };
+    let settings = RuntimeConfig {
+        cache_dir: cache_dir.to_owned(),
+        compile_timeout: Duration::from_secs(120),
+    };
+    let (stages, load_error) =
+        match crate::plugin::registry::load(&runtime, &config, &settings, &[]) {
+            Ok(p) => (p.exports.names(), None),
+            Err(e) => (Vec::new(), Some(e.reason)),
+        };
+    Ok(Inspection {
+        file: file.to_owned(),
+        size: bytes.len() as u64,
+        sha256,
+        wit,
+        stages,
+        loads: load_error.is_none(),
+        load_error,
+        imports,
+        exports,
+        build: metadata.build,
+        languages: metadata.languages,
+        processed_by: metadata.processed_by,
+        compile_ms,
+        from_cache,
+    })
+}
+
+fn describe(name: &str, item: &ComponentItem) -> String {
+    let kind = match item {
+        ComponentItem::ComponentFunc(_) | ComponentItem::CoreFunc(_) => "func",
+        ComponentItem::ComponentInstance(_) => "interface",
+        ComponentItem::Module(_) => "module",
+        ComponentItem::Component(_) => "component",
+        ComponentItem::Type(_) => "type",
+        ComponentItem::Resource(_) => "resource",
+    };
+    format!("{name} ({kind})")
+}
+
+impl Inspection {
+    /// The human-readable form.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let line = |out: &mut String, k: &str, v: &str| {
+            out.push_str(&format!("{k:<13} {v}\n"));
+        };
+        line(&mut out, "file", &self.file.display().to_string());
+        line(
+            &mut out,
+            "size",
+            &format!("{} bytes ({:.1} KiB)", self.size, self.size as f64 / 1024.0),
+        );
+        line(&mut out, "sha256", &self.sha256);
+        line(
+            &mut out,
+            "wit",
+            self.wit
+                .as_deref()
+                .unwrap_or("(imports nothing of tessera:plugin)"),
+        );
+        line(
+            &mut out,
+            "stages",
+            &if self.stages.is_empty() {
+                "(none)".to_owned()
+            } else {
+                self.stages.join(", ")
+            },
+        );
+        match &self.load_error {
+            None => line(&mut out, "loads", "yes"),
+            Some(why) => line(&mut out, "loads", &format!("no: {why}")),
+        }
+        if let Some(b) = &self.build {
+            line(
+                &mut out,
+                "built",
+                &format!(
+                    "{} with {} (SDK {})",
+                    b.language,
+                    if b.toolchain.is_empty() {
+                        "an unnamed tool"
+                    } else {
+                        &b.toolchain
+                    },
+                    if b.sdk.is_empty() { "?" } else { &b.sdk }
+                ),
+            );
+        }
+        if !self.languages.is_empty() {
+            line(&mut out, "languages", &self.languages.join(", "));
+        }
+        if !self.processed_by.is_empty() {
+            line(&mut out, "processed by", &self.processed_by.join(", "));
+        }
+        line(
+            &mut out,
+            "compile",
+            &format!(
+                "{} ms{}",
+                self.compile_ms,
+                if self.from_cache {
+                    " (from the compiled cache)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        out.push_str(&format!("imports ({})\n", self.imports.len()));
+        for i in &self.imports {
+            out.push_str(&format!("  {i}\n"));
+        }
+        out.push_str(&format!("exports ({})\n", self.exports.len()));
+        for e in &self.exports {
+            out.push_str(&format!("  {e}\n"));
+        }
+        out
+    }
+}

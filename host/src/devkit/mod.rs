@@ -1,0 +1,26 @@
+//! The plugin author's tools behind `tessera plugin`: `inspect` a component,
+//! `test` one stage of it offline in the real runtime, scaffold a plugin with
+//! `new`, and `build` a plugin folder into a component.
+
+pub mod build;
+pub mod inspect;
+pub mod run;
+pub mod scaffold;
+
+use std::path::PathBuf;
+
+/// Where the plugin commands cache compiled components:
+/// `$XDG_CACHE_HOME/tessera/compiled`, else `~/.cache/tessera/compiled`, else
+/// a folder under the system's temporary directory.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("tessera").join("compiled")
+}
