@@ -281,7 +281,7 @@ pub struct Timing {
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
     /// The component did not load.
-    #[error("{0}")]
+    #[error(transparent)]
     Load(#[from] crate::plugin::LoadError),
     /// The event does not fit the stage.
     #[error("{0}")]
@@ -457,7 +457,7 @@ fn plugin_config(options: &TestOptions) -> Result<PluginConfig, TestError> {
     Ok(PluginConfig {
         name,
         path: absolute(&options.file),
-        stages: Some(vec![options.stage]),
+        stages: None,
         apis: Vec::new(),
         on_error: OnError::Fail,
         timeout: options.timeout,

@@ -485,8 +485,17 @@ fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
             other => format!("trapped: {other}"),
         };
     }
+    // A failure inside the guest reads "error while executing at wasm
+    // backtrace:" and then frames; the reason is the innermost cause.
     let text = format!("{e:#}");
-    text.lines().next().unwrap_or("failed").to_owned()
+    let first = text.lines().next().unwrap_or("failed");
+    if first.starts_with("error while executing") {
+        let cause = e.root_cause().to_string();
+        if let Some(line) = cause.lines().next().filter(|l| !l.is_empty()) {
+            return line.to_owned();
+        }
+    }
+    first.to_owned()
 }
 
 /// Checks a plugin's changes against the stage's rules and, if all pass,
