@@ -441,3 +441,52 @@ fn plugin_test_reports_a_denial_and_a_failure() {
         "{report:#}"
     );
 }
+
+#[test]
+fn the_c_recipe_builds_a_plugin_that_serves() {
+    if !have(&["clang-19", "wit-bindgen", "wasm-tools", "curl"]) {
+        return;
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let wasm = out.path().join("client_name_c.wasm");
+    ok(
+        Command::new("bash")
+            .arg(repo().join("plugins/client-name-c/build.sh"))
+            .arg("--out")
+            .arg(&wasm)
+            .output()
+            .expect("run build.sh"),
+        "plugins/client-name-c/build.sh",
+    );
+
+    let event = json!({
+        "client": { "id": "acme-sync", "name": "ACME order sync", "app_type": "machine" },
+        "config": { "namespace": NS },
+    });
+    let (report, success) = plugin_test(&wasm, "credentials-exchange", &event);
+    assert!(success, "{report:#}");
+    assert_eq!(
+        report["access_token"]["claims"],
+        json!({ format!("{NS}client_name"): "ACME order sync", format!("{NS}client_app_type"): "machine" })
+    );
+    let (report, success) = plugin_test(&wasm, "credentials-exchange", &json!({}));
+    assert!(!success);
+    assert!(
+        report["logs"]
+            .to_string()
+            .contains("config key \\\"namespace\\\" is required"),
+        "{report:#}"
+    );
+
+    let t = Tessera::start(
+        &(base_config("ES256")
+            + &plugin_config(
+                "client-name-c",
+                &wasm,
+                &format!("{{ namespace = \"{NS}\" }}"),
+            )),
+    );
+    let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+    assert_eq!(claims[format!("{NS}client_name")], "ACME order sync");
+    assert_eq!(claims[format!("{NS}client_app_type")], "machine");
+}
