@@ -111,6 +111,9 @@ fn a_new_plugin_file_takes_over_within_a_second() {
     assert_eq!(body["generation"], 2);
     let sha = body["plugins"][0]["sha256"].as_str().expect("sha");
     assert_eq!(sha, sha256_of(&versions().1));
+    // A Rust component without a tessera-plugin section: no warm instances.
+    assert_eq!(body["plugins"][0]["warm"]["instances"], 0);
+    assert_eq!(body["plugins"][0]["language"], Value::Null);
 }
 
 #[test]

@@ -77,6 +77,9 @@ pub async fn plugins(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> R
                 "loaded_at": unix_seconds(p.loaded_at),
                 "load_ms": p.load_time.as_secs_f64() * 1000.0,
                 "compiled_from_cache": p.from_cache,
+                "language": p.metadata.language(),
+                "warm": p.warm(),
+                "idle_instances": p.idle_instances(),
                 "last_error": mine,
             })
         })
