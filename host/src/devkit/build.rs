@@ -219,16 +219,14 @@ fn build_js(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
     }
     let tool = dir.join("node_modules/componentize-qjs/package.json");
     if !tool.is_file() {
-        let install = if dir.join("package-lock.json").is_file() {
-            "ci"
-        } else {
-            "install"
-        };
+        // `npm install` rather than `npm ci`: it honours a lock file too, and
+        // npm writes locks that `npm ci` then refuses when a package's
+        // optional per-platform dependencies are not all published.
         run(
             Command::new("npm")
-                .args([install, "--no-audit", "--no-fund"])
+                .args(["install", "--no-audit", "--no-fund"])
                 .current_dir(dir),
-            &format!("npm {install} (componentize-qjs)"),
+            "npm install (componentize-qjs)",
             INSTALL,
         )?;
     }
