@@ -195,6 +195,31 @@ struct RawServer {
     issuer: String,
     #[serde(default = "default_listen")]
     listen: String,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    header_read_timeout_ms: u64,
+    request_timeout_ms: u64,
+    max_connections: u32,
+    max_headers: u32,
+    max_header_bytes: u32,
+}
+
+impl Default for RawLimits {
+    fn default() -> RawLimits {
+        let d = HttpLimits::default();
+        RawLimits {
+            header_read_timeout_ms: d.header_read_timeout.as_millis() as u64,
+            request_timeout_ms: d.request_timeout.as_millis() as u64,
+            max_connections: d.max_connections as u32,
+            max_headers: d.max_headers as u32,
+            max_header_bytes: d.max_header_bytes as u32,
+        }
+    }
 }
 
 fn default_runtime() -> RawRuntime {
@@ -375,6 +400,35 @@ pub struct ServerConfig {
     pub issuer: String,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// Limits of the HTTP edge (read at start; a reload does not change them).
+    pub limits: HttpLimits,
+}
+
+/// `[server.limits]`: what one client can hold of the HTTP edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A client has this long to send its request headers (slowloris).
+    pub header_read_timeout: Duration,
+    /// A request, body included, must be read and answered within this.
+    pub request_timeout: Duration,
+    /// Open connections beyond this wait in the accept queue.
+    pub max_connections: usize,
+    /// More request headers than this get 431.
+    pub max_headers: usize,
+    /// Request headers larger than this in all (names and values) get 431.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_headers: 100,
+            max_header_bytes: 32 * 1024,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -833,9 +887,40 @@ impl Validator<'_> {
                 SocketAddr::from(([127, 0, 0, 1], 0))
             }
         };
+        let l = raw.limits;
+        let mut range = |key: &str, value: u64, min: u64, max: u64| {
+            if !(min..=max).contains(&value) {
+                self.problem(
+                    format!("server.limits.{key}"),
+                    format_args!("{value} is out of range; use {min} to {max}"),
+                );
+            }
+        };
+        range(
+            "header_read_timeout_ms",
+            l.header_read_timeout_ms,
+            100,
+            600_000,
+        );
+        range("request_timeout_ms", l.request_timeout_ms, 100, 600_000);
+        range("max_connections", l.max_connections.into(), 1, 1_000_000);
+        range("max_headers", l.max_headers.into(), 16, 1000);
+        range(
+            "max_header_bytes",
+            l.max_header_bytes.into(),
+            1024,
+            60 * 1024,
+        );
         ServerConfig {
             issuer: raw.issuer,
             listen,
+            limits: HttpLimits {
+                header_read_timeout: Duration::from_millis(l.header_read_timeout_ms),
+                request_timeout: Duration::from_millis(l.request_timeout_ms),
+                max_connections: l.max_connections as usize,
+                max_headers: l.max_headers as usize,
+                max_header_bytes: l.max_header_bytes as usize,
+            },
         }
     }
 

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod client_credentials;
 mod devkit;
+mod http_edge;
 mod plugins;
 mod reload;
 mod support;

@@ -31,10 +31,6 @@ use tower::ServiceExt;
 
 use crate::Issuer;
 
-/// A client has this long to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open connections beyond this wait in the accept queue.
-pub const MAX_CONNECTIONS: usize = 4096;
 /// In-flight requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -94,13 +90,17 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
 /// Serves `issuer` on `listener` until `shutdown` resolves, then lets in-flight
 /// requests finish (up to [`SHUTDOWN_GRACE`]).
 pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Future<Output = ()>) {
+    let limits = issuer.snapshot().config.server.limits;
     let app = router(issuer);
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // Headers: a deadline (slowloris), a count and, through the read buffer,
+    // a size; past them hyper answers 408 or 431 and closes.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
         .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
     loop {
@@ -127,12 +127,27 @@ pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Fu
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             let app = app.clone();
+            let header_bytes: usize = req
+                .headers()
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len())
+                .sum();
             async move {
-                Ok::<_, Infallible>(
-                    app.oneshot(req.map(axum::body::Body::new))
-                        .await
-                        .unwrap_or_else(|e| match e {}),
+                if header_bytes > limits.max_header_bytes {
+                    return Ok(response::headers_too_large(limits.max_header_bytes));
+                }
+                // The whole request, body included, has a deadline: a client
+                // that sends its body slowly (or less than its Content-Length)
+                // cannot hold a connection.
+                let response = tokio::time::timeout(
+                    limits.request_timeout,
+                    app.oneshot(req.map(axum::body::Body::new)),
                 )
+                .await;
+                Ok::<_, Infallible>(match response {
+                    Ok(r) => r.unwrap_or_else(|e| match e {}),
+                    Err(_) => response::request_timeout(limits.request_timeout),
+                })
             }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);

@@ -63,3 +63,27 @@ pub async fn method_not_allowed() -> Response {
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     r
 }
+
+/// A request that was not read and answered within
+/// `[server.limits] request_timeout_ms`: 408, and the connection closes.
+pub fn request_timeout(limit: std::time::Duration) -> Response {
+    let e = OAuthError::invalid_request(format!(
+        "the request was not complete within {} ms",
+        limit.as_millis()
+    ));
+    let mut r = error_response(&e, StatusCode::REQUEST_TIMEOUT);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// Request headers past `[server.limits] max_header_bytes`: 431, and the
+/// connection closes.
+pub fn headers_too_large(limit: usize) -> Response {
+    let e =
+        OAuthError::invalid_request(format!("the request headers are larger than {limit} bytes"));
+    let mut r = error_response(&e, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}

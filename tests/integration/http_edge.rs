@@ -1,0 +1,262 @@
+//! The HTTP edge under hostile clients (reliability catalog, "HTTP hardening"
+//! and "Error format"): header limits, slow clients, bodies that never end,
+//! and client ids and credentials built to confuse. Raw TCP where a normal
+//! HTTP client would refuse to send what the test needs.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn addr(t: &Tessera) -> String {
+    t.base.trim_start_matches("http://").to_owned()
+}
+
+/// Sends `request` and reads until the server closes or `limit` passes;
+/// returns what came back.
+fn exchange(t: &Tessera, request: &[u8], limit: Duration) -> String {
+    let mut s = TcpStream::connect(addr(t)).expect("connect");
+    s.set_read_timeout(Some(limit)).expect("timeout");
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"))
+}
+
+fn token_ok(t: &Tessera) {
+    let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+    assert_eq!(claims["client_id"], "acme-sync");
+}
+
+#[test]
+fn too_many_or_too_large_headers_get_431() {
+    let t = Tessera::start(&base_config("ES256"));
+    let mut many = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..120 {
+        many.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    many.push_str("Connection: close\r\n\r\n");
+    let reply = exchange(&t, many.as_bytes(), Duration::from_secs(5));
+    assert_eq!(status_of(&reply), 431, "{reply}");
+
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(80 * 1024)
+    );
+    let reply = exchange(&t, big.as_bytes(), Duration::from_secs(5));
+    assert_eq!(status_of(&reply), 431, "{reply}");
+
+    let fine = exchange(
+        &t,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert_eq!(status_of(&fine), 200);
+    token_ok(&t);
+}
+
+#[test]
+fn slow_header_senders_are_cut_off_and_others_are_served() {
+    let config = base_config("ES256") + "\n[server.limits]\nheader_read_timeout_ms = 300\n";
+    let t = Tessera::start(&config);
+    // 200 connections that start a request and never finish its headers.
+    let slow: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr(&t)).expect("connect");
+            s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .expect("write");
+            s
+        })
+        .collect();
+    // Meanwhile, a normal client is served.
+    token_ok(&t);
+    // Each slow connection is answered (408) or closed soon after the timeout.
+    let started = Instant::now();
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut out = Vec::new();
+        let read = s.read_to_end(&mut out);
+        assert!(read.is_ok(), "a slow connection was left open: {read:?}");
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    token_ok(&t);
+}
+
+#[test]
+fn a_body_shorter_than_its_length_times_out_and_an_endless_one_is_cut() {
+    let config = base_config("ES256") + "\n[server.limits]\nrequest_timeout_ms = 500\n";
+    let t = Tessera::start(&config);
+
+    // Content-Length says 100; 10 bytes come, then nothing.
+    let started = Instant::now();
+    let reply = exchange(
+        &t,
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type",
+        Duration::from_secs(10),
+    );
+    assert_eq!(status_of(&reply), 408, "{reply}");
+    assert!(reply.contains("\"error\":\"invalid_request\""), "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A chunked body that goes on: refused once past the body limit.
+    let mut s = TcpStream::connect(addr(&t)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .expect("write");
+    let chunk = format!("1000\r\n{}\r\n", "a".repeat(0x1000));
+    for _ in 0..64 {
+        if s.write_all(chunk.as_bytes()).is_err() {
+            break; // the server stopped reading: it has answered
+        }
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let reply = String::from_utf8_lossy(&out);
+    assert_eq!(status_of(&reply), 413, "{reply}");
+    token_ok(&t);
+}
+
+/// Every character of an `error_description` is one RFC 6749 §5.2 allows.
+fn description_is_clean(body: &str) {
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON error body");
+    let d = v["error_description"].as_str().unwrap_or("");
+    assert!(
+        d.chars()
+            .all(|c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')),
+        "error_description has a forbidden character: {d:?}"
+    );
+}
+
+#[test]
+fn hostile_client_ids_are_invalid_client_and_never_5xx() {
+    let t = Tessera::start(&base_config("ES256"));
+    let http = reqwest::blocking::Client::new();
+    let ids = [
+        "acme\0sync",
+        "acme-sync\u{202e}",
+        "\u{0430}cme-sync", // Cyrillic а
+        "acme\r\nX-Injected: 1",
+        "acme\"sync\\",
+        "acme\tsync",
+        &"x".repeat(10_000),
+    ];
+    for id in ids {
+        let reply = http
+            .post(t.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", ACME_SECRET),
+            ])
+            .send()
+            .expect("send");
+        let status = reply.status().as_u16();
+        let body = reply.text().expect("body");
+        assert!(matches!(status, 400 | 401), "{id:?}: {status} {body}");
+        assert!(
+            body.contains("\"error\":\"invalid_client\"")
+                || body.contains("\"error\":\"invalid_request\""),
+            "{id:?}: {body}"
+        );
+        description_is_clean(&body);
+    }
+    // Overlong UTF-8 for "/" and a lone continuation byte, percent-encoded.
+    for raw in ["client_id=%C0%AF", "client_id=%80acme"] {
+        let body = format!("grant_type=client_credentials&{raw}&client_secret=x");
+        let reply = http
+            .post(t.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .expect("send");
+        let status = reply.status().as_u16();
+        let text = reply.text().expect("body");
+        assert!(matches!(status, 400 | 401), "{raw}: {status} {text}");
+        description_is_clean(&text);
+    }
+    token_ok(&t);
+    let log = t.log();
+    assert!(
+        !log.contains('\u{202e}'),
+        "a raw bidi override reached the log"
+    );
+    assert!(!log.contains('\0'), "a raw NUL reached the log");
+    assert!(
+        !log.contains("\nX-Injected"),
+        "a client id split a log line"
+    );
+}
+
+#[test]
+fn malformed_basic_credentials_are_401_invalid_client() {
+    let t = Tessera::start(&base_config("ES256"));
+    let form = "grant_type=client_credentials&audience=https%3A%2F%2Forders.example.com";
+    let authorizations = [
+        "Basic bm9jb2xvbg==".to_owned(), // "nocolon"
+        "Basic !!!not-base64!!!".to_owned(),
+        format!("Basic {}", "QUFB".repeat(2500)), // 10 KB
+        "Basic".to_owned(),
+        "Bearer abc".to_owned(),
+    ];
+    for authorization in &authorizations {
+        let request = format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        );
+        let reply = exchange(&t, request.as_bytes(), Duration::from_secs(5));
+        let status = status_of(&reply);
+        assert!(
+            status == 401 || status == 400,
+            "{authorization:.40}: {reply}"
+        );
+        assert!(
+            reply.contains("invalid_client") || reply.contains("invalid_request"),
+            "{reply}"
+        );
+    }
+    // Two Authorization headers.
+    let request = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YTpi\r\nAuthorization: Basic Yzpk\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    );
+    let reply = exchange(&t, request.as_bytes(), Duration::from_secs(5));
+    assert_eq!(status_of(&reply), 401, "{reply}");
+    assert!(reply.contains("invalid_client"), "{reply}");
+    token_ok(&t);
+}
+
+#[test]
+fn limits_are_checked_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(
+        &path,
+        base_config("ES256") + "\n[server.limits]\nmax_headers = 2\nrequest_timeout_ms = 0\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run check");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.limits.max_headers"), "{err}");
+    assert!(err.contains("server.limits.request_timeout_ms"), "{err}");
+}
