@@ -391,6 +391,8 @@ pub struct Config {
     grants: HashMap<(String, String, Subject), Grant>,
     /// `[[plugins]]`, in the order they run.
     pub plugins: Vec<PluginConfig>,
+    /// Things that load but look wrong (a secret in metadata), by key.
+    pub warnings: Vec<String>,
 }
 
 /// `[server]`.
@@ -608,6 +610,7 @@ impl Config {
             base,
             env,
             problems: Vec::new(),
+            warnings: Vec::new(),
         };
         let config = v.config(path, raw);
         if v.problems.is_empty() {
@@ -664,6 +667,7 @@ struct Validator<'a> {
     base: PathBuf,
     env: &'a dyn Fn(&str) -> Option<String>,
     problems: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -846,6 +850,7 @@ impl Validator<'_> {
                 .collect(),
             grants,
             plugins,
+            warnings: std::mem::take(&mut self.warnings),
         }
     }
 
@@ -1230,6 +1235,13 @@ impl Validator<'_> {
                 Err(why) => self.problem(format!("{key}.{k}"), why),
             }
         }
+        for k in out.keys().filter(|k| looks_secret(k)) {
+            self.warnings.push(format!(
+                "{key}.{k}: looks like a secret; metadata reaches every plugin and can end up in \
+                 tokens and logs. Give it to the plugins that need it as a plugin secret \
+                 (secrets = {{ {k} = {{ env = \"VAR\" }} }}) instead"
+            ));
+        }
         let size = Value::Object(out.clone()).to_string().len();
         if size > MAX_METADATA_BYTES {
             self.problem(
@@ -1239,6 +1251,29 @@ impl Validator<'_> {
         }
         out
     }
+}
+
+/// Whether a metadata key names a secret (`api_key`, `clientSecret`,
+/// `password`, …).
+fn looks_secret(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "passwd",
+        "apikey",
+        "privatekey",
+        "accesstoken",
+        "refreshtoken",
+        "bearer",
+        "credential",
+    ]
+    .iter()
+    .any(|word| k.contains(word))
 }
 
 /// Converts a TOML value to JSON, refusing datetimes and deep nesting.
@@ -1322,6 +1357,29 @@ fn check_redirect_uri(uri: &str, app_type: AppType) -> Result<(), &'static str> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secret_looking_metadata_keys_are_recognised() {
+        for key in [
+            "api_key",
+            "apiKey",
+            "CRM-Secret",
+            "db_password",
+            "clientSecret",
+            "privateKey",
+        ] {
+            assert!(looks_secret(key), "{key}");
+        }
+        for key in [
+            "partner",
+            "tier",
+            "region",
+            "key_owner",
+            "tokens_per_minute",
+        ] {
+            assert!(!looks_secret(key), "{key}");
+        }
+    }
+
     use super::*;
 
     const HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";

@@ -79,6 +79,9 @@ impl Snapshot {
         generation: u64,
         previous: &[Arc<LoadedPlugin>],
     ) -> Result<Snapshot, SnapshotError> {
+        for warning in &config.warnings {
+            tracing::warn!(config = %config.path.display(), "{warning}");
+        }
         let keys = KeySet::load_or_create(
             &config.signing.key_dir,
             config.signing.algorithm,

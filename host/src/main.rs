@@ -402,6 +402,9 @@ fn explain(e: SnapshotError) -> anyhow::Error {
 
 fn check(path: &Path) -> anyhow::Result<()> {
     let config = load_config(path)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     let runtime =
         Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
     let plugins = tessera::plugin::registry::load_all(&runtime, &config, &[])

@@ -9,5 +9,6 @@ mod devkit;
 mod http_edge;
 mod plugins;
 mod reload;
+mod secrets;
 mod support;
 mod user_flows;

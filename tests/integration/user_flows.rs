@@ -175,7 +175,7 @@ fn exchange(t: &Tessera, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> 
 }
 
 /// The whole flow for the SPA: returns (tokens reply, verifier).
-fn spa_tokens(t: &Tessera, scope: &str) -> Reply {
+pub fn spa_tokens(t: &Tessera, scope: &str) -> Reply {
     let b = browser();
     let (verifier, challenge) = pkce();
     let url = authorize_url(
