@@ -9,6 +9,7 @@ mod devkit;
 mod http_edge;
 mod plugins;
 mod reload;
+mod sandbox;
 mod secrets;
 mod support;
 mod user_flows;

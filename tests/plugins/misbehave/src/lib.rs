@@ -6,7 +6,11 @@
 //! `deny` (denies with config `code` and `description`), `loop`, `trap`,
 //! `recurse`, `reserved` (sets config `claim`, default `sub`), `add-scope`
 //! (adds config `scope`), `remove-scope` (removes config `scope`), `counter`
-//! (reports how many calls this instance has seen; traps at call `trap_at`), `log`
+//! (reports how many calls this instance has seen; traps at call `trap_at`),
+//! `memory-bomb` (allocates until the cap stops it), `many-claims` (config
+//! `n`), `big-claim` (config `bytes`), `busy` (computes for config `ms`),
+//! `stderr-flood` (4 MiB to standard error), `capabilities` (reports which
+//! files, environment, network it could reach), `log`
 //! (logs config `lines` lines), `echo` (puts what it saw into claims).
 
 use tessera_plugin_sdk::{
@@ -114,6 +118,54 @@ impl Plugin for Misbehave {
                 for i in 0..lines {
                     ctx.info(format!("line {i}"));
                 }
+            }
+            "memory-bomb" => {
+                // Touch ever more memory until the cap refuses to grow it.
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![0xA5; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "many-claims" => {
+                let n: u32 = ctx.config("n").and_then(|n| n.parse().ok()).unwrap_or(5000);
+                for i in 0..n {
+                    changes.set_access_token_claim(format!("https://claims.example.com/c{i}"), i);
+                }
+            }
+            "big-claim" => {
+                let bytes: usize = ctx
+                    .config("bytes")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1 << 20);
+                changes.set_access_token_claim("https://claims.example.com/big", "x".repeat(bytes));
+            }
+            "busy" => {
+                // Computes for `ms` milliseconds of wall time, then succeeds.
+                let ms: u64 = ctx.config("ms").and_then(|n| n.parse().ok()).unwrap_or(10);
+                let start = std::time::Instant::now();
+                while start.elapsed() < std::time::Duration::from_millis(ms) {
+                    std::hint::spin_loop();
+                }
+                changes.set_access_token_claim("busy_ms", ms);
+            }
+            "stderr-flood" => {
+                let chunk = "x".repeat(64 * 1024);
+                for _ in 0..64 {
+                    eprintln!("{chunk}");
+                }
+            }
+            "capabilities" => {
+                // What WASI with nothing granted lets a plugin reach.
+                let file = std::fs::read("/etc/passwd").is_ok();
+                let dir = std::fs::read_dir("/").is_ok();
+                let env = std::env::vars().count();
+                let net = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
+                let write = std::fs::write("/tmp/tessera-plugin-was-here", b"x").is_ok();
+                changes.set_access_token_claim(
+                    "reached",
+                    json!({ "file": file, "dir": dir, "env_vars": env, "net": net, "write": write }),
+                );
             }
             "echo" => {
                 changes.set_access_token_claim(

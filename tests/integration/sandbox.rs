@@ -1,0 +1,157 @@
+//! Hostile plugins (reliability catalog, "Plugin sandbox"): each fails only
+//! its own request, within its deadline plus a small margin, the next request
+//! succeeds, and the server's memory stays bounded. Loops, traps, stack
+//! overflow and reserved claims are in `plugins.rs`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::*;
+
+/// The base configuration with one misbehave plugin for the Orders API only,
+/// so Billing tokens show the server still serves.
+fn hostile(mode: &str, extra: &str) -> Tessera {
+    Tessera::start(
+        &(base_config("ES256")
+            + &misbehave(
+                mode,
+                &format!(
+                    "config = {{ mode = \"{mode}\" {extra} }}\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200"
+                ),
+            )),
+    )
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Asks for an Orders token (through the plugin) and expects `server_error`
+/// naming the plugin; returns the description and how long it took.
+fn fails(t: &Tessera, mode: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let d = t
+        .acme(&[("audience", ORDERS)])
+        .expect_error(500, "server_error");
+    let took = started.elapsed();
+    assert!(d.contains(&format!("plugin '{mode}'")), "{d}");
+    (d, took)
+}
+
+fn still_serves(t: &Tessera) {
+    let claims = t.verify(t.acme(&[("audience", BILLING)]).access_token(), BILLING);
+    assert_eq!(claims["client_id"], "acme-sync");
+}
+
+#[test]
+fn a_memory_bomb_stops_at_its_cap_and_memory_stays_bounded() {
+    let t = hostile("memory-bomb", "");
+    let (d, took) = fails(&t, "memory-bomb");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(d.contains("trapped"), "{d}");
+    still_serves(&t);
+    let before = rss_kib(t.pid());
+    for _ in 0..30 {
+        fails(&t, "memory-bomb");
+    }
+    still_serves(&t);
+    let after = rss_kib(t.pid());
+    // 30 bombs of 16 MiB each would be 480 MiB if all were kept; freed slots
+    // wait for decommit in batches of 8 (engine::DECOMMIT_BATCH), so at most
+    // 8 bombs' memory may still be resident.
+    assert!(
+        after < before + 10 * 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[test]
+fn too_many_claims_or_a_huge_claim_are_refused_whole() {
+    let t = hostile("many-claims", ", n = \"5000\"");
+    let (d, _) = fails(&t, "many-claims");
+    assert!(d.contains("claims"), "{d}");
+    still_serves(&t);
+
+    let t = hostile("big-claim", ", bytes = \"1048576\"");
+    let (d, _) = fails(&t, "big-claim");
+    assert!(d.contains("bytes"), "{d}");
+    still_serves(&t);
+}
+
+#[test]
+fn a_slow_plugin_succeeds_within_its_deadline_and_fails_past_it() {
+    let t = hostile("busy", ", ms = \"30\"");
+    let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+    assert_eq!(claims["busy_ms"], 30);
+
+    let t = hostile("busy", ", ms = \"5000\"");
+    let (d, took) = fails(&t, "busy");
+    assert!(d.contains("timed out after 200 ms"), "{d}");
+    // 200 ms deadline; the margin covers the HTTP round trip and signing.
+    assert!(took < Duration::from_millis(700), "{took:?}");
+    still_serves(&t);
+}
+
+#[test]
+fn a_plugin_flooding_stderr_fails_alone_and_its_output_is_capped() {
+    let t = hostile("stderr-flood", "");
+    fails(&t, "stderr-flood");
+    still_serves(&t);
+    let log = t.log();
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 16 * 1024,
+        "a log line of {longest} bytes: stderr is not capped"
+    );
+}
+
+#[test]
+fn wasi_grants_nothing_files_environment_network() {
+    let t = hostile("capabilities", "");
+    let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+    assert_eq!(
+        claims["reached"],
+        json!({ "file": false, "dir": false, "env_vars": 0, "net": false, "write": false })
+    );
+    assert!(!std::path::Path::new("/tmp/tessera-plugin-was-here").exists());
+}
+
+#[test]
+fn a_component_importing_what_tessera_does_not_provide_is_refused_at_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("wants-http.wasm");
+    let component = wat::parse_str(
+        r#"(component
+             (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))
+           )"#,
+    )
+    .expect("valid WAT");
+    std::fs::write(&file, component).expect("write");
+    let config = base_config("ES256")
+        + &format!(
+            "\n[[plugins]]\nname = \"wants-http\"\npath = \"{}\"\n",
+            file.display()
+        );
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, config).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run check");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wants-http") && err.contains("needs an import Tessera does not provide"),
+        "{err}"
+    );
+}
