@@ -702,3 +702,87 @@ mod tests {
         assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], strict).is_ok());
     }
 }
+
+/// The output checks of [`apply`] over plain data, for fuzzing and property
+/// tests: the same rules, reached without a component.
+#[doc(hidden)]
+pub mod output {
+    use super::{ClaimsConfig, Decision, Stage, TokenShape, wit};
+
+    /// A claim value as the WIT `value` variant carries it.
+    #[derive(Debug, Clone)]
+    pub enum ClaimValue {
+        /// `null`: removes the claim.
+        Null,
+        /// `boolean`.
+        Boolean(bool),
+        /// `integer`.
+        Integer(i64),
+        /// `number`.
+        Number(f64),
+        /// `text`.
+        Text(String),
+        /// `text-list`.
+        TextList(Vec<String>),
+        /// `json`: JSON text.
+        Json(String),
+    }
+
+    /// A plugin's `changes` record.
+    #[derive(Debug, Clone, Default)]
+    pub struct Output {
+        /// `access-token-claims`.
+        pub access_token_claims: Vec<(String, ClaimValue)>,
+        /// `id-token-claims`.
+        pub id_token_claims: Vec<(String, ClaimValue)>,
+        /// `add-scopes`.
+        pub add_scopes: Vec<String>,
+        /// `remove-scopes`.
+        pub remove_scopes: Vec<String>,
+    }
+
+    fn to_wit(v: ClaimValue) -> wit::Value {
+        match v {
+            ClaimValue::Null => wit::Value::Null,
+            ClaimValue::Boolean(b) => wit::Value::Boolean(b),
+            ClaimValue::Integer(i) => wit::Value::Integer(i),
+            ClaimValue::Number(n) => wit::Value::Number(n),
+            ClaimValue::Text(s) => wit::Value::Text(s),
+            ClaimValue::TextList(l) => wit::Value::TextList(l),
+            ClaimValue::Json(j) => wit::Value::Json(j),
+        }
+    }
+
+    /// Applies `output` to `shape` as the pipeline would at `stage`; on
+    /// refusal, `shape` is unchanged and the reason is returned.
+    pub fn apply(
+        stage: Stage,
+        output: Output,
+        shape: &mut TokenShape,
+        scope_ceiling: &[String],
+        require_namespace: bool,
+    ) -> Result<Vec<String>, String> {
+        let claims = |list: Vec<(String, ClaimValue)>| {
+            list.into_iter()
+                .map(|(k, v)| (k, to_wit(v)))
+                .collect::<Vec<_>>()
+        };
+        let changes = wit::Changes {
+            access_token_claims: claims(output.access_token_claims),
+            id_token_claims: claims(output.id_token_claims),
+            add_scopes: output.add_scopes,
+            remove_scopes: output.remove_scopes,
+        };
+        super::apply(
+            stage,
+            changes,
+            shape,
+            scope_ceiling,
+            ClaimsConfig { require_namespace },
+        )
+        .map_err(|d| match d {
+            Decision::Fail(reason) => reason,
+            Decision::Deny(e) => e.to_string(),
+        })
+    }
+}
