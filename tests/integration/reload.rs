@@ -120,7 +120,19 @@ fn a_new_plugin_file_takes_over_within_a_second() {
 fn a_broken_file_keeps_the_last_good_version_serving() {
     let (t, plugin) = start_with_plugin_file();
     let token = admin_token(&t);
-    for junk in [&b"\0asm\x0d\0\x01\0 truncated"[..], b"not wasm at all", b""] {
+    let wants_http = wat::parse_str(
+        r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func)))))"#,
+    )
+    .expect("WAT");
+    let mut oversized = b"\0asm\x0d\0\x01\0".to_vec();
+    oversized.resize(65 << 20, 0);
+    for junk in [
+        &b"\0asm\x0d\0\x01\0 truncated"[..],
+        b"not wasm at all",
+        b"",
+        &wants_http,
+        &oversized,
+    ] {
         std::fs::write(&plugin, junk).expect("write junk");
         let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
         assert_eq!(status, 422, "{body}");
@@ -156,6 +168,26 @@ fn a_broken_file_keeps_the_last_good_version_serving() {
     );
     // A good file again: the watcher picks it up.
     install(&versions().1, &plugin);
+    assert!(wait_for(Duration::from_secs(5), || current_version(&t) == "B"));
+}
+
+#[test]
+fn a_slow_writer_never_serves_half_a_file() {
+    let (t, plugin) = start_with_plugin_file();
+    let b = std::fs::read(versions().1).expect("version B");
+    // Four writes 300 ms apart, each long enough for the watcher to settle
+    // and reload what is there so far.
+    let mut file = std::fs::File::create(&plugin).expect("open");
+    for chunk in b.chunks(b.len() / 4 + 1) {
+        use std::io::Write as _;
+        file.write_all(chunk).expect("write");
+        file.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(300));
+        // Whatever the watcher made of the partial file, tokens keep coming.
+        let v = current_version(&t);
+        assert!(v == "A" || v == "B", "{v}");
+    }
+    drop(file);
     assert!(wait_for(Duration::from_secs(5), || current_version(&t) == "B"));
 }
 
