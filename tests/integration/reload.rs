@@ -192,6 +192,43 @@ fn a_slow_writer_never_serves_half_a_file() {
 }
 
 #[test]
+fn a_compile_bomb_times_out_off_the_request_path() {
+    let (t, plugin) = start_with_plugin_file();
+    let token = admin_token(&t);
+    // A component whose one core module takes far longer than 50 ms to
+    // compile: 40 functions of 25,000 instructions each.
+    let body = "(drop (i32.add (i32.const 1) (i32.const 2)))\n".repeat(25_000);
+    let funcs: String = (0..40)
+        .map(|i| format!("(func (export \"f{i}\") {body})\n"))
+        .collect();
+    let bomb = wat::parse_str(format!("(component (core module {funcs}))")).expect("WAT");
+    std::fs::write(&plugin, bomb).expect("write bomb");
+    let config = reload_config(&plugin, "https://claims.example.com/")
+        .replace("[runtime]\n", "[runtime]\ncompile_timeout_ms = 50\n");
+    assert!(config.contains("compile_timeout_ms = 50"));
+    std::fs::write(t.dir.path().join("tessera.toml"), config).expect("write config");
+
+    let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("compiling took longer than 50 ms")),
+        "{body}"
+    );
+    // The abandoned compile goes on in the background; requests do not wait.
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        assert_eq!(current_version(&t), "A");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
 fn editing_the_config_reloads_it_and_a_bad_edit_is_refused() {
     let (t, plugin) = start_with_plugin_file();
     let config = t.dir.path().join("tessera.toml");
