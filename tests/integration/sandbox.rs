@@ -102,6 +102,18 @@ fn a_slow_plugin_succeeds_within_its_deadline_and_fails_past_it() {
 }
 
 #[test]
+fn bulk_memory_copies_near_the_cap_stop_at_the_deadline() {
+    // Two 7 MiB buffers in a 16 MiB cap, copied back and forth. Where
+    // copy_from_slice becomes one memory.copy (bulk memory), a copy cannot be
+    // interrupted, so the deadline holds at the granularity of one copy.
+    let t = hostile("memcopy", ", mb = \"7\"");
+    let (d, took) = fails(&t, "memcopy");
+    assert!(d.contains("timed out after 200 ms"), "{d}");
+    assert!(took < Duration::from_millis(700), "{took:?}");
+    still_serves(&t);
+}
+
+#[test]
 fn a_plugin_flooding_stderr_fails_alone_and_its_output_is_capped() {
     let t = hostile("stderr-flood", "");
     fails(&t, "stderr-flood");

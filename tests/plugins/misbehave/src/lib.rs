@@ -8,7 +8,8 @@
 //! (adds config `scope`), `remove-scope` (removes config `scope`), `counter`
 //! (reports how many calls this instance has seen; traps at call `trap_at`),
 //! `memory-bomb` (allocates until the cap stops it), `many-claims` (config
-//! `n`), `big-claim` (config `bytes`), `busy` (computes for config `ms`),
+//! `n`), `big-claim` (config `bytes`), `busy` (computes for config `ms`), `memcopy`
+//! (copies config `mb` MiB back and forth until stopped),
 //! `stderr-flood` (4 MiB to standard error), `capabilities` (reports which
 //! files, environment, network it could reach), `log`
 //! (logs config `lines` lines), `echo` (puts what it saw into claims).
@@ -148,6 +149,17 @@ impl Plugin for Misbehave {
                     std::hint::spin_loop();
                 }
                 changes.set_access_token_claim("busy_ms", ms);
+            }
+            "memcopy" => {
+                // Copies `mb` MiB back and forth (memory.copy) until stopped.
+                let mb: usize = ctx.config("mb").and_then(|n| n.parse().ok()).unwrap_or(8);
+                let mut a = vec![1u8; mb << 20];
+                let mut b = vec![2u8; mb << 20];
+                loop {
+                    b.copy_from_slice(&a);
+                    a.copy_from_slice(&b);
+                    std::hint::black_box((&a, &b));
+                }
             }
             "stderr-flood" => {
                 let chunk = "x".repeat(64 * 1024);
