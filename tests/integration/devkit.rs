@@ -490,3 +490,38 @@ fn the_c_recipe_builds_a_plugin_that_serves() {
     assert_eq!(claims[format!("{NS}client_name")], "ACME order sync");
     assert_eq!(claims[format!("{NS}client_app_type")], "machine");
 }
+
+#[test]
+fn plugin_test_repeat_counts_failures_of_reused_instances() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{ "config": { "mode": "counter", "trap_at": "3" } }"#,
+    )
+    .expect("write");
+    let out = tessera()
+        .args(["plugin", "test"])
+        .arg(wasm("misbehave"))
+        .args([
+            "--stage",
+            "credentials-exchange",
+            "--repeat",
+            "5",
+            "--event",
+        ])
+        .arg(&event)
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .output()
+        .expect("run");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    // Fresh instances always see call 1; the reused one traps at its third.
+    assert_eq!(report["decision"], "allow", "{report:#}");
+    assert!(
+        report["timing"]["repeat_failures"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{report:#}"
+    );
+}

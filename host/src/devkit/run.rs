@@ -275,6 +275,10 @@ pub struct Timing {
     /// With `--repeat`: median of a call on a warm (reused) instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_call_us: Option<u64>,
+    /// With `--repeat`: repeated calls that failed (a plugin that fails only
+    /// sometimes, or only on a reused instance, shows here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_failures: Option<u32>,
 }
 
 /// Why the run could not happen (the plugin's own failure is a report).
@@ -333,9 +337,16 @@ pub fn run(options: &TestOptions) -> Result<TestReport, TestError> {
         ..Timing::default()
     };
     if options.repeat > 0 {
-        timing.fresh_instance_us = Some(median(options.repeat, || {
-            let _ = tokio.block_on(input.run(&runtime, &plugin));
-        }));
+        let mut failures = 0;
+        let mut call = |plugin: &Arc<LoadedPlugin>| {
+            if matches!(
+                tokio.block_on(input.run(&runtime, plugin)).0,
+                Err(PipelineError::Failed { .. })
+            ) {
+                failures += 1;
+            }
+        };
+        timing.fresh_instance_us = Some(median(options.repeat, || call(&plugin)));
         config.warm_instances = Some(1);
         config.warm_max_calls = u32::MAX;
         let warm = Arc::new(crate::plugin::registry::load(
@@ -344,10 +355,9 @@ pub fn run(options: &TestOptions) -> Result<TestReport, TestError> {
             &settings,
             std::slice::from_ref(&plugin),
         )?);
-        let _ = tokio.block_on(input.run(&runtime, &warm));
-        timing.warm_call_us = Some(median(options.repeat, || {
-            let _ = tokio.block_on(input.run(&runtime, &warm));
-        }));
+        call(&warm);
+        timing.warm_call_us = Some(median(options.repeat, || call(&warm)));
+        timing.repeat_failures = Some(failures);
     }
     Ok(report(
         options, &plugin, &input, &before, result, shape, trace, timing,
