@@ -226,6 +226,7 @@ fn default_runtime() -> RawRuntime {
     RawRuntime {
         cache_dir: None,
         compile_timeout_ms: default_compile_timeout_ms(),
+        fuel: false,
     }
 }
 
@@ -263,6 +264,8 @@ struct RawRuntime {
     cache_dir: Option<PathBuf>,
     #[serde(default = "default_compile_timeout_ms")]
     compile_timeout_ms: u64,
+    #[serde(default)]
+    fuel: bool,
 }
 
 fn default_compile_timeout_ms() -> u64 {
@@ -338,6 +341,8 @@ struct RawPlugin {
     warm_instances: Option<u32>,
     #[serde(default = "default_warm_max_calls")]
     warm_max_calls: u32,
+    #[serde(default)]
+    fuel: Option<u64>,
     #[serde(default)]
     config: toml::Table,
     #[serde(default)]
@@ -470,6 +475,9 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// A plugin whose compilation takes longer fails to load.
     pub compile_timeout: Duration,
+    /// Whether the engine counts fuel, so plugins can have a `fuel` budget
+    /// (read at start; a reload cannot change it).
+    pub fuel: bool,
 }
 
 /// An API (resource server): the audience of access tokens.
@@ -549,6 +557,8 @@ pub struct PluginConfig {
     pub warm_instances: Option<u32>,
     /// Calls one reused instance serves before it is replaced.
     pub warm_max_calls: u32,
+    /// Fuel (roughly, wasm instructions) per call; needs `[runtime] fuel`.
+    pub fuel: Option<u64>,
     /// Values for the `config` host import (non-strings as JSON text).
     pub config: Arc<HashMap<String, String>>,
     /// Values for the `secret` host import.
@@ -703,6 +713,7 @@ impl Validator<'_> {
                     .unwrap_or(Path::new("data/cache")),
             ),
             compile_timeout: Duration::from_millis(raw.runtime.compile_timeout_ms),
+            fuel: raw.runtime.fuel,
         };
         if raw.runtime.compile_timeout_ms == 0 {
             self.problem("runtime.compile_timeout_ms", "must be at least 1");
@@ -821,7 +832,7 @@ impl Validator<'_> {
         let mut plugins: Vec<PluginConfig> = Vec::new();
         for (i, raw_plugin) in raw.plugins.into_iter().enumerate() {
             let key = format!("plugins[{i}]");
-            if let Some(p) = self.plugin(&key, raw_plugin, &api_index) {
+            if let Some(p) = self.plugin(&key, raw_plugin, &api_index, runtime.fuel) {
                 if plugins.iter().any(|q| q.name == p.name) {
                     self.problem(
                         format!("{key}.name"),
@@ -1099,6 +1110,7 @@ impl Validator<'_> {
         key: &str,
         raw: RawPlugin,
         apis: &HashMap<String, usize>,
+        fuel_enabled: bool,
     ) -> Option<PluginConfig> {
         let before = self.problems.len();
         let key = if is_plugin_name(&raw.name) {
@@ -1160,6 +1172,14 @@ impl Validator<'_> {
                 ),
             );
         }
+        match raw.fuel {
+            Some(0) => self.problem(format!("{key}.fuel"), "must be at least 1"),
+            Some(_) if !fuel_enabled => self.problem(
+                format!("{key}.fuel"),
+                "needs fuel counting in the engine: add fuel = true under [runtime] (it costs every plugin some speed)",
+            ),
+            _ => {}
+        }
         if raw.warm_max_calls == 0 {
             self.problem(
                 format!("{key}.warm_max_calls"),
@@ -1220,6 +1240,7 @@ impl Validator<'_> {
             memory_bytes: (raw.memory_mb as usize) << 20,
             warm_instances: raw.warm_instances,
             warm_max_calls: raw.warm_max_calls,
+            fuel: raw.fuel,
             config: Arc::new(config),
             secrets: Arc::new(secrets),
         })

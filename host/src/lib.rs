@@ -67,6 +67,9 @@ pub enum SnapshotError {
     /// One or more plugins could not be loaded.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Plugins(Vec<plugin::LoadError>),
+    /// The configuration changed something that only a restart applies.
+    #[error("{0}")]
+    NeedsRestart(String),
 }
 
 impl Snapshot {
@@ -79,6 +82,13 @@ impl Snapshot {
         generation: u64,
         previous: &[Arc<LoadedPlugin>],
     ) -> Result<Snapshot, SnapshotError> {
+        if config.runtime.fuel != runtime.fuel() {
+            return Err(SnapshotError::NeedsRestart(format!(
+                "[runtime] fuel = {} takes effect at the next start (the engine was started with fuel = {})",
+                config.runtime.fuel,
+                runtime.fuel()
+            )));
+        }
         for warning in &config.warnings {
             tracing::warn!(config = %config.path.display(), "{warning}");
         }

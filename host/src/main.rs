@@ -302,8 +302,8 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let issuer_url = config.server.issuer.clone();
     let store_url = config.store.url.clone();
-    let runtime =
-        Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
+    let runtime = Runtime::with_fuel(config.runtime.fuel)
+        .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -405,8 +405,8 @@ fn check(path: &Path) -> anyhow::Result<()> {
     for warning in &config.warnings {
         eprintln!("warning: {}: {warning}", path.display());
     }
-    let runtime =
-        Runtime::new().map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
+    let runtime = Runtime::with_fuel(config.runtime.fuel)
+        .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
     let plugins = tessera::plugin::registry::load_all(&runtime, &config, &[])
         .map_err(|errors| explain(SnapshotError::Plugins(errors)))?;
     println!(

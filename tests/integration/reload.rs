@@ -417,3 +417,21 @@ fn reloads_under_load_fail_no_request_and_memory_stays_flat() {
         "resident memory grew from {before} KiB to {after} KiB over 200 reloads"
     );
 }
+
+#[test]
+fn turning_fuel_on_needs_a_restart() {
+    let (t, plugin) = start_with_plugin_file();
+    let token = admin_token(&t);
+    let config =
+        reload_config(&plugin, "https://v/").replace("[runtime]\n", "[runtime]\nfuel = true\n");
+    std::fs::write(t.dir.path().join("tessera.toml"), config).expect("write config");
+    let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("takes effect at the next start")),
+        "{body}"
+    );
+    assert_eq!(current_version(&t), "A");
+}

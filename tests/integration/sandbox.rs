@@ -167,3 +167,58 @@ fn a_component_importing_what_tessera_does_not_provide_is_refused_at_load() {
         "{err}"
     );
 }
+
+#[test]
+fn a_fuel_budget_stops_a_loop_deterministically() {
+    let config = base_config("ES256").replace("[runtime]\n", "[runtime]\nfuel = true\n")
+        + &misbehave(
+            "loop",
+            &format!(
+                "config = {{ mode = \"loop\" }}\napis = [\"{ORDERS}\"]\ntimeout_ms = 5000\nfuel = 1000000"
+            ),
+        )
+        + &misbehave(
+            "busy",
+            &format!(
+                "config = {{ mode = \"claims\", claims = {{ fine = true }} }}\napis = [\"{BILLING}\"]\nfuel = 1000000\nwarm_instances = 1"
+            ),
+        );
+    assert!(config.contains("fuel = true"));
+    let t = Tessera::start(&config);
+    let started = Instant::now();
+    let (d, _) = fails(&t, "loop");
+    assert!(d.contains("ran out of fuel"), "{d}");
+    // Far sooner than the 5 s deadline: a million units is a few milliseconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // A plugin within its budget runs as usual (also on a reused store).
+    for _ in 0..3 {
+        let claims = t.verify(t.acme(&[("audience", BILLING)]).access_token(), BILLING);
+        assert_eq!(claims["fine"], true);
+    }
+}
+
+#[test]
+fn a_fuel_budget_needs_fuel_counting_in_the_engine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(
+        &path,
+        base_config("ES256") + &misbehave("loop", "config = { mode = \"loop\" }\nfuel = 1000"),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run check");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plugins[loop].fuel") || err.contains(".fuel: needs fuel counting"),
+        "{err}"
+    );
+}

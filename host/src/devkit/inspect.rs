@@ -89,12 +89,14 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         memory_bytes: 32 << 20,
         warm_instances: Some(0),
         warm_max_calls: 1,
+        fuel: None,
         config: Arc::default(),
         secrets: Arc::default(),
     };
     let settings = RuntimeConfig {
         cache_dir: cache_dir.to_owned(),
         compile_timeout: Duration::from_secs(120),
+        fuel: false,
     };
     let (stages, load_error) =
         match crate::plugin::registry::load(&runtime, &config, &settings, &[]) {

@@ -301,6 +301,7 @@ pub fn run(options: &TestOptions) -> Result<TestReport, TestError> {
     let settings = RuntimeConfig {
         cache_dir: options.cache_dir.clone(),
         compile_timeout: Duration::from_secs(120),
+        fuel: false,
     };
     let mut config = plugin_config(options)?;
     let started = Instant::now();
@@ -474,6 +475,7 @@ fn plugin_config(options: &TestOptions) -> Result<PluginConfig, TestError> {
         memory_bytes: options.memory_bytes,
         warm_instances: Some(0),
         warm_max_calls: 1,
+        fuel: None,
         config: Arc::new(config),
         secrets: Arc::new(secrets),
     })

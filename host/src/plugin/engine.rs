@@ -48,16 +48,24 @@ struct Inner {
     engine: Engine,
     linker: Linker<PluginState>,
     pooling: bool,
+    fuel: bool,
 }
 
 impl Runtime {
-    /// Builds the engine and linker and starts the epoch ticker.
+    /// Builds the engine (without fuel counting) and linker and starts the
+    /// epoch ticker.
     pub fn new() -> wasmtime::Result<Runtime> {
-        let (engine, pooling) = match Engine::new(&engine_config(true)) {
+        Runtime::with_fuel(false)
+    }
+
+    /// Like [`Runtime::new`], counting fuel when `fuel` is set
+    /// (`[runtime] fuel`), so plugins can have a per-call `fuel` budget.
+    pub fn with_fuel(fuel: bool) -> wasmtime::Result<Runtime> {
+        let (engine, pooling) = match Engine::new(&engine_config(true, fuel)) {
             Ok(e) => (e, true),
             Err(e) => {
                 tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
-                (Engine::new(&engine_config(false))?, false)
+                (Engine::new(&engine_config(false, fuel))?, false)
             }
         };
         let mut linker = Linker::new(&engine);
@@ -69,6 +77,7 @@ impl Runtime {
                 engine,
                 linker,
                 pooling,
+                fuel,
             }),
         })
     }
@@ -86,6 +95,20 @@ impl Runtime {
     /// Whether the pooling allocator is in use.
     pub fn pooling(&self) -> bool {
         self.inner.pooling
+    }
+
+    /// Whether the engine counts fuel.
+    pub fn fuel(&self) -> bool {
+        self.inner.fuel
+    }
+
+    /// Gives `store` the plugin's fuel for one call (unlimited without a
+    /// budget); a no-op when the engine does not count fuel.
+    pub fn refuel(&self, store: &mut Store<PluginState>, plugin: &PluginConfig) {
+        if self.inner.fuel {
+            // Setting fuel fails only when the engine does not count it.
+            let _ = store.set_fuel(plugin.fuel.unwrap_or(u64::MAX));
+        }
     }
 
     /// A fresh store for one call of `plugin`.
@@ -111,6 +134,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
+        self.refuel(&mut store, plugin);
         store
     }
 
@@ -193,10 +217,11 @@ fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn engine_config(pooling: bool) -> wasmtime::Config {
+fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.consume_fuel(fuel);
     config.max_wasm_stack(512 * 1024);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();

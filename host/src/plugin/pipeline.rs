@@ -370,7 +370,10 @@ async fn call(
     let stage = event.stage();
     let timeout = plugin.config.timeout;
     let (mut store, reused, calls) = match plugin.pool.take(stage) {
-        Some(idle) => (idle.store, Some(idle.instance), idle.calls),
+        Some(mut idle) => {
+            runtime.refuel(&mut idle.store, &plugin.config);
+            (idle.store, Some(idle.instance), idle.calls)
+        }
         None => (runtime.store(&plugin.config), None, 0),
     };
     arm_deadline(&mut store, timeout);
@@ -479,6 +482,7 @@ fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return match trap {
             Trap::StackOverflow => "trapped: stack overflow".to_owned(),
+            Trap::OutOfFuel => "ran out of fuel (its fuel budget per call)".to_owned(),
             Trap::UnreachableCodeReached => {
                 "trapped: unreachable (a panic or abort in the plugin)".to_owned()
             }
