@@ -34,69 +34,9 @@ wit_bindgen_install="cargo install wit-bindgen-cli --version 0.63.0 --locked --n
 wasm_tools_install="cargo install wasm-tools --version 1.263.0 --locked --no-default-features --features component,validate,print,metadata"
 apt_install="apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32"
 
-usage() {
-    sed -n '2,4s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
-
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --out)
-            [ $# -ge 2 ] || { echo "build.sh: --out needs a file name" >&2; exit 2; }
-            out="$2"
-            shift 2
-            ;;
-        --out=*)
-            out="${1#--out=}"
-            shift
-            ;;
-        -h | --help)
-            usage
-            exit 0
-            ;;
-        *)
-            echo "build.sh: unknown argument: $1" >&2
-            usage >&2
-            exit 2
-            ;;
-    esac
-done
-
-missing() {
-    echo "build.sh: $1 not found; install it with:" >&2
-    echo "    $2" >&2
-    exit 1
-}
-
-# Checks a tool is on PATH (or is an executable path).
-need() {
-    command -v "$1" > /dev/null 2>&1 || missing "$1" "$2"
-}
-
-# Fetches artefact $4 of crate $1 version $2 (sha256 $3) from crates.io into
-# the cache, once, and prints its path. A .crate file is a gzipped tar.
-cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/tessera"
-from_crate() {
-    local crate="$1" version="$2" sha256="$3" path="$4"
-    local dir="$cache_root/$crate-$version"
-    if [ ! -e "$dir/$path" ]; then
-        need curl "apt-get install curl"
-        need sha256sum "apt-get install coreutils"
-        need tar "apt-get install tar"
-        echo "build.sh: fetching $crate $version into $dir" >&2
-        mkdir -p "$dir"
-        local tmp
-        tmp="$(mktemp "$dir/crate.XXXXXX")"
-        curl -fsSL --retry 2 -o "$tmp" "https://static.crates.io/crates/$crate/$crate-$version.crate"
-        if ! echo "$sha256  $tmp" | sha256sum --check --quiet; then
-            rm -f "$tmp"
-            echo "build.sh: checksum mismatch for $crate $version" >&2
-            exit 1
-        fi
-        tar -xzf "$tmp" -C "$dir" --strip-components=1 "$crate-$version/$path"
-        rm -f "$tmp"
-    fi
-    echo "$dir/$path"
-}
+# shellcheck source=../recipe.sh
+. "$here/../recipe.sh"
+parse_args "$@"
 
 # 0. Tools ---------------------------------------------------------------------
 clang="${CLANG:-clang-19}"
