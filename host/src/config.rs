@@ -565,6 +565,29 @@ pub struct PluginConfig {
     pub secrets: Arc<HashMap<String, PluginSecret>>,
 }
 
+impl PluginConfig {
+    /// A plugin run outside a configuration file (`tessera plugin test` and
+    /// `inspect`): every stage it exports, `on_error = "fail"`, the default
+    /// deadline and memory cap, a fresh instance per call, no config or
+    /// secrets.
+    pub fn standalone(name: String, path: PathBuf) -> PluginConfig {
+        PluginConfig {
+            name,
+            path,
+            stages: None,
+            apis: Vec::new(),
+            on_error: OnError::Fail,
+            timeout: Duration::from_millis(default_timeout_ms()),
+            memory_bytes: (default_memory_mb() as usize) << 20,
+            warm_instances: Some(0),
+            warm_max_calls: 1,
+            fuel: None,
+            config: Arc::default(),
+            secrets: Arc::default(),
+        }
+    }
+}
+
 /// A plugin secret. Its `Debug` never shows the value.
 #[derive(Clone)]
 pub struct PluginSecret(String);

@@ -119,16 +119,22 @@ fn run(command: &mut Command, what: &str, install: &str) -> anyhow::Result<()> {
         .stdout(std::io::stderr())
         .stderr(Stdio::inherit())
         .status()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                anyhow::anyhow!("{program} is not installed or not on PATH; {install}")
-            }
-            _ => anyhow::anyhow!("cannot run {program}: {e}"),
-        })?;
+        .map_err(|e| cannot_run(&program, install, &e))?;
     if !status.success() {
         bail!("{what} failed ({status}); the output above says why");
     }
     Ok(())
+}
+
+/// Why `program` did not start: missing (with how to install it) or another
+/// error.
+fn cannot_run(program: &str, install: &str, e: &std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("{program} is not installed or not on PATH; {install}")
+        }
+        _ => anyhow::anyhow!("cannot run {program}: {e}"),
+    }
 }
 
 /// Output of a short command, or `None` when it cannot run.
@@ -169,12 +175,7 @@ fn build_rust(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                anyhow::anyhow!("cargo is not installed or not on PATH; {INSTALL}")
-            }
-            _ => anyhow::anyhow!("cannot run cargo: {e}"),
-        })?;
+        .map_err(|e| cannot_run("cargo", INSTALL, &e))?;
     if !child.status.success() {
         bail!(
             "cargo build failed ({}); the output above says why",

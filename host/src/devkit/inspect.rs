@@ -4,13 +4,12 @@
 //! load it (and if not, why).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ring::digest::{SHA256, digest};
 use wasmtime::component::types::ComponentItem;
 
-use crate::config::{OnError, PluginConfig, RuntimeConfig};
+use crate::config::PluginConfig;
 use crate::plugin::Runtime;
 use crate::plugin::metadata::{BuildInfo, Metadata};
 
@@ -79,25 +78,8 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         .and_then(|rest| rest.split_once('@'))
         .map(|(_, version)| format!("tessera:plugin@{version}"));
 
-    let config = PluginConfig {
-        name: "inspect".into(),
-        path: file.to_owned(),
-        stages: None,
-        apis: Vec::new(),
-        on_error: OnError::Fail,
-        timeout: Duration::from_millis(50),
-        memory_bytes: 32 << 20,
-        warm_instances: Some(0),
-        warm_max_calls: 1,
-        fuel: None,
-        config: Arc::default(),
-        secrets: Arc::default(),
-    };
-    let settings = RuntimeConfig {
-        cache_dir: cache_dir.to_owned(),
-        compile_timeout: Duration::from_secs(120),
-        fuel: false,
-    };
+    let config = PluginConfig::standalone("inspect".into(), file.to_owned());
+    let settings = super::runtime_settings(cache_dir);
     let (stages, load_error) =
         match crate::plugin::registry::load(&runtime, &config, &settings, &[]) {
             Ok(p) => (p.exports.names(), None),

@@ -7,7 +7,20 @@ pub mod inspect;
 pub mod run;
 pub mod scaffold;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::RuntimeConfig;
+
+/// Runtime settings of the plugin commands: compiled components cached in
+/// `cache_dir`, a generous compile deadline, no fuel counting.
+pub fn runtime_settings(cache_dir: &Path) -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: cache_dir.to_owned(),
+        compile_timeout: Duration::from_secs(120),
+        fuel: false,
+    }
+}
 
 /// Where the plugin commands cache compiled components:
 /// `$XDG_CACHE_HOME/tessera/compiled`, else `~/.cache/tessera/compiled`, else

@@ -14,8 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::{
-    Api, AppType, ClaimsConfig, Client, ClientAccess, OnError, PluginConfig, PluginSecret,
-    RuntimeConfig, Stage, UserAccess,
+    Api, AppType, ClaimsConfig, Client, ClientAccess, PluginConfig, PluginSecret, Stage, UserAccess,
 };
 use crate::plugin::pipeline::{self, RequestInfo, TransactionInfo};
 use crate::plugin::{LoadedPlugin, PipelineError, PluginRun, Runtime, TokenShape};
@@ -298,11 +297,7 @@ pub enum TestError {
 /// Runs the stage and reports what happened.
 pub fn run(options: &TestOptions) -> Result<TestReport, TestError> {
     let runtime = Runtime::new().map_err(|e| TestError::Runtime(format!("{e:#}")))?;
-    let settings = RuntimeConfig {
-        cache_dir: options.cache_dir.clone(),
-        compile_timeout: Duration::from_secs(120),
-        fuel: false,
-    };
+    let settings = super::runtime_settings(&options.cache_dir);
     let mut config = plugin_config(options)?;
     let started = Instant::now();
     let plugin = Arc::new(crate::plugin::registry::load(
@@ -466,18 +461,11 @@ fn plugin_config(options: &TestOptions) -> Result<PluginConfig, TestError> {
         .map(|(k, v)| (k.clone(), PluginSecret::new(v.clone())))
         .collect();
     Ok(PluginConfig {
-        name,
-        path: absolute(&options.file),
-        stages: None,
-        apis: Vec::new(),
-        on_error: OnError::Fail,
         timeout: options.timeout,
         memory_bytes: options.memory_bytes,
-        warm_instances: Some(0),
-        warm_max_calls: 1,
-        fuel: None,
         config: Arc::new(config),
         secrets: Arc::new(secrets),
+        ..PluginConfig::standalone(name, absolute(&options.file))
     })
 }
 
