@@ -292,6 +292,11 @@ pub struct PluginState {
 }
 
 impl PluginState {
+    /// Whether the plugin wrote anything to standard error.
+    pub fn wrote_stderr(&self) -> bool {
+        !self.stderr.contents().is_empty()
+    }
+
     /// What the plugin wrote to standard error (at most [`MAX_LOG_LINE`] bytes).
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents())

@@ -30,8 +30,6 @@ pub const MAX_CLAIMS: usize = 64;
 pub const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 /// Longest custom claim name.
 pub const MAX_CLAIM_NAME: usize = 256;
-/// How the trace marks what a plugin wrote to standard error.
-const STDERR_PREFIX: &str = "stderr: ";
 /// Extra time past `timeout_ms` before the async backstop drops a call that is
 /// blocked in a host function (where epochs are not checked).
 const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
@@ -403,8 +401,7 @@ async fn call(
     // Only an instance that returned normally and kept quiet on standard
     // error is reused; anything else may be in a broken state.
     if let Some(instance) = instance
-        && plugin.warm().instances > 0
-        && !logs.iter().any(|l| l.message.starts_with(STDERR_PREFIX))
+        && !store.data().wrote_stderr()
     {
         plugin.pool.give_back(
             stage,
@@ -469,7 +466,7 @@ fn take_logs(store: &mut Store<PluginState>) -> Vec<LogLine> {
     if !stderr.is_empty() {
         logs.push(LogLine {
             level: "error",
-            message: format!("{STDERR_PREFIX}{stderr}"),
+            message: format!("stderr: {stderr}"),
         });
     }
     logs

@@ -95,10 +95,11 @@ impl Pool {
             .pop()
     }
 
-    /// Keeps `idle` for a later call unless it has served its calls or the
-    /// pool is full; otherwise it is dropped here.
+    /// Keeps `idle` for a later call unless the plugin keeps no instances,
+    /// it has served its calls or the pool is full; otherwise it is dropped
+    /// here.
     pub fn give_back(&self, stage: Stage, idle: Idle) {
-        if idle.calls >= self.warm.max_calls {
+        if self.warm.instances == 0 || idle.calls >= self.warm.max_calls {
             return;
         }
         let mut list = self
