@@ -1,32 +1,10 @@
 //! The command line as an operator uses it.
 
-use std::process::Command;
-
 use crate::support::*;
-
-fn tessera(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn write_config(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tessera.toml");
-    std::fs::write(&path, text).expect("write");
-    let p = path.display().to_string();
-    (dir, p)
-}
 
 #[test]
 fn secret_new_prints_a_secret_and_its_hash() {
-    let (ok, out, _) = tessera(&["secret", "new"]);
+    let (ok, out, _) = run_tessera(&["secret", "new"]);
     assert!(ok);
     let secret = out
         .lines()
@@ -51,7 +29,7 @@ fn check_accepts_a_good_config_and_lists_plugins() {
             wasm("api_guard").display()
         );
     let (_dir, path) = write_config(&config);
-    let (ok, out, err) = tessera(&["check", "--config", &path]);
+    let (ok, out, err) = run_tessera(&["check", "--config", &path]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("OK")
@@ -68,7 +46,7 @@ fn check_names_the_key_of_a_broken_config() {
         "client = \"globx\"\napi = \"https://billing.example.com\"",
     ) + "\n[server2]\n";
     let (_dir, path) = write_config(&config);
-    let (ok, _, err) = tessera(&["check", "--config", &path]);
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
     assert!(!ok);
     assert!(
         err.contains("tessera.toml") && err.contains("unknown field `server2`"),
@@ -80,7 +58,7 @@ fn check_names_the_key_of_a_broken_config() {
         "client = \"globx\"\napi = \"https://billing.example.com\"",
     );
     let (_dir, path) = write_config(&config);
-    let (ok, _, err) = tessera(&["check", "--config", &path]);
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
     assert!(!ok);
     assert!(
         err.contains("grants[3].client: no client has id \"globx\""),
@@ -104,7 +82,7 @@ fn check_and_serve_name_a_broken_plugin_file() {
         );
     let (_cdir, path) = write_config(&config);
     for cmd in ["check", "serve"] {
-        let (ok, _, err) = tessera(&[cmd, "--config", &path]);
+        let (ok, _, err) = run_tessera(&[cmd, "--config", &path]);
         assert!(!ok, "{cmd} accepted a broken plugin");
         assert!(
             err.contains("junk.wasm") && err.contains("core WebAssembly module"),
@@ -126,7 +104,7 @@ fn keys_rotate_adds_a_key_that_signs_after_restart() {
         .expect("kid");
     let dir = t.stop();
     let path = dir.path().join("tessera.toml");
-    let (ok, out, err) = tessera(&["keys", "rotate", "--config", &path.display().to_string()]);
+    let (ok, out, err) = run_tessera(&["keys", "rotate", "--config", &path.display().to_string()]);
     assert!(ok, "{err}");
     let config = std::fs::read_to_string(&path).expect("config");
     let t = Tessera::start_in(dir, &config);
@@ -165,7 +143,7 @@ fn a_compile_that_takes_too_long_fails_the_load() {
         wasm("misbehave").display()
     );
     let (_dir, path) = write_config(&config);
-    let (ok, _, err) = tessera(&["check", "--config", &path]);
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
     assert!(!ok, "a 1 ms compile budget was met?");
     assert!(
         err.contains("compiling took longer than 1 ms") && err.contains("compile_timeout_ms"),

@@ -251,20 +251,11 @@ fn malformed_basic_credentials_are_401_invalid_client() {
 
 #[test]
 fn limits_are_checked_by_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tessera.toml");
-    std::fs::write(
-        &path,
-        base_config("ES256") + "\n[server.limits]\nmax_headers = 2\nrequest_timeout_ms = 0\n",
-    )
-    .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run check");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_dir, path) = write_config(
+        &(base_config("ES256") + "\n[server.limits]\nmax_headers = 2\nrequest_timeout_ms = 0\n"),
+    );
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
+    assert!(!ok);
     assert!(err.contains("server.limits.max_headers"), "{err}");
     assert!(err.contains("server.limits.request_timeout_ms"), "{err}");
 }

@@ -153,15 +153,9 @@ fn a_component_importing_what_tessera_does_not_provide_is_refused_at_load() {
             "\n[[plugins]]\nname = \"wants-http\"\npath = \"{}\"\n",
             file.display()
         );
-    let path = dir.path().join("tessera.toml");
-    std::fs::write(&path, config).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run check");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_config_dir, path) = write_config(&config);
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
+    assert!(!ok);
     assert!(
         err.contains("wants-http") && err.contains("needs an import Tessera does not provide"),
         "{err}"
@@ -203,20 +197,11 @@ fn a_fuel_budget_stops_a_loop_deterministically() {
 
 #[test]
 fn a_fuel_budget_needs_fuel_counting_in_the_engine() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tessera.toml");
-    std::fs::write(
-        &path,
-        base_config("ES256") + &misbehave("loop", "config = { mode = \"loop\" }\nfuel = 1000"),
-    )
-    .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run check");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_dir, path) = write_config(
+        &(base_config("ES256") + &misbehave("loop", "config = { mode = \"loop\" }\nfuel = 1000")),
+    );
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
+    assert!(!ok);
     assert!(
         err.contains("plugins[loop].fuel") || err.contains(".fuel: needs fuel counting"),
         "{err}"

@@ -104,21 +104,14 @@ fn no_secret_reaches_the_log() {
 
 #[test]
 fn a_secret_in_metadata_gets_a_warning_naming_its_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tessera.toml");
     let config = base_config("ES256").replace(
         "metadata = { partner = \"acme\", tier = \"gold\", region = \"eu\" }",
         "metadata = { partner = \"acme\", tier = \"gold\", region = \"eu\", crm_api_key = \"k-123\" }",
     );
     assert!(config.contains("crm_api_key"), "the base config changed");
-    std::fs::write(&path, config).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run check");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "a warning is not an error: {err}");
+    let (_dir, path) = write_config(&config);
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
+    assert!(ok, "a warning is not an error: {err}");
     assert!(
         err.contains("warning:")
             && err.contains("clients[acme-sync].metadata.crm_api_key: looks like a secret"),

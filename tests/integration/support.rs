@@ -347,6 +347,29 @@ pub fn misbehave(name: &str, extra: &str) -> String {
     )
 }
 
+/// Runs the binary with `args`; returns success, stdout and stderr.
+pub fn run_tessera(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` as `tessera.toml` in a fresh folder; returns the folder
+/// (removed on drop) and the file's path.
+pub fn write_config(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, text).expect("write");
+    let p = path.display().to_string();
+    (dir, p)
+}
+
 /// Waits until `f` is true or `limit` passes.
 pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
