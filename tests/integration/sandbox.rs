@@ -76,14 +76,57 @@ fn a_memory_bomb_stops_at_its_cap_and_memory_stays_bounded() {
 
 #[test]
 fn too_many_claims_or_a_huge_claim_are_refused_whole() {
-    let t = hostile("many-claims", ", n = \"5000\"");
+    let t = hostile("many-claims", ", n = \"300\"");
     let (d, _) = fails(&t, "many-claims");
-    assert!(d.contains("claims"), "{d}");
+    assert!(d.contains("300 custom claims; the limit is 64"), "{d}");
     still_serves(&t);
 
     let t = hostile("big-claim", ", bytes = \"1048576\"");
     let (d, _) = fails(&t, "big-claim");
-    assert!(d.contains("bytes"), "{d}");
+    assert!(d.contains("before being copied"), "{d}");
+    still_serves(&t);
+    let t = hostile("big-claim", ", bytes = \"20000\"");
+    let (d, _) = fails(&t, "big-claim");
+    assert!(d.contains("the limit is 16384"), "{d}");
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Catalog 31: oversized output is refused before the host copies it. A
+/// 48 MiB claim is resident once, in the plugin's memory; copying it out, as
+/// an eager lift would, doubles the peak.
+#[test]
+fn an_oversized_result_is_refused_without_a_host_copy() {
+    const MIB: usize = 48;
+    let t = Tessera::start(
+        &(base_config("ES256")
+            + &misbehave(
+                "big-claim",
+                &format!(
+                    "config = {{ mode = \"big-claim\", bytes = \"{}\" }}\napis = [\"{ORDERS}\"]\nmemory_mb = 64\ntimeout_ms = 2000",
+                    MIB << 20
+                ),
+            )),
+    );
+    still_serves(&t);
+    let before = peak_rss_kib(t.pid());
+    let (d, _) = fails(&t, "big-claim");
+    assert!(d.contains("before being copied"), "{d}");
+    let grew = peak_rss_kib(t.pid()).saturating_sub(before);
+    assert!(
+        grew < (MIB as u64 * 1024) * 3 / 2,
+        "peak RSS grew by {grew} KiB for a {MIB} MiB claim"
+    );
     still_serves(&t);
 }
 

@@ -37,6 +37,13 @@ pub const DECOMMIT_BATCH: usize = 8;
 pub const MAX_LOG_LINES: usize = 32;
 /// Bytes kept per log line.
 pub const MAX_LOG_LINE: usize = 1024;
+/// Bytes the host copies out of a plugin in one transfer: a stage's result,
+/// or the arguments of one host call (a log line, a config key, a write to
+/// standard error). wasmtime counts them while it lifts, before it allocates,
+/// so an oversized result, or a list whose entries all point at the same
+/// bytes, fails the call instead of growing the host. Far above what passes
+/// the claim limits (16 KiB per token).
+pub const MAX_TRANSFER_BYTES: usize = 1 << 20;
 
 /// The plugin runtime shared by every snapshot: one engine, one linker.
 #[derive(Clone)]
@@ -134,6 +141,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.set_hostcall_fuel(MAX_TRANSFER_BYTES);
         self.refuel(&mut store, plugin);
         store
     }

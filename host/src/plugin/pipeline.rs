@@ -16,7 +16,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::types as wit;
 use super::convert;
-use super::engine::{LogLine, PluginState, Runtime};
+use super::engine::{self, LogLine, PluginState, Runtime};
 use super::registry::LoadedPlugin;
 use super::warm::{Bound, Idle};
 use crate::config::{Api, ClaimsConfig, Client, OnError, Stage};
@@ -490,6 +490,13 @@ fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
     // backtrace:" and then frames; the reason is the innermost cause.
     let text = format!("{e:#}");
     let first = text.lines().next().unwrap_or("failed");
+    if first.starts_with("too much data is being copied between the host and the guest") {
+        return format!(
+            "passed the host more than {} bytes at once (its result, or one host call); \
+             refused while it was read, before being copied",
+            engine::MAX_TRANSFER_BYTES
+        );
+    }
     if first.starts_with("error while executing") {
         let cause = e.root_cause().to_string();
         if let Some(line) = cause.lines().next().filter(|l| !l.is_empty()) {
