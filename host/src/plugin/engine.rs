@@ -357,3 +357,54 @@ impl host::Host for PluginState {
         self.secrets.get(&name).map(|s| s.expose().to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::UpdateDeadline;
+
+    use super::*;
+
+    /// A component with `spin`, which loops forever, and `ok`, which returns.
+    const SPINNER: &str = r#"
+        (component
+          (core module $m
+            (memory 1)
+            (func (export "spin") (loop $l (br $l)))
+            (func (export "ok")))
+          (core instance $i (instantiate $m))
+          (func (export "spin") (canon lift (core func $i "spin")))
+          (func (export "ok") (canon lift (core func $i "ok"))))
+    "#;
+
+    /// Catalog 32: a call dropped while the plugin is suspended (the pipeline's
+    /// backstop timeout, or a client that went away) unwinds the plugin's
+    /// fiber without a panic, and dropping its store gives the pooling slot
+    /// back. More cancelled calls than there are slots prove no slot leaks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_call_drops_its_store_and_frees_its_slot() {
+        let runtime = Runtime::new().unwrap();
+        let component = Component::new(runtime.engine(), wat::parse_str(SPINNER).unwrap()).unwrap();
+        let pre = runtime.linker().instantiate_pre(&component).unwrap();
+        let plugin = PluginConfig::standalone("spinner".into(), PathBuf::from("spinner.wasm"));
+        for _ in 0..MAX_CONCURRENT_INSTANCES + 44 {
+            let mut store = runtime.store(&plugin);
+            // A deadline that never comes: the plugin yields on every tick
+            // and only the timeout below ends the call.
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+            let call = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let spin = instance.get_typed_func::<(), ()>(&mut store, "spin")?;
+                spin.call_async(&mut store, ()).await
+            };
+            let cancelled = tokio::time::timeout(Duration::from_millis(3), call).await;
+            assert!(cancelled.is_err(), "the spinning call returned");
+            drop(store);
+        }
+        let mut store = runtime.store(&plugin);
+        store.set_epoch_deadline(1000);
+        let instance = pre.instantiate_async(&mut store).await.unwrap();
+        let ok = instance.get_typed_func::<(), ()>(&mut store, "ok").unwrap();
+        ok.call_async(&mut store, ()).await.unwrap();
+    }
+}
