@@ -1,0 +1,612 @@
+//! Tessera side by side with panva's oidc-provider and the floor server, in one
+//! run, with one load generator (wrk) and one request. See bench/README.md.
+//!
+//! ```text
+//! bench/run [--duration SECS] [--warmup SECS] [--quick] [--only NAME,...]
+//! ```
+//!
+//! For each scenario it starts the server on a free loopback port, checks one
+//! token by hand (audience, `typ`, the two client claims), warms up, then runs
+//! `wrk -t1 -cN` and reads the server's CPU time from `/proc/PID/stat` before
+//! and after. It prints tokens/s, p50/p99 latency, CPU µs per token (user and
+//! system), errors, and the ratios against the floor and oidc-provider.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+const CLIENT_SECRET_HASH: &str =
+    "sha256:04e149338a0452c6ac0e8fb9678a35511ee5552eae68569faf9bbe976b492fb5";
+const BASIC: &str = "YWNtZS1zeW5jOmRlbW8tYWNtZS1zZWNyZXQtZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
+const BODY: &str =
+    "grant_type=client_credentials&resource=https%3A%2F%2Forders.example.com&scope=read%3Aorders";
+const AUDIENCE: &str = "https://orders.example.com";
+const NAMESPACE: &str = "https://claims.example.com/";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum System {
+    Floor,
+    Tessera(Plugin),
+    OidcProvider,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plugin {
+    None,
+    Rust,
+    JavaScript,
+    Python,
+}
+
+#[derive(Clone, Copy)]
+struct Scenario {
+    system: System,
+    alg: &'static str,
+    connections: u32,
+}
+
+impl Scenario {
+    fn name(&self) -> String {
+        let system = match self.system {
+            System::Floor => "floor",
+            System::Tessera(Plugin::None) => "tessera",
+            System::Tessera(Plugin::Rust) => "tessera+rust",
+            System::Tessera(Plugin::JavaScript) => "tessera+js",
+            System::Tessera(Plugin::Python) => "tessera+python",
+            System::OidcProvider => "oidc-provider",
+        };
+        format!("{system} {} c{}", self.alg, self.connections)
+    }
+}
+
+struct Options {
+    duration: u64,
+    warmup: u64,
+    quick: bool,
+    only: Vec<String>,
+}
+
+/// One measured run.
+struct Figures {
+    tokens_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    user_us: f64,
+    system_us: f64,
+    errors: u64,
+}
+
+fn main() {
+    let options = parse_args();
+    let root = repo_root();
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| fail("cannot find the binaries' folder"));
+    let tessera = bin.join("tessera");
+    let floor = bin.join("tessera-bench-floor");
+    for exe in [&tessera, &floor] {
+        if !exe.exists() {
+            fail(&format!(
+                "{} is missing; run bench/run, which builds it",
+                exe.display()
+            ));
+        }
+    }
+    ensure_wrk();
+    let oidc = ensure_oidc_provider(&root);
+    let work = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap_or_else(|e| fail(&format!("{}: {e}", work.display())));
+
+    let mut plugins = BTreeMap::new();
+    let mut languages = vec![(Plugin::Rust, "client-claims")];
+    if !options.quick {
+        languages.push((Plugin::JavaScript, "client-claims-js"));
+        languages.push((Plugin::Python, "client-claims-py"));
+    }
+    for (_, dir) in languages {
+        let out = work.join(format!("{dir}.wasm"));
+        eprintln!("bench: building plugins/{dir}");
+        let built = Command::new(&tessera)
+            .args(["plugin", "build"])
+            .arg(root.join("plugins").join(dir))
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if built {
+            plugins.insert(dir, out);
+        } else {
+            eprintln!(
+                "bench: plugins/{dir} did not build (`tessera plugin build plugins/{dir}` says why); its scenarios are skipped"
+            );
+        }
+    }
+
+    let mut scenarios = Vec::new();
+    let es = |system, connections| Scenario {
+        system,
+        alg: "ES256",
+        connections,
+    };
+    for system in [
+        System::Floor,
+        System::Tessera(Plugin::None),
+        System::Tessera(Plugin::Rust),
+        System::Tessera(Plugin::JavaScript),
+        System::Tessera(Plugin::Python),
+        System::OidcProvider,
+    ] {
+        scenarios.push(es(system, 32));
+    }
+    for system in [System::Floor, System::Tessera(Plugin::Rust), System::OidcProvider] {
+        scenarios.push(Scenario {
+            system,
+            alg: "RS256",
+            connections: 32,
+        });
+    }
+    for system in [System::Floor, System::Tessera(Plugin::Rust), System::OidcProvider] {
+        scenarios.push(es(system, 64));
+    }
+    scenarios.retain(|s| {
+        let available = match s.system {
+            System::Tessera(Plugin::Rust) => plugins.contains_key("client-claims"),
+            System::Tessera(Plugin::JavaScript) => plugins.contains_key("client-claims-js"),
+            System::Tessera(Plugin::Python) => plugins.contains_key("client-claims-py"),
+            System::OidcProvider => oidc.is_some(),
+            _ => true,
+        };
+        let wanted = options.only.is_empty()
+            || options.only.iter().any(|o| s.name().starts_with(o.as_str()));
+        available && wanted
+    });
+    if options.quick {
+        scenarios.retain(|s| s.connections == 32 && s.alg == "ES256");
+    }
+
+    let ticks = clock_ticks();
+    let mut results: Vec<(Scenario, Figures)> = Vec::new();
+    for scenario in scenarios {
+        let name = scenario.name();
+        eprintln!("bench: {name}");
+        let port = free_port();
+        let dir = work.join(name.replace(' ', "-"));
+        let _ = std::fs::create_dir_all(&dir);
+        let (mut child, path) = match scenario.system {
+            System::Floor => (
+                spawn(
+                    Command::new(&floor).args([
+                        "--listen",
+                        &format!("127.0.0.1:{port}"),
+                        "--alg",
+                        scenario.alg,
+                    ]),
+                ),
+                "/oauth/token",
+            ),
+            System::Tessera(plugin) => {
+                let wasm = match plugin {
+                    Plugin::None => None,
+                    Plugin::Rust => plugins.get("client-claims"),
+                    Plugin::JavaScript => plugins.get("client-claims-js"),
+                    Plugin::Python => plugins.get("client-claims-py"),
+                };
+                let config = dir.join("tessera.toml");
+                std::fs::write(&config, tessera_config(port, scenario.alg, wasm))
+                    .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
+                (
+                    spawn(Command::new(&tessera).arg("serve").arg("--config").arg(&config)),
+                    "/oauth/token",
+                )
+            }
+            System::OidcProvider => {
+                let Some(node) = &oidc else { continue };
+                (
+                    spawn(
+                        Command::new(node)
+                            .arg("server.mjs")
+                            .current_dir(root.join("bench/oidc-provider"))
+                            .env("PORT", port.to_string())
+                            .env("ALG", scenario.alg)
+                            .env("NODE_ENV", "production"),
+                    ),
+                    "/token",
+                )
+            }
+        };
+        let outcome = measure(&options, &scenario, &mut child, port, path, ticks, &root);
+        let _ = child.kill();
+        let _ = child.wait();
+        match outcome {
+            Ok(figures) => results.push((scenario, figures)),
+            Err(e) => eprintln!("bench: {name}: {e}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    print_table(&results, &options);
+}
+
+fn measure(
+    options: &Options,
+    scenario: &Scenario,
+    child: &mut Child,
+    port: u16,
+    path: &str,
+    ticks: f64,
+    root: &Path,
+) -> Result<Figures, String> {
+    wait_for_token(child, port, path, scenario)?;
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let script = root.join("bench/wrk/token.lua");
+    let connections = scenario.connections.to_string();
+    let wrk = |secs: u64| {
+        Command::new("wrk")
+            .args(["-t1", "-c", &connections, "-d", &format!("{secs}s"), "--latency", "-s"])
+            .arg(&script)
+            .arg(&url)
+            .output()
+            .map_err(|e| format!("wrk: {e}"))
+    };
+    wrk(options.warmup)?;
+    let pid = child.id();
+    let (user0, system0) = cpu_ticks(pid)?;
+    let out = wrk(options.duration)?;
+    let (user1, system1) = cpu_ticks(pid)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let requests = find_number(&text, " requests in ").ok_or("wrk printed no request count")?;
+    let tokens_per_sec = find_after(&text, "Requests/sec:").ok_or("wrk printed no rate")?;
+    let errors = find_after(&text, "Non-2xx or 3xx responses:").unwrap_or(0.0) as u64
+        + socket_errors(&text);
+    let per_token = |t: u64| (t as f64) * 1e6 / ticks / requests.max(1.0);
+    Ok(Figures {
+        tokens_per_sec,
+        p50_ms: latency(&text, "50%").ok_or("wrk printed no p50")?,
+        p99_ms: latency(&text, "99%").ok_or("wrk printed no p99")?,
+        user_us: per_token(user1 - user0),
+        system_us: per_token(system1 - system0),
+        errors,
+    })
+}
+
+/// Waits for the server to answer, then checks one token: the right audience,
+/// `typ: at+jwt`, the algorithm, and the two client claims.
+fn wait_for_token(
+    child: &mut Child,
+    port: u16,
+    path: &str,
+    scenario: &Scenario,
+) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the server exited ({status}) before answering"));
+        }
+        if let Ok(body) = token_request(port, path) {
+            return check_token(&body, scenario);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("the server did not answer within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn token_request(port: u16, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {BASIC}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = reply.split_once("\r\n\r\n").ok_or("no HTTP reply")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("token request answered: {}", head.lines().next().unwrap_or("")));
+    }
+    Ok(body.to_owned())
+}
+
+fn check_token(body: &str, scenario: &Scenario) -> Result<(), String> {
+    let reply: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("token reply is not JSON: {e}"))?;
+    let token = reply["access_token"].as_str().ok_or("no access_token")?;
+    let part = |i: usize| -> Result<serde_json::Value, String> {
+        let segment = token.split('.').nth(i).ok_or("not a JWT")?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(segment)
+            .map_err(|e| format!("JWT segment: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("JWT segment: {e}"))
+    };
+    let (header, claims) = (part(0)?, part(1)?);
+    let expect = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("token: {what}")) };
+    expect(header["typ"] == "at+jwt", "typ is not at+jwt")?;
+    expect(header["alg"] == scenario.alg, "wrong alg")?;
+    expect(claims["aud"] == AUDIENCE, "wrong aud")?;
+    expect(claims["client_id"] == "acme-sync", "wrong client_id")?;
+    expect(claims["scope"] == "read:orders", "wrong scope")?;
+    if scenario.system != System::Tessera(Plugin::None) {
+        expect(
+            claims[format!("{NAMESPACE}client_name")] == "ACME order sync"
+                && claims[format!("{NAMESPACE}client_app_type")] == "machine",
+            "the two client claims are missing",
+        )?;
+    }
+    Ok(())
+}
+
+fn tessera_config(port: u16, alg: &str, plugin: Option<&PathBuf>) -> String {
+    let mut config = format!(
+        r#"[server]
+issuer = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
+
+[signing]
+algorithm = "{alg}"
+key_dir = "keys"
+
+[store]
+url = "sqlite://tessera.db"
+
+[runtime]
+cache_dir = "cache"
+
+[[apis]]
+identifier = "{AUDIENCE}"
+name = "Orders API"
+scopes = ["read:orders", "write:orders"]
+token_lifetime_secs = 3600
+
+[[clients]]
+id = "acme-sync"
+name = "ACME order sync"
+app_type = "machine"
+secret_hash = "{CLIENT_SECRET_HASH}"
+metadata = {{ partner = "acme", tier = "gold" }}
+
+[[grants]]
+client = "acme-sync"
+api = "{AUDIENCE}"
+scopes = ["read:orders", "write:orders"]
+"#
+    );
+    if let Some(path) = plugin {
+        config.push_str(&format!(
+            r#"
+[[plugins]]
+name = "client-claims"
+path = "{}"
+stages = ["credentials-exchange"]
+config = {{ namespace = "{NAMESPACE}", metadata_keys = [] }}
+"#,
+            path.display()
+        ));
+    }
+    config
+}
+
+fn print_table(results: &[(Scenario, Figures)], options: &Options) {
+    println!(
+        "\nTessera, oidc-provider and the floor: wrk -t1, {} s per run after {} s of warm-up, loopback, this machine ({} cores)\n",
+        options.duration,
+        options.warmup,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "| scenario | tokens/s | p50 ms | p99 ms | CPU µs/token (user + sys) | errors | CPU × floor | CPU ÷ oidc-provider |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let cpu = |f: &Figures| f.user_us + f.system_us;
+    let peer = |s: &Scenario, system: System| {
+        results
+            .iter()
+            .find(|(o, _)| o.system == system && o.alg == s.alg && o.connections == s.connections)
+            .map(|(_, f)| cpu(f))
+    };
+    for (s, f) in results {
+        let vs_floor = peer(s, System::Floor).map_or("–".into(), |c| format!("{:.2}×", cpu(f) / c));
+        let vs_oidc = peer(s, System::OidcProvider)
+            .map_or("–".into(), |c| format!("{:.1}× less", c / cpu(f)));
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} ({:.0} + {:.0}) | {} | {} | {} |",
+            s.name(),
+            f.tokens_per_sec,
+            f.p50_ms,
+            f.p99_ms,
+            cpu(f),
+            f.user_us,
+            f.system_us,
+            f.errors,
+            vs_floor,
+            vs_oidc
+        );
+    }
+}
+
+fn parse_args() -> Options {
+    let mut options = Options {
+        duration: 10,
+        warmup: 2,
+        quick: false,
+        only: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| fail(&format!("{arg} needs a value")));
+        match arg.as_str() {
+            "--duration" => {
+                options.duration = value().parse().unwrap_or_else(|_| fail("--duration: seconds"));
+            }
+            "--warmup" => {
+                options.warmup = value().parse().unwrap_or_else(|_| fail("--warmup: seconds"));
+            }
+            "--only" => options.only = value().split(',').map(str::to_owned).collect(),
+            "--quick" => options.quick = true,
+            "-h" | "--help" => {
+                println!(
+                    "bench/run [--duration SECS] [--warmup SECS] [--quick] [--only PREFIX,...]\n\
+                     Scenario names: floor|tessera|tessera+rust|tessera+js|tessera+python|oidc-provider, \
+                     then ES256|RS256, then c32|c64 (e.g. --only 'tessera+rust ES256')."
+                );
+                std::process::exit(0);
+            }
+            other => fail(&format!("unknown argument {other:?}; see --help")),
+        }
+    }
+    options
+}
+
+fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest)
+}
+
+fn spawn(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("cannot start {command:?}: {e}")))
+}
+
+fn ensure_wrk() {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return;
+    }
+    eprintln!("bench: installing wrk (apt-get)");
+    let installed = Command::new("sh")
+        .args(["-c", "apt-get update -qq && apt-get install -y -qq wrk"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        fail("wrk is missing and apt-get could not install it; install wrk and run again");
+    }
+}
+
+/// Node and the benchmark's oidc-provider (`npm ci`), or `None` with a note
+/// when Node cannot be had.
+fn ensure_oidc_provider(root: &Path) -> Option<PathBuf> {
+    let has = |program: &str| Command::new(program).arg("--version").output().is_ok();
+    if !has("node") || !has("npm") {
+        eprintln!("bench: installing Node.js (apt-get)");
+        let _ = Command::new("sh")
+            .args(["-c", "apt-get update -qq && apt-get install -y -qq nodejs npm"])
+            .status();
+    }
+    if !has("node") || !has("npm") {
+        eprintln!("bench: Node.js is missing; the oidc-provider scenarios are skipped");
+        return None;
+    }
+    let dir = root.join("bench/oidc-provider");
+    if !dir.join("node_modules/oidc-provider").exists() {
+        eprintln!("bench: installing oidc-provider (npm ci)");
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("bench: npm ci failed in bench/oidc-provider; the oidc-provider scenarios are skipped");
+            return None;
+        }
+    }
+    Some(PathBuf::from("node"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| fail(&format!("no free port: {e}")))
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// User and system CPU ticks of `pid` and all its threads.
+fn cpu_ticks(pid: u32) -> Result<(u64, u64), String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // Fields after the command name, which is in parentheses: state is the
+    // first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).ok_or("bad /proc stat");
+    Ok((field(11)?, field(12)?))
+}
+
+fn find_after(text: &str, label: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with(label))?;
+    line.trim_start()[label.len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn find_number(text: &str, marker: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.contains(marker))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// A latency percentile from wrk's distribution, in milliseconds.
+fn latency(text: &str, percentile: &str) -> Option<f64> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(percentile))?;
+    let value = line.split_whitespace().nth(1)?;
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
+    let number: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn socket_errors(text: &str) -> u64 {
+    text.lines()
+        .find(|l| l.trim_start().starts_with("Socket errors:"))
+        .map(|l| {
+            l.split(',')
+                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("tessera-bench: {message}");
+    std::process::exit(2)
+}
