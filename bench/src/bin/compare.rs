@@ -147,14 +147,22 @@ fn main() {
     ] {
         scenarios.push(es(system, 32));
     }
-    for system in [System::Floor, System::Tessera(Plugin::Rust), System::OidcProvider] {
+    for system in [
+        System::Floor,
+        System::Tessera(Plugin::Rust),
+        System::OidcProvider,
+    ] {
         scenarios.push(Scenario {
             system,
             alg: "RS256",
             connections: 32,
         });
     }
-    for system in [System::Floor, System::Tessera(Plugin::Rust), System::OidcProvider] {
+    for system in [
+        System::Floor,
+        System::Tessera(Plugin::Rust),
+        System::OidcProvider,
+    ] {
         scenarios.push(es(system, 64));
     }
     scenarios.retain(|s| {
@@ -166,7 +174,10 @@ fn main() {
             _ => true,
         };
         let wanted = options.only.is_empty()
-            || options.only.iter().any(|o| s.name().starts_with(o.as_str()));
+            || options
+                .only
+                .iter()
+                .any(|o| s.name().starts_with(o.as_str()));
         available && wanted
     });
     if options.quick {
@@ -183,14 +194,12 @@ fn main() {
         let _ = std::fs::create_dir_all(&dir);
         let (mut child, path) = match scenario.system {
             System::Floor => (
-                spawn(
-                    Command::new(&floor).args([
-                        "--listen",
-                        &format!("127.0.0.1:{port}"),
-                        "--alg",
-                        scenario.alg,
-                    ]),
-                ),
+                spawn(Command::new(&floor).args([
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--alg",
+                    scenario.alg,
+                ])),
                 "/oauth/token",
             ),
             System::Tessera(plugin) => {
@@ -204,7 +213,12 @@ fn main() {
                 std::fs::write(&config, tessera_config(port, scenario.alg, wasm))
                     .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
                 (
-                    spawn(Command::new(&tessera).arg("serve").arg("--config").arg(&config)),
+                    spawn(
+                        Command::new(&tessera)
+                            .arg("serve")
+                            .arg("--config")
+                            .arg(&config),
+                    ),
                     "/oauth/token",
                 )
             }
@@ -250,7 +264,15 @@ fn measure(
     let connections = scenario.connections.to_string();
     let wrk = |secs: u64| {
         Command::new("wrk")
-            .args(["-t1", "-c", &connections, "-d", &format!("{secs}s"), "--latency", "-s"])
+            .args([
+                "-t1",
+                "-c",
+                &connections,
+                "-d",
+                &format!("{secs}s"),
+                "--latency",
+                "-s",
+            ])
             .arg(&script)
             .arg(&url)
             .output()
@@ -264,8 +286,8 @@ fn measure(
     let text = String::from_utf8_lossy(&out.stdout);
     let requests = find_number(&text, " requests in ").ok_or("wrk printed no request count")?;
     let tokens_per_sec = find_after(&text, "Requests/sec:").ok_or("wrk printed no rate")?;
-    let errors = find_after(&text, "Non-2xx or 3xx responses:").unwrap_or(0.0) as u64
-        + socket_errors(&text);
+    let errors =
+        find_after(&text, "Non-2xx or 3xx responses:").unwrap_or(0.0) as u64 + socket_errors(&text);
     let per_token = |t: u64| (t as f64) * 1e6 / ticks / requests.max(1.0);
     Ok(Figures {
         tokens_per_sec,
@@ -320,7 +342,10 @@ fn token_request(port: u16, path: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let (head, body) = reply.split_once("\r\n\r\n").ok_or("no HTTP reply")?;
     if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("token request answered: {}", head.lines().next().unwrap_or("")));
+        return Err(format!(
+            "token request answered: {}",
+            head.lines().next().unwrap_or("")
+        ));
     }
     Ok(body.to_owned())
 }
@@ -337,7 +362,13 @@ fn check_token(body: &str, scenario: &Scenario) -> Result<(), String> {
         serde_json::from_slice(&bytes).map_err(|e| format!("JWT segment: {e}"))
     };
     let (header, claims) = (part(0)?, part(1)?);
-    let expect = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("token: {what}")) };
+    let expect = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("token: {what}"))
+        }
+    };
     expect(header["typ"] == "at+jwt", "typ is not at+jwt")?;
     expect(header["alg"] == scenario.alg, "wrong alg")?;
     expect(claims["aud"] == AUDIENCE, "wrong aud")?;
@@ -422,7 +453,8 @@ fn print_table(results: &[(Scenario, Figures)], options: &Options) {
             .map(|(_, f)| cpu(f))
     };
     for (s, f) in results {
-        let vs_floor = peer(s, System::Floor).map_or("–".into(), |c| format!("{:.2}×", cpu(f) / c));
+        let vs_floor =
+            peer(s, System::Floor).map_or("–".into(), |c| format!("{:.2}×", cpu(f) / c));
         let vs_oidc = peer(s, System::OidcProvider)
             .map_or("–".into(), |c| format!("{:.1}× less", c / cpu(f)));
         println!(
@@ -450,13 +482,20 @@ fn parse_args() -> Options {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| fail(&format!("{arg} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{arg} needs a value")))
+        };
         match arg.as_str() {
             "--duration" => {
-                options.duration = value().parse().unwrap_or_else(|_| fail("--duration: seconds"));
+                options.duration = value()
+                    .parse()
+                    .unwrap_or_else(|_| fail("--duration: seconds"));
             }
             "--warmup" => {
-                options.warmup = value().parse().unwrap_or_else(|_| fail("--warmup: seconds"));
+                options.warmup = value()
+                    .parse()
+                    .unwrap_or_else(|_| fail("--warmup: seconds"));
             }
             "--only" => options.only = value().split(',').map(str::to_owned).collect(),
             "--quick" => options.quick = true,
@@ -476,10 +515,7 @@ fn parse_args() -> Options {
 
 fn repo_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or(manifest)
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
 fn spawn(command: &mut Command) -> Child {
@@ -512,7 +548,10 @@ fn ensure_oidc_provider(root: &Path) -> Option<PathBuf> {
     if !has("node") || !has("npm") {
         eprintln!("bench: installing Node.js (apt-get)");
         let _ = Command::new("sh")
-            .args(["-c", "apt-get update -qq && apt-get install -y -qq nodejs npm"])
+            .args([
+                "-c",
+                "apt-get update -qq && apt-get install -y -qq nodejs npm",
+            ])
             .status();
     }
     if !has("node") || !has("npm") {
@@ -529,7 +568,9 @@ fn ensure_oidc_provider(root: &Path) -> Option<PathBuf> {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("bench: npm ci failed in bench/oidc-provider; the oidc-provider scenarios are skipped");
+            eprintln!(
+                "bench: npm ci failed in bench/oidc-provider; the oidc-provider scenarios are skipped"
+            );
             return None;
         }
     }
@@ -560,7 +601,12 @@ fn cpu_ticks(pid: u32) -> Result<(u64, u64), String> {
     // first, utime the 12th, stime the 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).ok_or("bad /proc stat");
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or("bad /proc stat")
+    };
     Ok((field(11)?, field(12)?))
 }
 

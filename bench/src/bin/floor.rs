@@ -59,7 +59,11 @@ fn main() {
     while let Some(arg) = args.next() {
         let value = args.next().unwrap_or_default();
         match arg.as_str() {
-            "--listen" => listen = value.parse().unwrap_or_else(|_| fail("--listen: not an address")),
+            "--listen" => {
+                listen = value
+                    .parse()
+                    .unwrap_or_else(|_| fail("--listen: not an address"))
+            }
             "--alg" => alg = value,
             _ => fail(&format!("unknown argument {arg:?}")),
         }
@@ -67,8 +71,9 @@ fn main() {
     let rng = SystemRandom::new();
     let (signer, alg) = match alg.as_str() {
         "ES256" => {
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .unwrap_or_else(|_| fail("cannot generate a P-256 key"));
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .unwrap_or_else(|_| fail("cannot generate a P-256 key"));
             let pair = EcdsaKeyPair::from_pkcs8(
                 &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
                 pkcs8.as_ref(),
@@ -237,11 +242,20 @@ impl Floor {
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
         let signature = match &self.signer {
-            Signer::Es256(pair) => pair.sign(&self.rng, token.as_bytes()).ok()?.as_ref().to_vec(),
+            Signer::Es256(pair) => pair
+                .sign(&self.rng, token.as_bytes())
+                .ok()?
+                .as_ref()
+                .to_vec(),
             Signer::Rs256(pair) => {
                 let mut sig = vec![0; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut sig)
-                    .ok()?;
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &self.rng,
+                    token.as_bytes(),
+                    &mut sig,
+                )
+                .ok()?;
                 sig
             }
         };

@@ -296,68 +296,127 @@ pub enum TestError {
 
 /// Runs the stage and reports what happened.
 pub fn run(options: &TestOptions) -> Result<TestReport, TestError> {
-    let runtime = Runtime::new().map_err(|e| TestError::Runtime(format!("{e:#}")))?;
-    let settings = super::runtime_settings(&options.cache_dir);
-    let mut config = plugin_config(options)?;
+    let mut harness = Harness::new(options)?;
+    let before = harness.input.shape.clone();
     let started = Instant::now();
-    let plugin = Arc::new(crate::plugin::registry::load(
-        &runtime,
-        &config,
-        &settings,
-        &[],
-    )?);
-    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if !plugin.exports.contains(options.stage) {
-        return Err(TestError::Event(format!(
-            "{} does not export the {} stage (it exports: {})",
-            options.file.display(),
-            options.stage.as_str(),
-            plugin.exports.names().join(", ")
-        )));
-    }
-    let input = Input::new(options.stage, &options.event)?;
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .map_err(|e| TestError::Runtime(e.to_string()))?;
-
-    let before = input.shape.clone();
-    let started = Instant::now();
-    let (result, shape, trace) = tokio.block_on(input.run(&runtime, &plugin));
+    let (result, shape, trace) = harness
+        .tokio
+        .block_on(harness.input.run(&harness.runtime, &harness.fresh));
     let call_us = started.elapsed().as_micros() as u64;
 
     let mut timing = Timing {
-        load_ms: (load_ms * 100.0).round() / 100.0,
-        from_cache: plugin.from_cache,
+        load_ms: (harness.load_ms * 100.0).round() / 100.0,
+        from_cache: harness.fresh.from_cache,
         call_us,
         ..Timing::default()
     };
     if options.repeat > 0 {
         let mut failures = 0;
-        let mut call = |plugin: &Arc<LoadedPlugin>| {
-            if matches!(
-                tokio.block_on(input.run(&runtime, plugin)).0,
-                Err(PipelineError::Failed { .. })
-            ) {
-                failures += 1;
-            }
-        };
-        timing.fresh_instance_us = Some(median(options.repeat, || call(&plugin)));
-        config.warm_instances = Some(1);
-        config.warm_max_calls = u32::MAX;
-        let warm = Arc::new(crate::plugin::registry::load(
-            &runtime,
-            &config,
-            &settings,
-            std::slice::from_ref(&plugin),
-        )?);
-        call(&warm);
-        timing.warm_call_us = Some(median(options.repeat, || call(&warm)));
+        let mut count = |ok: bool| failures += u32::from(!ok);
+        timing.fresh_instance_us = Some(median(options.repeat, || count(harness.call_fresh())));
+        harness.keep_warm()?;
+        count(harness.call_warm());
+        timing.warm_call_us = Some(median(options.repeat, || count(harness.call_warm())));
         timing.repeat_failures = Some(failures);
     }
     Ok(report(
-        options, &plugin, &input, &before, result, shape, trace, timing,
+        options,
+        &harness.fresh,
+        &harness.input,
+        &before,
+        result,
+        shape,
+        trace,
+        timing,
     ))
+}
+
+/// One component loaded for repeated calls of one stage, on a fresh instance
+/// per call or on a warm one: what `plugin test --repeat` times, and what the
+/// criterion benchmarks (`host/benches`) call.
+pub struct Harness {
+    runtime: Runtime,
+    tokio: tokio::runtime::Runtime,
+    input: Input,
+    settings: crate::config::RuntimeConfig,
+    config: PluginConfig,
+    fresh: Arc<LoadedPlugin>,
+    warm: Option<Arc<LoadedPlugin>>,
+    load_ms: f64,
+}
+
+impl Harness {
+    /// Loads the component of `options` (`repeat` is ignored) and prepares
+    /// its event.
+    pub fn new(options: &TestOptions) -> Result<Harness, TestError> {
+        let runtime = Runtime::new().map_err(|e| TestError::Runtime(format!("{e:#}")))?;
+        let settings = super::runtime_settings(&options.cache_dir);
+        let config = plugin_config(options)?;
+        let started = Instant::now();
+        let fresh = Arc::new(crate::plugin::registry::load(
+            &runtime,
+            &config,
+            &settings,
+            &[],
+        )?);
+        let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if !fresh.exports.contains(options.stage) {
+            return Err(TestError::Event(format!(
+                "{} does not export the {} stage (it exports: {})",
+                options.file.display(),
+                options.stage.as_str(),
+                fresh.exports.names().join(", ")
+            )));
+        }
+        let input = Input::new(options.stage, &options.event)?;
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| TestError::Runtime(e.to_string()))?;
+        Ok(Harness {
+            runtime,
+            tokio,
+            input,
+            settings,
+            config,
+            fresh,
+            warm: None,
+            load_ms,
+        })
+    }
+
+    /// One call on a fresh instance; whether the plugin did not fail.
+    pub fn call_fresh(&self) -> bool {
+        self.call(&self.fresh)
+    }
+
+    /// Loads the component again keeping one warm instance, for
+    /// [`Harness::call_warm`].
+    pub fn keep_warm(&mut self) -> Result<(), TestError> {
+        let mut config = self.config.clone();
+        config.warm_instances = Some(1);
+        config.warm_max_calls = u32::MAX;
+        self.warm = Some(Arc::new(crate::plugin::registry::load(
+            &self.runtime,
+            &config,
+            &self.settings,
+            std::slice::from_ref(&self.fresh),
+        )?));
+        Ok(())
+    }
+
+    /// One call on the warm instance (fresh until [`Harness::keep_warm`]);
+    /// whether the plugin did not fail.
+    pub fn call_warm(&self) -> bool {
+        self.call(self.warm.as_ref().unwrap_or(&self.fresh))
+    }
+
+    fn call(&self, plugin: &Arc<LoadedPlugin>) -> bool {
+        !matches!(
+            self.tokio.block_on(self.input.run(&self.runtime, plugin)).0,
+            Err(PipelineError::Failed { .. })
+        )
+    }
 }
 
 #[allow(

@@ -33,6 +33,9 @@ pub const MAX_CONCURRENT_INSTANCES: u32 = 256;
 /// Freed instance slots decommitted together; at most this many slots'
 /// memory stays resident after their calls end.
 pub const DECOMMIT_BATCH: usize = 8;
+/// Bytes of a freed slot's linear memory reset in place (memset, or copied
+/// back from the image) rather than released to the kernel.
+pub const KEEP_RESIDENT: usize = 2 << 20;
 /// Log lines kept per call.
 pub const MAX_LOG_LINES: usize = 32;
 /// Bytes kept per log line.
@@ -239,8 +242,9 @@ fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
             .total_tables(MAX_CONCURRENT_INSTANCES * 4)
             .total_stacks(MAX_CONCURRENT_INSTANCES)
             .max_memory_size((MAX_PLUGIN_MEMORY_MB as usize) << 20)
-            .linear_memory_keep_resident(64 * 1024)
-            .table_keep_resident(16 * 1024)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 * 1024)
+            .pagemap_scan(wasmtime::Enabled::Auto)
             // Decommitting every freed slot at once costs a TLB-shootdown IPI
             // per call (the top kernel symbol in a profile under load);
             // batching them cut CPU per token with one Rust plugin from ≈270

@@ -1,0 +1,181 @@
+//! Micro-benchmarks of the token path, piece by piece (bench/README.md):
+//!
+//! - `plugin_stage/*`: the `credentials-exchange` stage with the Rust
+//!   `client-claims` plugin alone, on a fresh instance per call and on a warm
+//!   one (the JavaScript and Python ports too, when they have been built);
+//! - `mint_sign/*`: the access-token claims set, JSON and signature;
+//! - `request/*`: form parsing, Basic credentials and client authentication.
+//!
+//! ```text
+//! cargo build --release --target wasm32-wasip2 -p client-claims
+//! cargo bench -p tessera --bench hot_path
+//! ```
+//!
+//! Plugins are found in the target folder; `TESSERA_BENCH_JS` and
+//! `TESSERA_BENCH_PY` name built JavaScript and Python components.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Map, Value, json};
+use tessera::config::{Algorithm, Config, Stage};
+use tessera::devkit::run::{EventFile, Harness, TestOptions};
+use tessera::oauth::{Params, authenticate, client_auth};
+use tessera::token::{AccessToken, KeySet, jwt, new_jti};
+
+const BASIC: &[u8] = b"Basic YWNtZS1zeW5jOmRlbW8tYWNtZS1zZWNyZXQtZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
+const BODY: &[u8] =
+    b"grant_type=client_credentials&resource=https%3A%2F%2Forders.example.com&scope=read%3Aorders";
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn harness(file: PathBuf, cache: &Path) -> Option<Harness> {
+    if !file.exists() {
+        eprintln!("skipping {}: not built", file.display());
+        return None;
+    }
+    let event: EventFile = serde_json::from_value(json!({
+        "client": {
+            "id": "acme-sync",
+            "name": "ACME order sync",
+            "app_type": "machine",
+            "metadata": { "partner": "acme", "tier": "gold" }
+        },
+        "config": { "namespace": "https://claims.example.com/", "metadata_keys": "" }
+    }))
+    .unwrap();
+    let options = TestOptions {
+        file,
+        stage: Stage::CredentialsExchange,
+        event,
+        cache_dir: cache.to_owned(),
+        timeout: Duration::from_secs(1),
+        memory_bytes: 64 << 20,
+        repeat: 0,
+    };
+    let mut h = Harness::new(&options).unwrap();
+    assert!(h.call_fresh(), "the plugin failed");
+    h.keep_warm().unwrap();
+    Some(h)
+}
+
+fn plugin_stage(c: &mut Criterion) {
+    let cache = tempfile::tempdir().unwrap();
+    let rust = target_dir().join("wasm32-wasip2/release/client_claims.wasm");
+    let mut plugins = vec![("rust", Some(rust))];
+    for (name, var) in [
+        ("javascript", "TESSERA_BENCH_JS"),
+        ("python", "TESSERA_BENCH_PY"),
+    ] {
+        plugins.push((name, std::env::var_os(var).map(PathBuf::from)));
+    }
+    let mut group = c.benchmark_group("plugin_stage");
+    for (name, file) in plugins {
+        let Some(h) = file.and_then(|f| harness(f, cache.path())) else {
+            continue;
+        };
+        group.bench_function(format!("{name}/fresh"), |b| b.iter(|| h.call_fresh()));
+        group.bench_function(format!("{name}/warm"), |b| b.iter(|| h.call_warm()));
+    }
+    group.finish();
+}
+
+fn mint_sign(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut custom = Map::new();
+    custom.insert(
+        "https://claims.example.com/client_name".into(),
+        Value::from("ACME order sync"),
+    );
+    custom.insert(
+        "https://claims.example.com/client_app_type".into(),
+        Value::from("machine"),
+    );
+    let scopes = vec!["read:orders".to_owned()];
+    let mut group = c.benchmark_group("mint_sign");
+    for algorithm in [Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA] {
+        let keys =
+            KeySet::load_or_create(&dir.path().join(algorithm.as_str()), algorithm, 0).unwrap();
+        group.bench_function(algorithm.as_str(), |b| {
+            b.iter(|| {
+                let jti = new_jti().unwrap();
+                let claims = AccessToken {
+                    issuer: "http://127.0.0.1:8080",
+                    subject: "client:acme-sync",
+                    audience: "https://orders.example.com",
+                    client_id: "acme-sync",
+                    scopes: &scopes,
+                    issued_at: 1_800_000_000,
+                    lifetime_secs: 3600,
+                    jti: &jti,
+                    custom: &custom,
+                }
+                .claims();
+                black_box(jwt::sign(&keys, "at+jwt", &claims).unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn request(c: &mut Criterion) {
+    let config = Config::parse(
+        Path::new("bench.toml"),
+        r#"
+[server]
+issuer = "http://127.0.0.1:8080"
+[[apis]]
+identifier = "https://orders.example.com"
+name = "Orders API"
+scopes = ["read:orders", "write:orders"]
+[[clients]]
+id = "acme-sync"
+name = "ACME order sync"
+app_type = "machine"
+secret_hash = "sha256:04e149338a0452c6ac0e8fb9678a35511ee5552eae68569faf9bbe976b492fb5"
+[[grants]]
+client = "acme-sync"
+api = "https://orders.example.com"
+scopes = ["read:orders"]
+"#,
+        &|_| None,
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("request");
+    group.bench_function("parse_form", |b| {
+        b.iter(|| Params::parse(black_box(BODY)).unwrap())
+    });
+    let params = Params::parse(BODY).unwrap();
+    group.bench_function("basic_credentials", |b| {
+        b.iter(|| client_auth::credentials(&params, &[black_box(BASIC)]).unwrap())
+    });
+    let creds = client_auth::credentials(&params, &[BASIC]).unwrap();
+    group.bench_function("authenticate", |b| {
+        b.iter(|| authenticate(&config, black_box(&creds)).unwrap())
+    });
+    group.bench_function("parse_and_authenticate", |b| {
+        b.iter(|| {
+            let params = Params::parse(black_box(BODY)).unwrap();
+            let creds = client_auth::credentials(&params, &[BASIC]).unwrap();
+            authenticate(&config, &creds).unwrap();
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = plugin_stage, mint_sign, request
+}
+criterion_main!(benches);
