@@ -16,6 +16,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -70,6 +72,15 @@ struct Options {
     warmup: u64,
     quick: bool,
     only: Vec<String>,
+}
+
+/// Reliability catalog 37 as a figure: p99 at a fixed rate, without and then
+/// with the plugin swapped every second.
+struct ReloadFigures {
+    rate: u32,
+    baseline: Figures,
+    reloading: Figures,
+    swaps: u32,
 }
 
 /// One measured run.
@@ -249,8 +260,146 @@ fn main() {
             Err(e) => eprintln!("bench: {name}: {e}"),
         }
     }
+    let reload = if options.quick
+        || !(options.only.is_empty() || options.only.iter().any(|o| o == "reload"))
+    {
+        None
+    } else {
+        plugins
+            .get("client-claims")
+            .and_then(|wasm| reload_soak(&options, &tessera, wasm, &work, ticks, &root))
+    };
     let _ = std::fs::remove_dir_all(&work);
     print_table(&results, &options);
+    if let Some(r) = reload {
+        println!(
+            "\nHot reload (catalog 37): tessera+rust ES256 at a fixed {} tokens/s over 32 connections, {} s each; in the second run the plugin file was swapped {} times (every second)\n",
+            r.rate, options.duration, r.swaps
+        );
+        println!("| run | tokens/s | p50 ms | p99 ms | CPU µs/token | errors |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, f) in [("steady", &r.baseline), ("reloading", &r.reloading)] {
+            println!(
+                "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
+                f.tokens_per_sec,
+                f.p50_ms,
+                f.p99_ms,
+                f.user_us + f.system_us,
+                f.errors
+            );
+        }
+        println!(
+            "\np99 while reloading: {:.2}× the steady p99 (catalog target: at most 1.2×)",
+            r.reloading.p99_ms / r.baseline.p99_ms
+        );
+    }
+}
+
+/// Runs Tessera with the Rust plugin at a fixed rate twice: once steady, once
+/// while another thread replaces the plugin file every second with one of two
+/// builds that differ only in a custom section (so each is a new component to
+/// load).
+fn reload_soak(
+    options: &Options,
+    tessera: &Path,
+    wasm: &Path,
+    work: &Path,
+    ticks: f64,
+    root: &Path,
+) -> Option<ReloadFigures> {
+    const RATE: u32 = 500;
+    eprintln!("bench: tessera+rust reload soak");
+    let dir = work.join("reload");
+    let _ = std::fs::create_dir_all(&dir);
+    let original = std::fs::read(wasm).ok()?;
+    let variant = with_custom_section(&original, "tessera-bench", b"variant b");
+    let live = dir.join("client-claims.wasm");
+    std::fs::write(&live, &original).ok()?;
+    let port = free_port();
+    let config = dir.join("tessera.toml");
+    std::fs::write(&config, tessera_config(port, "ES256", Some(&live), false)).ok()?;
+    let mut child = spawn(
+        Command::new(tessera)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config),
+    );
+    let scenario = Scenario {
+        system: System::Tessera(Plugin::Rust),
+        alg: "ES256",
+        connections: 32,
+    };
+    let run = |child: &mut Child| {
+        measure_with(
+            options,
+            &scenario,
+            child,
+            port,
+            "/oauth/token",
+            ticks,
+            root,
+            Some(RATE),
+        )
+    };
+    let baseline = run(&mut child);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, live) = (stop.clone(), live.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                let bytes = if swaps % 2 == 0 { &variant } else { &original };
+                let next = live.with_extension("next");
+                if std::fs::write(&next, bytes).is_ok() && std::fs::rename(&next, &live).is_ok() {
+                    swaps += 1;
+                }
+            }
+            swaps
+        })
+    };
+    let reloading = run(&mut child);
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    match (baseline, reloading) {
+        (Ok(baseline), Ok(reloading)) => Some(ReloadFigures {
+            rate: RATE,
+            baseline,
+            reloading,
+            swaps,
+        }),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("bench: reload soak: {e}");
+            None
+        }
+    }
+}
+
+/// `component` with a custom section appended: the same code, other bytes.
+fn with_custom_section(component: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = leb128(name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut out = component.to_vec();
+    out.push(0);
+    out.extend(leb128(body.len()));
+    out.extend(body);
+    out
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 fn measure(
@@ -262,12 +411,33 @@ fn measure(
     ticks: f64,
     root: &Path,
 ) -> Result<Figures, String> {
+    measure_with(options, scenario, child, port, path, ticks, root, None)
+}
+
+/// [`measure`], optionally paced to `rate` requests per second in all.
+#[allow(clippy::too_many_arguments, reason = "one private helper of main")]
+fn measure_with(
+    options: &Options,
+    scenario: &Scenario,
+    child: &mut Child,
+    port: u16,
+    path: &str,
+    ticks: f64,
+    root: &Path,
+    rate: Option<u32>,
+) -> Result<Figures, String> {
     wait_for_token(child, port, path, scenario)?;
     let url = format!("http://127.0.0.1:{port}{path}");
     let script = root.join("bench/wrk/token.lua");
     let connections = scenario.connections.to_string();
     let wrk = |secs: u64| {
-        Command::new("wrk")
+        let mut command = Command::new("wrk");
+        if let Some(rate) = rate {
+            command
+                .env("RATE", rate.to_string())
+                .env("CONNECTIONS", &connections);
+        }
+        command
             .args([
                 "-t1",
                 "-c",
@@ -510,7 +680,7 @@ fn parse_args() -> Options {
                 println!(
                     "bench/run [--duration SECS] [--warmup SECS] [--quick] [--only PREFIX,...]\n\
                      Scenario names: floor|tessera|tessera+rust|tessera+js|tessera+python|oidc-provider, \
-                     then ES256|RS256, then c32|c64 (e.g. --only 'tessera+rust ES256')."
+                     then ES256|RS256, then c32|c64 (e.g. --only 'tessera+rust ES256'); `reload` is the hot-reload soak."
                 );
                 std::process::exit(0);
             }
