@@ -252,7 +252,9 @@ fn main() {
                 )
             }
         };
-        let outcome = measure(&options, &scenario, &mut child, port, path, ticks, &root);
+        let outcome = measure(
+            &options, &scenario, &mut child, port, path, ticks, &root, None,
+        );
         let _ = child.kill();
         let _ = child.wait();
         match outcome {
@@ -330,7 +332,7 @@ fn reload_soak(
         connections: 32,
     };
     let run = |child: &mut Child| {
-        measure_with(
+        measure(
             options,
             &scenario,
             child,
@@ -402,21 +404,10 @@ fn leb128(mut n: usize) -> Vec<u8> {
     }
 }
 
-fn measure(
-    options: &Options,
-    scenario: &Scenario,
-    child: &mut Child,
-    port: u16,
-    path: &str,
-    ticks: f64,
-    root: &Path,
-) -> Result<Figures, String> {
-    measure_with(options, scenario, child, port, path, ticks, root, None)
-}
-
-/// [`measure`], optionally paced to `rate` requests per second in all.
+/// Measures one running server under wrk, optionally paced to `rate`
+/// requests per second in all.
 #[allow(clippy::too_many_arguments, reason = "one private helper of main")]
-fn measure_with(
+fn measure(
     options: &Options,
     scenario: &Scenario,
     child: &mut Child,
