@@ -1286,7 +1286,7 @@ impl Validator<'_> {
                  (secrets = {{ {k} = {{ env = \"VAR\" }} }}) instead"
             ));
         }
-        let size = Value::Object(out.clone()).to_string().len();
+        let size = json_len(&out);
         if size > MAX_METADATA_BYTES {
             self.problem(
                 key,
@@ -1295,6 +1295,25 @@ impl Validator<'_> {
         }
         out
     }
+}
+
+/// Bytes of `value` serialized as compact JSON, counted without building the
+/// text.
+pub fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serializing JSON values and maps cannot fail, and `Count` never does.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// Whether a metadata key names a secret (`api_key`, `clientSecret`,
@@ -1401,6 +1420,17 @@ fn check_redirect_uri(uri: &str, app_type: AppType) -> Result<(), &'static str> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_len_counts_the_serialized_text() {
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"a": 1, "b": [true, null, 1.5]}),
+            serde_json::json!({"q\"uote": "line\nbreak \u{1} é 日本", "n": {"deep": ["x"]}}),
+        ] {
+            assert_eq!(super::json_len(&v), v.to_string().len(), "{v}");
+        }
+    }
+
     #[test]
     fn secret_looking_metadata_keys_are_recognised() {
         for key in [

@@ -19,7 +19,7 @@ use super::convert;
 use super::engine::{self, LogLine, PluginState, Runtime};
 use super::registry::LoadedPlugin;
 use super::warm::{Bound, Idle};
-use crate::config::{Api, ClaimsConfig, Client, OnError, Stage};
+use crate::config::{Api, ClaimsConfig, Client, OnError, Stage, json_len};
 use crate::oauth::OAuthError;
 use crate::store::User;
 use crate::token::is_reserved_claim;
@@ -573,7 +573,7 @@ fn apply(
                 claims.len()
             )));
         }
-        let bytes = Value::Object(claims.clone()).to_string().len();
+        let bytes = json_len(claims);
         if bytes > MAX_CLAIMS_BYTES {
             return Err(fail(format!(
                 "custom claims would take {bytes} bytes; the limit is {MAX_CLAIMS_BYTES}"
