@@ -52,6 +52,11 @@ struct Floor {
     rng: SystemRandom,
 }
 
+/// The same allocator as Tessera's binary, so the ratio compares the work
+/// done and not the allocators.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut listen: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut alg = "ES256".to_owned();
