@@ -42,6 +42,9 @@ enum System {
 enum Plugin {
     None,
     Rust,
+    /// The Rust plugin with warm instances: what a fresh instance per call
+    /// costs, side by side.
+    RustWarm,
     JavaScript,
     Python,
 }
@@ -59,6 +62,7 @@ impl Scenario {
             System::Floor => "floor",
             System::Tessera(Plugin::None) => "tessera",
             System::Tessera(Plugin::Rust) => "tessera+rust",
+            System::Tessera(Plugin::RustWarm) => "tessera+rust-warm",
             System::Tessera(Plugin::JavaScript) => "tessera+js",
             System::Tessera(Plugin::Python) => "tessera+python",
             System::OidcProvider => "oidc-provider",
@@ -152,6 +156,7 @@ fn main() {
         System::Floor,
         System::Tessera(Plugin::None),
         System::Tessera(Plugin::Rust),
+        System::Tessera(Plugin::RustWarm),
         System::Tessera(Plugin::JavaScript),
         System::Tessera(Plugin::Python),
         System::OidcProvider,
@@ -178,7 +183,9 @@ fn main() {
     }
     scenarios.retain(|s| {
         let available = match s.system {
-            System::Tessera(Plugin::Rust) => plugins.contains_key("client-claims"),
+            System::Tessera(Plugin::Rust | Plugin::RustWarm) => {
+                plugins.contains_key("client-claims")
+            }
             System::Tessera(Plugin::JavaScript) => plugins.contains_key("client-claims-js"),
             System::Tessera(Plugin::Python) => plugins.contains_key("client-claims-py"),
             System::OidcProvider => oidc.is_some(),
@@ -216,15 +223,19 @@ fn main() {
             System::Tessera(plugin) => {
                 let wasm = match plugin {
                     Plugin::None => None,
-                    Plugin::Rust => plugins.get("client-claims"),
+                    Plugin::Rust | Plugin::RustWarm => plugins.get("client-claims"),
                     Plugin::JavaScript => plugins.get("client-claims-js"),
                     Plugin::Python => plugins.get("client-claims-py"),
                 };
                 let config = dir.join("tessera.toml");
                 // Interpreted plugins keep the most warm instances a plugin
                 // may: with 32 connections, the default 4 leaves most calls
-                // on a fresh interpreter.
-                let warm = matches!(plugin, Plugin::JavaScript | Plugin::Python);
+                // on a fresh interpreter. `tessera+rust-warm` shows what the
+                // Rust plugin's fresh instance per call costs.
+                let warm = matches!(
+                    plugin,
+                    Plugin::RustWarm | Plugin::JavaScript | Plugin::Python
+                );
                 std::fs::write(&config, tessera_config(port, scenario.alg, wasm, warm))
                     .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
                 (
@@ -670,7 +681,7 @@ fn parse_args() -> Options {
             "-h" | "--help" => {
                 println!(
                     "bench/run [--duration SECS] [--warmup SECS] [--quick] [--only PREFIX,...]\n\
-                     Scenario names: floor|tessera|tessera+rust|tessera+js|tessera+python|oidc-provider, \
+                     Scenario names: floor|tessera|tessera+rust|tessera+rust-warm|tessera+js|tessera+python|oidc-provider, \
                      then ES256|RS256, then c32|c64 (e.g. --only 'tessera+rust ES256'); `reload` is the hot-reload soak."
                 );
                 std::process::exit(0);
