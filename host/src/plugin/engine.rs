@@ -12,7 +12,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -183,6 +183,10 @@ impl Runtime {
     /// Compilation cannot be interrupted: an abandoned compile finishes in the
     /// background and its result is dropped; what matters is that a hostile
     /// or oversized component never holds up a reload or a start.
+    ///
+    /// The compile runs at a lower scheduling priority ([`COMPILE_NICE`]), on
+    /// the calling thread and on Cranelift's parallel workers alike, so a
+    /// reload under load takes idle CPU first and requests keep theirs.
     fn compile_within(&self, bytes: &[u8], timeout: Duration) -> wasmtime::Result<Component> {
         let (tx, rx) = std::sync::mpsc::channel();
         let engine = self.inner.engine.clone();
@@ -190,7 +194,12 @@ impl Runtime {
         std::thread::Builder::new()
             .name("tessera-compile".into())
             .spawn(move || {
-                let _ = tx.send(Component::new(&engine, &bytes));
+                lower_priority();
+                let compile = || Component::new(&engine, &bytes);
+                let _ = tx.send(match compile_pool() {
+                    Some(pool) => pool.install(compile),
+                    None => compile(),
+                });
             })
             .map_err(|e| wasmtime::Error::msg(format!("cannot start a compile thread: {e}")))?;
         match rx.recv_timeout(timeout) {
@@ -226,6 +235,38 @@ fn write_cache(path: &Path, component: &Component) -> anyhow::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+/// The nice value plugin compiles run at, unless the process already runs
+/// at a lower priority: the scheduler then gives a busy request thread about
+/// ten times the CPU of a compile thread, and an idle machine still compiles
+/// at full speed.
+pub const COMPILE_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`COMPILE_NICE`] (on
+/// Linux the nice value is per thread). Failing to is harmless: the compile
+/// runs at the process's priority.
+fn lower_priority() {
+    let current = rustix::process::getpriority_process(None).unwrap_or(COMPILE_NICE);
+    if current < COMPILE_NICE {
+        let _ = rustix::process::setpriority_process(None, COMPILE_NICE);
+    }
+}
+
+/// The worker threads Cranelift's parallel compilation runs on, at lowered
+/// priority; `None` (compile on the calling thread alone) if they cannot be
+/// started.
+fn compile_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("tessera-compile-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "no parallel compile workers; compiling on one thread"))
+            .ok()
+    })
+    .as_ref()
 }
 
 fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
@@ -367,6 +408,26 @@ mod tests {
     use wasmtime::UpdateDeadline;
 
     use super::*;
+
+    #[test]
+    fn compiles_run_at_lowered_priority_without_touching_other_threads() {
+        let priority = || rustix::process::getpriority_process(None).unwrap();
+        let before = priority();
+        let lowered = std::thread::spawn(move || {
+            lower_priority();
+            priority()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, before.max(COMPILE_NICE));
+        assert_eq!(priority(), before, "the nice value must stay per thread");
+        let pool = compile_pool().expect("compile workers start");
+        assert_eq!(pool.install(priority), before.max(COMPILE_NICE));
+        let runtime = Runtime::new().unwrap();
+        runtime
+            .compile_within(&wat::parse_str(SPINNER).unwrap(), Duration::from_secs(30))
+            .expect("a compile on the lowered pool succeeds");
+    }
 
     /// A component with `spin`, which loops forever, and `ok`, which returns.
     const SPINNER: &str = r#"
