@@ -254,8 +254,8 @@ fn lower_priority() {
 }
 
 /// The worker threads Cranelift's parallel compilation runs on, at lowered
-/// priority; `None` (compile on the calling thread alone) if they cannot be
-/// started.
+/// priority; `None` if they cannot be started, and the compile then runs on
+/// rayon's global pool at normal priority.
 fn compile_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
