@@ -85,6 +85,13 @@ fn admin(t: &Tessera, method: reqwest::Method, path: &str, token: Option<&str>) 
     (status, r.json().unwrap_or(Value::Null))
 }
 
+/// Asks for a reload that must be refused (422); returns why.
+fn refused_reload(t: &Tessera, token: &str) -> String {
+    let (status, body) = admin(t, reqwest::Method::POST, "/admin/reload", Some(token));
+    assert_eq!(status, 422, "{body}");
+    body["error_description"].as_str().expect("why").to_owned()
+}
+
 fn current_version(t: &Tessera) -> &'static str {
     version_of(&t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS))
 }
@@ -138,15 +145,8 @@ fn a_broken_file_keeps_the_last_good_version_serving() {
         &oversized,
     ] {
         std::fs::write(&plugin, junk).expect("write junk");
-        let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
-        assert_eq!(status, 422, "{body}");
-        assert!(
-            body["error_description"]
-                .as_str()
-                .expect("why")
-                .contains("shaper.wasm"),
-            "{body}"
-        );
+        let why = refused_reload(&t, &token);
+        assert!(why.contains("shaper.wasm"), "{why}");
         assert_eq!(
             current_version(&t),
             "A",
@@ -212,14 +212,8 @@ fn a_compile_bomb_times_out_off_the_request_path() {
     assert!(config.contains("compile_timeout_ms = 50"));
     std::fs::write(t.dir.path().join("tessera.toml"), config).expect("write config");
 
-    let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| d.contains("compiling took longer than 50 ms")),
-        "{body}"
-    );
+    let why = refused_reload(&t, &token);
+    assert!(why.contains("compiling took longer than 50 ms"), "{why}");
     // The abandoned compile goes on in the background; requests do not wait.
     for _ in 0..10 {
         let started = std::time::Instant::now();
@@ -245,15 +239,8 @@ fn editing_the_config_reloads_it_and_a_bad_edit_is_refused() {
     assert!(wait_for(Duration::from_secs(5), renamed), "{}", t.log());
     std::fs::write(&config, reload_config(&plugin, "https://x/") + "\n[oops]\n").expect("break");
     let token = admin_token(&t);
-    let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
-    assert_eq!(status, 422);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .expect("why")
-            .contains("unknown field `oops`"),
-        "{body}"
-    );
+    let why = refused_reload(&t, &token);
+    assert!(why.contains("unknown field `oops`"), "{why}");
     assert!(renamed(), "the last good configuration keeps serving");
 }
 
@@ -430,13 +417,7 @@ fn turning_fuel_on_needs_a_restart() {
     let config =
         reload_config(&plugin, "https://v/").replace("[runtime]\n", "[runtime]\nfuel = true\n");
     std::fs::write(t.dir.path().join("tessera.toml"), config).expect("write config");
-    let (status, body) = admin(&t, reqwest::Method::POST, "/admin/reload", Some(&token));
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| d.contains("takes effect at the next start")),
-        "{body}"
-    );
+    let why = refused_reload(&t, &token);
+    assert!(why.contains("takes effect at the next start"), "{why}");
     assert_eq!(current_version(&t), "A");
 }

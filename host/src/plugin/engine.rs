@@ -263,7 +263,7 @@ fn compile_pool() -> Option<&'static rayon::ThreadPool> {
             .thread_name(|i| format!("tessera-compile-{i}"))
             .start_handler(|_| lower_priority())
             .build()
-            .map_err(|e| tracing::warn!(error = %e, "no parallel compile workers; compiling on one thread"))
+            .map_err(|e| tracing::warn!(error = %e, "no niced compile workers; compiling at normal priority"))
             .ok()
     })
     .as_ref()
@@ -294,8 +294,9 @@ fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
             // it is decommitted, so a batch of 64 let 30 memory-bomb calls
             // (16 MiB each) leave the process at 466 MiB resident; with 8 at
             // most 8 slots' worth stays. A slot is reused only after its batch
-            // is decommitted, so no data crosses calls. Keeping 1 MiB resident
-            // (memset instead of madvise) measured worse.
+            // is decommitted, so no data crosses calls. Within KEEP_RESIDENT
+            // nothing is decommitted: PAGEMAP_SCAN finds the dirtied pages and
+            // only those are reset (bench/README.md).
             .decommit_batch_size(DECOMMIT_BATCH)
             .max_unused_warm_slots(64);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
