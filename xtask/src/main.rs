@@ -2,12 +2,21 @@
 //! the Rust toolchain can build, try and test Tessera with one command each.
 //!
 //! - `demo`: installs the wasm32-wasip2 target if needed, builds the example
-//!   plugins, and starts Tessera on `examples/tessera.toml`.
+//!   plugins and the `tessera` binary, prints the binary's path, and starts it
+//!   on `examples/tessera.toml`. `demo --check` builds the same and, instead
+//!   of serving, fails when anything had to be compiled: run after a build, it
+//!   proves that the demo rebuilds nothing behind the user's back.
 //! - `test [ARGS…]`: installs the target if needed and runs every test of the
 //!   workspace (with cargo-nextest when installed, else `cargo test`).
+//!
+//! Every cargo started here runs without the `CARGO_*` variables that cargo
+//! set for this program (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …): build
+//! scripts such as ring's rerun when those change, so passing the xtask's own
+//! values down made each `cargo xtask demo` recompile ring and tessera.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 const EXAMPLE_PLUGINS: &[(&str, &str)] = &[
     ("client-claims", "client_claims"),
@@ -15,12 +24,18 @@ const EXAMPLE_PLUGINS: &[(&str, &str)] = &[
     ("roles-from-app-metadata", "roles_from_app_metadata"),
 ];
 
+const USAGE: &str = "usage: cargo xtask demo [--check] | cargo xtask test [ARGS…]";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(),
+        Some("demo") => match &args[1..] {
+            [] => demo(false),
+            [flag] if flag == "--check" => demo(true),
+            _ => Err(USAGE.to_owned()),
+        },
         Some("test") => test(&args[1..]),
-        _ => Err("usage: cargo xtask demo | cargo xtask test [ARGS…]".to_owned()),
+        _ => Err(USAGE.to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,9 +60,34 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Whether cargo set `name` for this program when it ran it (cargo's
+/// "environment variables Cargo sets for crates"). Those describe the xtask
+/// package, not the build a child cargo is asked for.
+fn set_by_cargo_for_us(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || name.starts_with("CARGO_BIN_")
+        || name.starts_with("CARGO_CFG_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
+}
+
+/// A cargo command in the workspace root, with the environment a user's own
+/// `cargo` in a shell would have.
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_us) {
+            c.env_remove(name);
+        }
+    }
     c
 }
 
@@ -61,9 +101,59 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
+/// What a `cargo build` did.
+#[derive(Default)]
+struct Built {
+    /// Crates it had to compile (not fresh), by target name.
+    compiled: Vec<String>,
+    /// Executables it produced or found fresh.
+    executables: Vec<PathBuf>,
+}
+
+/// Runs `cargo build ARGS` with cargo's progress on standard error as usual,
+/// reading cargo's JSON messages to learn what it compiled and where the
+/// executables are.
+fn build(args: &[&str], what: &str) -> Result<Built, String> {
+    eprintln!("xtask: {what}");
+    let mut child = cargo()
+        .arg("build")
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let mut built = Built::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if message["reason"] != "compiler-artifact" {
+                continue;
+            }
+            if message["fresh"] == false {
+                if let Some(name) = message["target"]["name"].as_str() {
+                    built.compiled.push(name.to_owned());
+                }
+            }
+            if let Some(exe) = message["executable"].as_str() {
+                built.executables.push(PathBuf::from(exe));
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{what}: {e}"))?;
+    if status.success() {
+        Ok(built)
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
 /// Adds the wasm32-wasip2 target through rustup when it is missing.
 fn ensure_wasm_target() -> Result<(), String> {
     let installed = Command::new("rustup")
+        .current_dir(root())
         .args(["target", "list", "--installed"])
         .output()
         .map(|o| {
@@ -76,7 +166,9 @@ fn ensure_wasm_target() -> Result<(), String> {
         return Ok(());
     }
     run(
-        Command::new("rustup").args(["target", "add", "wasm32-wasip2"]),
+        Command::new("rustup")
+            .current_dir(root())
+            .args(["target", "add", "wasm32-wasip2"]),
         "installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)",
     )
 }
@@ -87,14 +179,13 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-fn demo() -> Result<(), String> {
+fn demo(check: bool) -> Result<(), String> {
     ensure_wasm_target()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    let mut args = vec!["--release", "--target", "wasm32-wasip2"];
     for (package, _) in EXAMPLE_PLUGINS {
-        build.args(["-p", package]);
+        args.extend(["-p", package]);
     }
-    run(&mut build, "building the example plugins for wasm32-wasip2")?;
+    let plugins = build(&args, "building the example plugins for wasm32-wasip2")?;
     let out = root().join("examples/plugins");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     for (_, artifact) in EXAMPLE_PLUGINS {
@@ -103,24 +194,57 @@ fn demo() -> Result<(), String> {
         std::fs::copy(&from, &to)
             .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
     }
-    run(
-        cargo().args([
-            "run",
-            "--release",
-            "-p",
-            "tessera",
-            "--",
-            "serve",
-            "--config",
-            "examples/tessera.toml",
-        ]),
-        "starting Tessera on examples/tessera.toml (Ctrl-C stops it)",
-    )
+    let host = build(&["--release", "-p", "tessera"], "building tessera")?;
+    let binary = host
+        .executables
+        .iter()
+        .find(|p| p.file_stem().is_some_and(|s| s == "tessera"))
+        .cloned()
+        .ok_or("cargo built no tessera executable")?;
+    eprintln!(
+        "xtask: the tessera binary is {}\n       (alias tessera={} to run its other commands without cargo)",
+        binary.display(),
+        binary.display()
+    );
+    if check {
+        let compiled: Vec<String> = plugins.compiled.into_iter().chain(host.compiled).collect();
+        if compiled.is_empty() {
+            eprintln!("xtask: the demo is up to date: nothing was compiled");
+            return Ok(());
+        }
+        return Err(format!(
+            "the demo compiled {} crate{} ({}); run right after a build, it should compile nothing",
+            compiled.len(),
+            if compiled.len() == 1 { "" } else { "s" },
+            compiled.join(", ")
+        ));
+    }
+    serve(&binary)
+}
+
+/// Starts the demo server in place of this process, so Ctrl-C and signals
+/// reach Tessera itself.
+fn serve(binary: &Path) -> Result<(), String> {
+    let what = "starting Tessera on examples/tessera.toml (Ctrl-C stops it)";
+    eprintln!("xtask: {what}");
+    let mut cmd = Command::new(binary);
+    cmd.current_dir(root())
+        .args(["serve", "--config", "examples/tessera.toml"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let e = cmd.exec();
+        Err(format!("{what}: {e}"))
+    }
+    #[cfg(not(unix))]
+    {
+        run(&mut cmd, what)
+    }
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
-    let nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let nextest = cargo()
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
@@ -145,4 +269,54 @@ fn test(extra: &[String]) -> Result<(), String> {
             "running every test (cargo test)"
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variables_cargo_sets_for_the_xtask_are_not_passed_on() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(set_by_cargo_for_us(name), "{name}");
+        }
+        // What the user set for every build stays.
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_TERM_COLOR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_PROFILE_RELEASE_DEBUG",
+            "RUSTFLAGS",
+        ] {
+            assert!(!set_by_cargo_for_us(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_child_cargo_does_not_see_them() {
+        // The test binary runs under cargo, which set CARGO_PKG_NAME for it.
+        assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+        let cmd = cargo();
+        let removed: Vec<_> = cmd
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        assert!(removed.iter().any(|n| n == "CARGO_PKG_NAME"), "{removed:?}");
+        assert!(
+            removed.iter().any(|n| n == "CARGO_MANIFEST_DIR"),
+            "{removed:?}"
+        );
+        assert!(!removed.iter().any(|n| n == "CARGO_TARGET_DIR"));
+    }
 }
