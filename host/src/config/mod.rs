@@ -1,9 +1,12 @@
 //! `tessera.toml`: the serde model of the file and its validation into a typed
 //! [`Config`].
 //!
-//! Parsing is strict (`deny_unknown_fields` everywhere) and validation collects
-//! every problem it finds, each one naming the key (`clients[acme-sync].secret_hash`)
-//! and what to do about it. Secrets referenced by the file (environment
+//! Parsing is strict (`deny_unknown_fields` everywhere) and reports every
+//! problem of the file at once: [`read`] reads each section and entry on its
+//! own, and validation goes on past each problem it finds. Each problem names
+//! the key (`clients[acme-sync].secret_hash`) and what to do about it; an
+//! entry with problems of its own still counts as existing for references to
+//! it, so one mistake is reported once. Secrets referenced by the file (environment
 //! variables, files) are read here, once: a client secret is kept only as its
 //! SHA-256 hash, and plugin secrets are wrapped so they never print.
 //!
@@ -21,6 +24,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::secret::SecretHash;
+
+mod read;
 
 /// Largest serialized size of one metadata table, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -167,26 +172,118 @@ pub enum OnError {
 // ---------------------------------------------------------------------------
 // The file as written.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The file as read: each section and each array entry read on its own (see
+/// [`read`]), so an entry that failed to read is missing here and its problem
+/// is already reported.
+#[derive(Default)]
 struct RawConfig {
-    server: RawServer,
-    #[serde(default)]
+    server: Option<RawServer>,
     signing: RawSigning,
-    #[serde(default)]
     store: RawStore,
-    #[serde(default)]
     claims: RawClaims,
-    #[serde(default = "default_runtime")]
     runtime: RawRuntime,
-    #[serde(default)]
-    apis: Vec<RawApi>,
-    #[serde(default)]
-    clients: Vec<RawClient>,
-    #[serde(default)]
-    grants: Vec<RawGrant>,
-    #[serde(default)]
-    plugins: Vec<RawPlugin>,
+    /// Entries with their position in the file (`apis[0]` is the first).
+    apis: Vec<(usize, RawApi)>,
+    clients: Vec<(usize, RawClient)>,
+    grants: Vec<(usize, RawGrant)>,
+    plugins: Vec<(usize, RawPlugin)>,
+    /// Every API identifier the file names, including those of entries that
+    /// failed to read or validate: a reference to one of them is not a
+    /// second problem.
+    named_apis: HashSet<String>,
+    /// Every client id the file names, likewise.
+    named_clients: HashSet<String>,
+}
+
+impl RawConfig {
+    /// Reads every section and entry of the file it can, reporting the rest.
+    fn read(text: &str) -> Result<(RawConfig, Vec<String>), Vec<String>> {
+        let entries = read::parse(text)?;
+        let mut reader = read::Reader::new(text);
+        let mut raw = RawConfig::default();
+        for (key, value) in entries {
+            match key.as_str() {
+                "server" => raw.server = reader.read("server", value),
+                "signing" => raw.signing = reader.read("signing", value).unwrap_or_default(),
+                "store" => raw.store = reader.read("store", value).unwrap_or_default(),
+                "claims" => raw.claims = reader.read("claims", value).unwrap_or_default(),
+                "runtime" => raw.runtime = reader.read("runtime", value).unwrap_or_default(),
+                "apis" => {
+                    for (i, v) in entries_of(&mut reader, "apis", value) {
+                        let id = read::string_field(v.get_ref(), "identifier").map(str::to_owned);
+                        let key = entry_key("apis", i, id.as_deref());
+                        raw.named_apis.extend(id);
+                        raw.apis.extend(reader.read(&key, v).map(|a| (i, a)));
+                    }
+                }
+                "clients" => {
+                    for (i, v) in entries_of(&mut reader, "clients", value) {
+                        let id = read::string_field(v.get_ref(), "id").map(str::to_owned);
+                        let key = entry_key("clients", i, id.as_deref());
+                        raw.named_clients.extend(id);
+                        raw.clients.extend(reader.read(&key, v).map(|c| (i, c)));
+                    }
+                }
+                "grants" => {
+                    for (i, v) in entries_of(&mut reader, "grants", value) {
+                        let key = entry_key("grants", i, None);
+                        raw.grants.extend(reader.read(&key, v).map(|g| (i, g)));
+                    }
+                }
+                "plugins" => {
+                    for (i, v) in entries_of(&mut reader, "plugins", value) {
+                        let name = read::string_field(v.get_ref(), "name");
+                        let key = entry_key("plugins", i, name);
+                        raw.plugins.extend(reader.read(&key, v).map(|p| (i, p)));
+                    }
+                }
+                other => {
+                    let line = reader.line(&value.span());
+                    reader.problems.push(format!(
+                        "{other} ({line}): unknown section; the sections are [server], [signing], \
+                         [store], [claims], [runtime], [[apis]], [[clients]], [[grants]] and [[plugins]]"
+                    ));
+                }
+            }
+        }
+        if raw.server.is_none() && !reader.problems.iter().any(|p| p.starts_with("server")) {
+            reader.problems.push(
+                "server: missing; add a [server] section with issuer = \"https://…\"".to_owned(),
+            );
+        }
+        Ok((raw, reader.problems))
+    }
+}
+
+/// How an entry is named in messages: by its id when it has a usable one
+/// (`clients[acme-sync]`), else by its position (`clients[2]`).
+fn entry_key(section: &str, i: usize, id: Option<&str>) -> String {
+    match id {
+        Some(id) if !id.is_empty() && id.len() <= 256 && !id.contains(['[', ']', '\n']) => {
+            format!("{section}[{id}]")
+        }
+        _ => format!("{section}[{i}]"),
+    }
+}
+
+/// The entries of an array of tables, with their positions; anything else at
+/// that key is reported.
+fn entries_of<'t>(
+    reader: &mut read::Reader<'_>,
+    section: &str,
+    value: toml::Spanned<toml::de::DeValue<'t>>,
+) -> Vec<(usize, toml::Spanned<toml::de::DeValue<'t>>)> {
+    let span = value.span();
+    match value.into_inner() {
+        toml::de::DeValue::Array(items) => items.iter().cloned().enumerate().collect(),
+        _ => {
+            let line = reader.line(&span);
+            reader.problems.push(format!(
+                "{section} ({line}): must be an array of tables: write each entry as [[{section}]]"
+            ));
+            Vec::new()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -222,11 +319,13 @@ impl Default for RawLimits {
     }
 }
 
-fn default_runtime() -> RawRuntime {
-    RawRuntime {
-        cache_dir: None,
-        compile_timeout_ms: default_compile_timeout_ms(),
-        fuel: false,
+impl Default for RawRuntime {
+    fn default() -> RawRuntime {
+        RawRuntime {
+            cache_dir: None,
+            compile_timeout_ms: default_compile_timeout_ms(),
+            fuel: false,
+        }
     }
 }
 
@@ -629,9 +728,9 @@ impl Config {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+        let (raw, problems) = RawConfig::read(text).map_err(|problems| ConfigError {
             file: path.to_owned(),
-            problems: vec![e.to_string().trim_end().to_owned()],
+            problems,
         })?;
         let base = path
             .parent()
@@ -642,17 +741,15 @@ impl Config {
         let mut v = Validator {
             base,
             env,
-            problems: Vec::new(),
+            problems,
             warnings: Vec::new(),
         };
-        let config = v.config(path, raw);
-        if v.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError {
+        match v.config(path, raw) {
+            Some(config) if v.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError {
                 file: path.to_owned(),
                 problems: v.problems,
-            })
+            }),
         }
     }
 
@@ -716,8 +813,10 @@ impl Validator<'_> {
         }
     }
 
-    fn config(&mut self, path: &Path, raw: RawConfig) -> Config {
-        let server = self.server(raw.server);
+    /// The validated configuration, or `None` when a piece of it could not
+    /// even be read (its problem is already reported).
+    fn config(&mut self, path: &Path, raw: RawConfig) -> Option<Config> {
+        let server = raw.server.map(|s| self.server(s));
         let signing = SigningConfig {
             algorithm: raw.signing.algorithm,
             key_dir: self.resolve(
@@ -744,7 +843,7 @@ impl Validator<'_> {
 
         let mut apis = Vec::new();
         let mut api_index = HashMap::new();
-        for (i, raw_api) in raw.apis.into_iter().enumerate() {
+        for (i, raw_api) in raw.apis {
             let key = format!("apis[{i}]");
             if let Some(api) = self.api(&key, raw_api) {
                 if api_index.contains_key(&api.identifier) {
@@ -763,7 +862,7 @@ impl Validator<'_> {
         }
 
         let mut clients: HashMap<String, Client> = HashMap::new();
-        for (i, raw_client) in raw.clients.into_iter().enumerate() {
+        for (i, raw_client) in raw.clients {
             let key = format!("clients[{i}]");
             if let Some(client) = self.client(&key, raw_client) {
                 if clients.contains_key(&client.id) {
@@ -781,9 +880,13 @@ impl Validator<'_> {
         }
 
         let mut grants = HashMap::new();
-        for (i, g) in raw.grants.into_iter().enumerate() {
+        for (i, g) in raw.grants {
             let key = format!("grants[{i}]");
             let Some(client) = clients.get_mut(&g.client) else {
+                if raw.named_clients.contains(&g.client) {
+                    // The client is in the file but has problems of its own.
+                    continue;
+                }
                 self.problem(
                     format!("{key}.client"),
                     format_args!(
@@ -794,6 +897,9 @@ impl Validator<'_> {
                 continue;
             };
             let Some(&api_i) = api_index.get(&g.api) else {
+                if raw.named_apis.contains(&g.api) {
+                    continue;
+                }
                 self.problem(
                     format!("{key}.api"),
                     format_args!(
@@ -853,9 +959,9 @@ impl Validator<'_> {
         }
 
         let mut plugins: Vec<PluginConfig> = Vec::new();
-        for (i, raw_plugin) in raw.plugins.into_iter().enumerate() {
+        for (i, raw_plugin) in raw.plugins {
             let key = format!("plugins[{i}]");
-            if let Some(p) = self.plugin(&key, raw_plugin, &api_index, runtime.fuel) {
+            if let Some(p) = self.plugin(&key, raw_plugin, &raw.named_apis, runtime.fuel) {
                 if plugins.iter().any(|q| q.name == p.name) {
                     self.problem(
                         format!("{key}.name"),
@@ -867,9 +973,9 @@ impl Validator<'_> {
             }
         }
 
-        Config {
+        Some(Config {
             path: path.to_owned(),
-            server,
+            server: server?,
             signing,
             store,
             claims: ClaimsConfig {
@@ -885,7 +991,7 @@ impl Validator<'_> {
             grants,
             plugins,
             warnings: std::mem::take(&mut self.warnings),
-        }
+        })
     }
 
     fn server(&mut self, raw: RawServer) -> ServerConfig {
@@ -1132,7 +1238,7 @@ impl Validator<'_> {
         &mut self,
         key: &str,
         raw: RawPlugin,
-        apis: &HashMap<String, usize>,
+        apis: &HashSet<String>,
         fuel_enabled: bool,
     ) -> Option<PluginConfig> {
         let before = self.problems.len();
@@ -1161,7 +1267,7 @@ impl Validator<'_> {
             }
         }
         for a in &raw.apis {
-            if !apis.contains_key(a) {
+            if !apis.contains(a) {
                 self.problem(
                     format!("{key}.apis"),
                     format_args!("no API has identifier {a:?}"),
@@ -1517,6 +1623,62 @@ scopes = ["read:orders"]
         let e = problems(&format!("{}\n[signing]\nalgoritm = \"ES256\"\n", base()));
         assert!(e.contains("unknown field `algoritm`"), "{e}");
         assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_of_the_file_is_reported_at_once() {
+        let text = base().replace("secret_hash =", "secrte_hash =").replace(
+            "scopes = [\"read:orders\"]",
+            "scopes = [\"read:orders\"]\nsubjct = \"client\"",
+        ) + "\n[signing]\nalgoritm = \"ES256\"\nkey_dri = \"keys\"\n\n[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\ntimeout_ms = \"fast\"\n\n[metrics]\nlisten = \"\"\n";
+        let e = problems(&text);
+        for expected in [
+            "clients[acme-sync].secrte_hash (line 14): unknown field `secrte_hash`",
+            "grants[0].subjct (line 21): unknown field `subjct`",
+            "signing.algoritm (line 24): unknown field `algoritm`",
+            "signing.key_dri (line 25): unknown field `key_dri`",
+            "plugins[p].timeout_ms (line 30): invalid type: string \"fast\", expected u64",
+            "metrics (line 32): unknown section",
+            // What follows from the unknown key: the client has no secret.
+            "clients[acme-sync]: a machine client is confidential",
+        ] {
+            assert!(e.contains(expected), "missing {expected:?} in\n{e}");
+        }
+        assert!(e.contains("7 problems"), "{e}");
+    }
+
+    #[test]
+    fn an_entry_with_problems_still_exists_for_references_to_it() {
+        // The client's own problem is reported; the grant naming it is fine.
+        let e = problems(&base().replace(HASH, "sha256:abc"));
+        assert!(e.contains("clients[acme-sync].secret_hash"), "{e}");
+        assert!(!e.contains("no client has id"), "{e}");
+        assert!(e.contains("1 problem"), "{e}");
+        // Likewise for an API that could not even be read, and a plugin's
+        // apis filter naming it.
+        let text = base().replace(
+            "scopes = [\"read:orders\", \"write:orders\"]",
+            "scopes = \"read:orders\"",
+        ) + "\n[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\napis = [\"https://orders.example.com\"]\n";
+        let e = problems(&text);
+        assert!(e.contains("apis[https://orders.example.com].scopes"), "{e}");
+        assert!(!e.contains("no API has identifier"), "{e}");
+        assert!(e.contains("1 problem"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_and_misshapen_sections_name_their_place() {
+        let e = problems("[server]\nissuer = \"http://127.0.0.1:8080\n");
+        assert!(e.contains("line 2, column"), "{e}");
+        let e = problems(&format!(
+            "{}\n[clients]\nid = \"x\"\n",
+            base().replace("[[clients]]", "[[clientz]]")
+        ));
+        assert!(e.contains("clientz (line 10): unknown section"), "{e}");
+        assert!(e.contains("clients (line"), "{e}");
+        assert!(e.contains("must be an array of tables"), "{e}");
+        let e = problems("[signing]\nalgorithm = \"ES256\"\n");
+        assert!(e.contains("server: missing"), "{e}");
     }
 
     #[test]
