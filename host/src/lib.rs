@@ -64,9 +64,19 @@ pub enum SnapshotError {
     /// The signing keys could not be loaded or created.
     #[error("signing keys: {0}")]
     Keys(#[from] token::keys::KeyError),
-    /// One or more plugins could not be loaded.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Plugins(Vec<plugin::LoadError>),
+    /// One or more plugins of the configuration file could not be loaded:
+    /// shown like the file's other problems, each naming its key
+    /// (`tessera.toml: 1 problem\n  - plugins[x].path: cannot read …`).
+    #[error("{}", config::ConfigError {
+        file: file.clone(),
+        problems: errors.iter().map(ToString::to_string).collect(),
+    })]
+    Plugins {
+        /// The configuration file.
+        file: std::path::PathBuf,
+        /// One per plugin that failed.
+        errors: Vec<plugin::LoadError>,
+    },
     /// The configuration changed something that only a restart applies.
     #[error("{0}")]
     NeedsRestart(String),
@@ -97,8 +107,12 @@ impl Snapshot {
             config.signing.algorithm,
             clock.now(),
         )?;
-        let plugins = plugin::registry::load_all(runtime, &config, previous)
-            .map_err(SnapshotError::Plugins)?;
+        let plugins = plugin::registry::load_all(runtime, &config, previous).map_err(|errors| {
+            SnapshotError::Plugins {
+                file: config.path.clone(),
+                errors,
+            }
+        })?;
         let discovery = http::well_known::discovery_document(&config, &keys);
         Ok(Snapshot {
             generation,

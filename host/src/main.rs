@@ -320,7 +320,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         let store = tessera::store::Store::open(&store_url)
             .await
             .with_context(|| format!("opening the store {store_url}"))?;
-        let issuer = Issuer::new(runtime, config, Arc::new(SystemClock), store).map_err(explain)?;
+        let issuer = Issuer::new(runtime, config, Arc::new(SystemClock), store)?;
         let snapshot = issuer.snapshot();
         for p in &snapshot.plugins {
             tracing::info!(
@@ -391,22 +391,6 @@ async fn shutdown_signal() {
     tracing::info!("shutting down; finishing in-flight requests");
 }
 
-fn explain(e: SnapshotError) -> anyhow::Error {
-    match e {
-        SnapshotError::Plugins(errors) => anyhow::anyhow!(
-            "{} plugin{} could not be loaded:\n  - {}",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" },
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n  - ")
-        ),
-        other => anyhow::Error::from(other),
-    }
-}
-
 fn check(path: &Path) -> anyhow::Result<()> {
     let config = load_config(path)?;
     for warning in &config.warnings {
@@ -414,8 +398,13 @@ fn check(path: &Path) -> anyhow::Result<()> {
     }
     let runtime = Runtime::with_fuel(config.runtime.fuel)
         .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
-    let plugins = tessera::plugin::registry::load_all(&runtime, &config, &[])
-        .map_err(|errors| explain(SnapshotError::Plugins(errors)))?;
+    let plugins =
+        tessera::plugin::registry::load_all(&runtime, &config, &[]).map_err(|errors| {
+            SnapshotError::Plugins {
+                file: path.to_owned(),
+                errors,
+            }
+        })?;
     println!(
         "{}: OK — {} APIs, {} clients, {} plugins",
         path.display(),

@@ -40,56 +40,51 @@ fn check_accepts_a_good_config_and_lists_plugins() {
 }
 
 #[test]
-fn check_names_the_key_of_a_broken_config() {
-    let config = base_config("ES256").replace(
-        "client = \"globex\"\napi = \"https://billing.example.com\"",
-        "client = \"globx\"\napi = \"https://billing.example.com\"",
-    ) + "\n[server2]\n";
+fn check_names_every_problem_of_a_broken_config_once() {
+    // Three mistakes: an unknown section, a dangling reference, and a client
+    // whose own secret is malformed (a grant naming it is not a fourth).
+    let config = base_config("ES256")
+        .replace(
+            "client = \"globex\"\napi = \"https://billing.example.com\"",
+            "client = \"globx\"\napi = \"https://billing.example.com\"",
+        )
+        .replacen("secret_hash = \"sha256:", "secret_hash = \"sha256:zz", 1)
+        + "\n[server2]\n";
     let (_dir, path) = write_config(&config);
     let (ok, _, err) = run_tessera(&["check", "--config", &path]);
     assert!(!ok);
-    assert!(
-        err.contains("tessera.toml") && err.contains("unknown field `server2`"),
-        "{err}"
-    );
-
-    let config = base_config("ES256").replace(
-        "client = \"globex\"\napi = \"https://billing.example.com\"",
-        "client = \"globx\"\napi = \"https://billing.example.com\"",
-    );
-    let (_dir, path) = write_config(&config);
-    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
-    assert!(!ok);
+    assert!(err.contains("tessera.toml: 3 problems"), "{err}");
+    assert!(err.contains("server2 (line "), "{err}");
+    assert!(err.contains("unknown section"), "{err}");
     assert!(
         err.contains("grants[3].client: no client has id \"globx\""),
         "{err}"
     );
+    assert!(err.contains("clients[acme-sync].secret_hash: "), "{err}");
+    assert!(!err.contains("no client has id \"acme-sync\""), "{err}");
 }
 
 #[test]
-fn check_and_serve_name_a_broken_plugin_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let junk = dir.path().join("junk.wasm");
-    std::fs::write(&junk, b"\0asm\x01\0\0\0").expect("write");
+fn check_and_serve_name_a_broken_plugin_file_by_its_key() {
     let config = base_config("ES256")
-        + &format!(
-            "\n[[plugins]]\nname = \"junk\"\npath = \"{}\"\n",
-            junk.display()
-        )
-        + &format!(
-            "\n[[plugins]]\nname = \"missing\"\npath = \"{}\"\n",
-            dir.path().join("nope.wasm").display()
-        );
-    let (_cdir, path) = write_config(&config);
+        + "\n[[plugins]]\nname = \"junk\"\npath = \"plugins/junk.wasm\"\n"
+        + "\n[[plugins]]\nname = \"partner-claims\"\npath = \"plugins/partner-claim.wasm\"\n";
+    let (dir, path) = write_config(&config);
+    std::fs::create_dir_all(dir.path().join("plugins")).expect("mkdir");
+    std::fs::write(dir.path().join("plugins/junk.wasm"), b"\0asm\x01\0\0\0").expect("write");
     for cmd in ["check", "serve"] {
         let (ok, _, err) = run_tessera(&[cmd, "--config", &path]);
         assert!(!ok, "{cmd} accepted a broken plugin");
+        assert!(err.contains("tessera.toml: 2 problems"), "{cmd}: {err}");
         assert!(
-            err.contains("junk.wasm") && err.contains("core WebAssembly module"),
+            err.contains("plugins[junk].path: plugins/junk.wasm is a core WebAssembly module"),
             "{cmd}: {err}"
         );
         assert!(
-            err.contains("nope.wasm") && err.contains("cannot read"),
+            err.contains(
+                "plugins[partner-claims].path: cannot read plugins/partner-claim.wasm: \
+                 no such file; build it with `tessera plugin build`"
+            ),
             "{cmd}: {err}"
         );
     }

@@ -641,6 +641,12 @@ pub struct PluginConfig {
     pub name: String,
     /// The `.wasm` component (absolute).
     pub path: PathBuf,
+    /// Where this plugin is in its configuration file, for messages:
+    /// `plugins[partner-claims]`; empty for a plugin loaded on its own (the
+    /// `tessera plugin` commands).
+    pub key: String,
+    /// `path` as the configuration file wrote it.
+    pub written_path: PathBuf,
     /// Stages to run at; `None` means every stage the component exports.
     pub stages: Option<Vec<Stage>>,
     /// Only for these audiences; empty means every API.
@@ -672,6 +678,8 @@ impl PluginConfig {
     pub fn standalone(name: String, path: PathBuf) -> PluginConfig {
         PluginConfig {
             name,
+            key: String::new(),
+            written_path: path.clone(),
             path,
             stages: None,
             apis: Vec::new(),
@@ -1361,7 +1369,9 @@ impl Validator<'_> {
         }
         (self.problems.len() == before).then(|| PluginConfig {
             name: raw.name,
+            key,
             path: self.resolve(&raw.path),
+            written_path: raw.path,
             stages: raw.stages,
             apis: raw.apis,
             on_error: raw.on_error,

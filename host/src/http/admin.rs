@@ -66,7 +66,7 @@ pub async fn plugins(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> R
         .map(|p| {
             let mine = last_error
                 .as_ref()
-                .filter(|e| e.contains(&format!("plugin {:?}", p.config.name)));
+                .filter(|e| e.contains(&format!("{}.", p.config.key)));
             json!({
                 "name": p.config.name,
                 "path": p.config.path,

@@ -113,6 +113,11 @@ impl LoadedPlugin {
 pub struct LoadError {
     /// The plugin's name.
     pub plugin: String,
+    /// Where it is in its configuration file (`plugins[partner-claims]`);
+    /// empty for a plugin loaded on its own.
+    pub key: String,
+    /// The configuration key the problem is about (`path`, `stages`, …).
+    pub field: &'static str,
     /// Its file.
     pub path: PathBuf,
     /// What is wrong and what to do.
@@ -120,14 +125,15 @@ pub struct LoadError {
 }
 
 impl fmt::Display for LoadError {
+    /// `plugins[partner-claims].path: cannot read plugins/partner-claims.wasm: …`,
+    /// a problem of the configuration file like the ones validation finds; or
+    /// the reason alone (which names the file) for a plugin loaded on its own.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "plugin {:?} ({}): {}",
-            self.plugin,
-            self.path.display(),
-            self.reason
-        )
+        if self.key.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}.{}: {}", self.key, self.field, self.reason)
+        }
     }
 }
 
@@ -154,6 +160,8 @@ pub fn load_all(
     if warm_total > MAX_CONCURRENT_INSTANCES / 2 {
         errors.push(LoadError {
             plugin: "*".into(),
+            key: "plugins[*]".into(),
+            field: "warm_instances",
             path: PathBuf::new(),
             reason: format!(
                 "the plugins keep {warm_total} warm instances in all; the limit is {}: lower warm_instances",
@@ -177,23 +185,33 @@ pub fn load(
 ) -> Result<LoadedPlugin, LoadError> {
     let (cache_dir, compile_timeout) = (&settings.cache_dir, settings.compile_timeout);
     let started = Instant::now();
-    let fail = |reason: String| LoadError {
+    let shown = plugin.written_path.display();
+    let fail_at = |field: &'static str, reason: String| LoadError {
         plugin: plugin.name.clone(),
+        key: plugin.key.clone(),
+        field,
         path: plugin.path.clone(),
         reason,
     };
-    let meta =
-        std::fs::metadata(&plugin.path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let fail = |reason: String| fail_at("path", reason);
+    let unreadable = |e: std::io::Error| {
+        fail(match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("cannot read {shown}: no such file; build it with `tessera plugin build`")
+            }
+            _ => format!("cannot read {shown}: {e}"),
+        })
+    };
+    let meta = std::fs::metadata(&plugin.path).map_err(unreadable)?;
     if meta.len() > MAX_COMPONENT_BYTES {
         return Err(fail(format!(
-            "the file is {} MiB; the limit is {} MiB",
+            "{shown} is {} MiB; the limit is {} MiB",
             meta.len() >> 20,
             MAX_COMPONENT_BYTES >> 20
         )));
     }
-    let bytes =
-        std::fs::read(&plugin.path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    check_header(&bytes).map_err(|r| fail(r.to_owned()))?;
+    let bytes = std::fs::read(&plugin.path).map_err(unreadable)?;
+    check_header(&bytes).map_err(|r| fail(format!("{shown} {r}")))?;
     let sha256 = hex::encode(digest(&SHA256, &bytes));
     let metadata = Metadata::read(&bytes);
     let warm = Warm {
@@ -211,12 +229,12 @@ pub fn load(
         Some(c) => (c, true),
         None => runtime
             .compile_cached(&bytes, &sha256, cache_dir, compile_timeout)
-            .map_err(|e| fail(format!("does not compile: {}", first_line(&e))))?,
+            .map_err(|e| fail(format!("{shown} does not compile: {}", first_line(&e))))?,
     };
     let pre: InstancePre<PluginState> =
         runtime.linker().instantiate_pre(&component).map_err(|e| {
             fail(format!(
-                "needs an import Tessera does not provide ({}); plugins may import only \
+                "{shown} needs an import Tessera does not provide ({}); plugins may import only \
              tessera:plugin/host@0.1.0 and WASI 0.2",
                 first_line(&e)
             ))
@@ -226,7 +244,7 @@ pub fn load(
         None => None,
         Some(_) => Some(ce::CredentialsExchangePre::new(pre.clone()).map_err(|e| {
             fail(format!(
-                "exports on-credentials-exchange with another signature ({}); rebuild it against tessera:plugin@0.1.0",
+                "{shown} exports on-credentials-exchange with another signature ({}); rebuild it against tessera:plugin@0.1.0",
                 first_line(&e)
             ))
         })?),
@@ -235,7 +253,7 @@ pub fn load(
         None => None,
         Some(_) => Some(authz::AuthorizePre::new(pre.clone()).map_err(|e| {
             fail(format!(
-                "exports on-authorize with another signature ({}); rebuild it against tessera:plugin@0.1.0",
+                "{shown} exports on-authorize with another signature ({}); rebuild it against tessera:plugin@0.1.0",
                 first_line(&e)
             ))
         })?),
@@ -245,9 +263,9 @@ pub fn load(
         authorize: authorize.is_some(),
     };
     if exports == Stages::default() {
-        return Err(fail(
-            "exports neither on-credentials-exchange nor on-authorize; build it for a world of tessera:plugin@0.1.0".into(),
-        ));
+        return Err(fail(format!(
+            "{shown} exports neither on-credentials-exchange nor on-authorize; build it for a world of tessera:plugin@0.1.0"
+        )));
     }
     let stages = match &plugin.stages {
         None => exports,
@@ -255,11 +273,14 @@ pub fn load(
             let mut s = Stages::default();
             for &stage in list {
                 if !exports.contains(stage) {
-                    return Err(fail(format!(
-                        "is configured for stage {:?}, but the component does not export it (it exports: {})",
-                        stage.as_str(),
-                        exports.names().join(", ")
-                    )));
+                    return Err(fail_at(
+                        "stages",
+                        format!(
+                            "lists {:?}, but {shown} does not export it (it exports: {})",
+                            stage.as_str(),
+                            exports.names().join(", ")
+                        ),
+                    ));
                 }
                 match stage {
                     Stage::CredentialsExchange => s.credentials_exchange = true,
