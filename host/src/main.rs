@@ -1,6 +1,7 @@
 //! The `tessera` command line: parsing and tracing setup; the work lives in the
 //! library.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -84,8 +85,8 @@ enum PluginCommand {
         /// The stage to run.
         #[arg(long, value_parser = ["credentials-exchange", "authorize"])]
         stage: String,
-        /// The event as JSON; every field is optional (see README, "Testing a
-        /// plugin"). Without it, every field takes its default.
+        /// The event as JSON; every field is optional (its fields: docs/reference.md,
+        /// "tessera plugin test"). Without it, every field takes its default.
         #[arg(long, value_name = "EVENT.json")]
         event: Option<PathBuf>,
         /// Wall-clock budget of the call.
@@ -183,12 +184,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `plugin test` reports a plugin's failure in its JSON; the pipeline's
+    // "plugin failed" warning, meant for a server's log, would say it twice.
+    let default_filter = match &cli.command {
+        Command::Plugin(PluginCommand::Test { .. }) => "info,tessera::plugin::pipeline=error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: a log file or a pipe gets
+        // plain text (and NO_COLOR turns it off everywhere).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let result = match cli.command {
         Command::Serve { config } => serve(&config),

@@ -145,3 +145,12 @@ fn a_compile_that_takes_too_long_fails_the_load() {
         "{err}"
     );
 }
+
+#[test]
+fn a_log_file_gets_no_colour_codes() {
+    let t = Tessera::start(&base_config("ES256"));
+    t.acme(&[("audience", ORDERS)]).access_token();
+    let log = t.log();
+    assert!(log.contains("snapshot ready"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file: {log:?}");
+}

@@ -109,6 +109,14 @@ fn plugin_test(file: &Path, stage: &str, event: &Value) -> (Value, bool) {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    // Standard error is not a terminal here: no colour codes, and a failure is
+    // told once, in the report, not again as a log line.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b'),
+        "colour codes on a pipe: {stderr:?}"
+    );
+    assert!(!stderr.contains("plugin failed"), "told twice: {stderr}");
     (report, out.status.success())
 }
 
