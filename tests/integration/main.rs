@@ -5,6 +5,7 @@
 mod browser;
 mod cli;
 mod client_credentials;
+mod demo;
 mod devkit;
 mod http_edge;
 mod plugins;

@@ -42,9 +42,9 @@ fn install(from: &Path, path: &Path) {
 /// tests' plugins can hold a call past the 50 ms default.
 fn reload_config(plugin: &Path, namespace: &str) -> String {
     format!(
-        "{}\n[[apis]]\nidentifier = \"urn:tessera:admin\"\nscopes = []\n\
+        "{}\n[[apis]]\nidentifier = \"urn:tessera:admin\"\nscopes = [\"tessera:plugins:read\", \"tessera:reload\"]\n\
          \n[[clients]]\nid = \"ops\"\napp_type = \"machine\"\nsecret_hash = \"{}\"\n\
-         \n[[grants]]\nclient = \"ops\"\napi = \"urn:tessera:admin\"\n\
+         \n[[grants]]\nclient = \"ops\"\napi = \"urn:tessera:admin\"\nscopes = [\"tessera:plugins:read\", \"tessera:reload\"]\n\
          \n[[plugins]]\nname = \"shaper\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n\
          timeout_ms = 2000\n\
          config = {{ namespace = \"{namespace}\", metadata_keys = [], mode = \"claims\", claims = {{ version = \"B\" }} }}\n",
@@ -64,11 +64,16 @@ fn start_with_plugin_file() -> (Tessera, PathBuf) {
 }
 
 fn admin_token(t: &Tessera) -> String {
+    admin_token_with(t, "tessera:plugins:read tessera:reload")
+}
+
+fn admin_token_with(t: &Tessera, scope: &str) -> String {
     t.token(
         Some(("ops", ADMIN_SECRET)),
         &[
             ("grant_type", "client_credentials"),
             ("audience", "urn:tessera:admin"),
+            ("scope", scope),
         ],
     )
     .access_token()
@@ -270,11 +275,42 @@ fn admin_endpoints_need_an_admin_token() {
         .0,
         403
     );
+    // Each endpoint needs its own admin scope, and says which (RFC 6750 §3).
+    let read_only = admin_token_with(&t, "tessera:plugins:read");
+    assert_eq!(
+        admin(&t, reqwest::Method::GET, "/admin/plugins", Some(&read_only)).0,
+        200
+    );
+    let refused = reqwest::blocking::Client::new()
+        .post(t.url("/admin/reload"))
+        .bearer_auth(&read_only)
+        .send()
+        .expect("reload");
+    assert_eq!(refused.status().as_u16(), 403);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"tessera:reload\""),
+        "{challenge}"
+    );
+    let reload_only = admin_token_with(&t, "tessera:reload");
+    assert_eq!(
+        admin(
+            &t,
+            reqwest::Method::GET,
+            "/admin/plugins",
+            Some(&reload_only)
+        )
+        .0,
+        403
+    );
     let (status, body) = admin(
         &t,
         reqwest::Method::POST,
         "/admin/reload",
-        Some(&admin_token(&t)),
+        Some(&reload_only),
     );
     assert_eq!((status, body["generation"].as_u64()), (200, Some(2)));
 }

@@ -27,6 +27,22 @@ use crate::secret::SecretHash;
 
 mod read;
 
+/// The audience of Tessera's own admin API: tokens for it, issued by this
+/// Tessera, open the admin endpoints.
+pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
+
+/// The admin scope `GET /admin/plugins` needs.
+pub const SCOPE_PLUGINS_READ: &str = "tessera:plugins:read";
+/// The admin scope `POST /admin/reload` needs.
+pub const SCOPE_RELOAD: &str = "tessera:reload";
+
+/// The scopes of the admin API, each with what it opens. An `[[apis]]` entry
+/// for [`ADMIN_AUDIENCE`] declares the ones its grants may give.
+pub const ADMIN_SCOPES: &[(&str, &str)] = &[
+    (SCOPE_PLUGINS_READ, "GET /admin/plugins"),
+    (SCOPE_RELOAD, "POST /admin/reload"),
+];
+
 /// Largest serialized size of one metadata table, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// Deepest nesting allowed inside a metadata value.
@@ -1127,6 +1143,9 @@ impl Validator<'_> {
                 scopes.push(s);
             }
         }
+        if raw.identifier == ADMIN_AUDIENCE {
+            self.admin_api_scopes(&key, &scopes);
+        }
         if !(60..=86_400).contains(&raw.token_lifetime_secs) {
             self.problem(
                 format!("{key}.token_lifetime_secs"),
@@ -1146,6 +1165,38 @@ impl Validator<'_> {
             client_access: raw.client_access,
             metadata,
         })
+    }
+
+    /// The admin API's scopes are Tessera's own: each opens an endpoint.
+    fn admin_api_scopes(&mut self, key: &str, scopes: &[String]) {
+        let known = || {
+            ADMIN_SCOPES
+                .iter()
+                .map(|(scope, what)| format!("{scope} ({what})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if scopes.is_empty() {
+            self.problem(
+                format!("{key}.scopes"),
+                format_args!(
+                    "is empty, so no admin token could open an endpoint; list the admin scopes \
+                     its grants may give: {}",
+                    known()
+                ),
+            );
+        }
+        for s in scopes {
+            if !ADMIN_SCOPES.iter().any(|(scope, _)| scope == s) {
+                self.problem(
+                    format!("{key}.scopes"),
+                    format_args!(
+                        "{s:?} is not an admin scope; the admin scopes are {}",
+                        known()
+                    ),
+                );
+            }
+        }
     }
 
     fn client(&mut self, key: &str, raw: RawClient) -> Option<Client> {
@@ -1689,6 +1740,26 @@ scopes = ["read:orders"]
         assert!(e.contains("must be an array of tables"), "{e}");
         let e = problems("[signing]\nalgorithm = \"ES256\"\n");
         assert!(e.contains("server: missing"), "{e}");
+    }
+
+    #[test]
+    fn the_admin_api_declares_admin_scopes_only() {
+        let admin = |scopes: &str| {
+            format!(
+                "{}\n[[apis]]\nidentifier = \"urn:tessera:admin\"\nscopes = {scopes}\n",
+                base()
+            )
+        };
+        let e = problems(&admin("[]"));
+        assert!(
+            e.contains("apis[urn:tessera:admin].scopes: is empty")
+                && e.contains("tessera:plugins:read (GET /admin/plugins)"),
+            "{e}"
+        );
+        let e = problems(&admin("[\"tessera:reload\", \"admin\"]"));
+        assert!(e.contains("\"admin\" is not an admin scope"), "{e}");
+        assert!(e.contains("1 problem"), "{e}");
+        parse(&admin("[\"tessera:plugins:read\", \"tessera:reload\"]")).expect("valid");
     }
 
     #[test]

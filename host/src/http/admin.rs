@@ -1,6 +1,8 @@
 //! `GET /admin/plugins` and `POST /admin/reload`, for a bearer access token of
-//! this issuer whose audience is [`ADMIN_AUDIENCE`]. To use them, declare that
-//! audience as an API and grant it to an operator's machine client.
+//! this issuer whose audience is [`ADMIN_AUDIENCE`] and whose scope holds the
+//! endpoint's admin scope ([`crate::config::ADMIN_SCOPES`]). To use them,
+//! declare that audience as an API with those scopes and grant them to an
+//! operator's machine client.
 
 use std::sync::Arc;
 
@@ -14,23 +16,30 @@ use crate::Issuer;
 use crate::reload::{Trigger, unix_seconds};
 use crate::token::verify;
 
-/// The audience of admin tokens.
-pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
+pub use crate::config::ADMIN_AUDIENCE;
+use crate::config::{SCOPE_PLUGINS_READ, SCOPE_RELOAD};
 
-/// Why an admin request is refused: the status and RFC 6750 error code.
+/// Why an admin request is refused: the status and RFC 6750 §3.1 error code.
 type Refusal = (StatusCode, &'static str);
 
-fn refuse((status, error): Refusal) -> Response {
+/// The refusal with its `WWW-Authenticate` challenge; `insufficient_scope`
+/// names the scope the endpoint needs (RFC 6750 §3).
+fn refuse((status, error): Refusal, scope: &str) -> Response {
     let mut r = status.into_response();
+    let scope = match error {
+        "insufficient_scope" => format!(", scope=\"{scope}\""),
+        _ => String::new(),
+    };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "Bearer realm=\"tessera-admin\", error=\"{error}\""
+        "Bearer realm=\"tessera-admin\", error=\"{error}\"{scope}"
     )) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     r
 }
 
-fn authorized(issuer: &Issuer, headers: &HeaderMap) -> Result<(), Refusal> {
+/// Whether the request carries a valid admin token with `scope`.
+fn authorized(issuer: &Issuer, headers: &HeaderMap, scope: &str) -> Result<(), Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -49,13 +58,26 @@ fn authorized(issuer: &Issuer, headers: &HeaderMap) -> Result<(), Refusal> {
     if claims.get("aud").and_then(Value::as_str) != Some(ADMIN_AUDIENCE) {
         return Err((StatusCode::FORBIDDEN, "insufficient_scope"));
     }
+    // Admin tokens are machine tokens (client credentials: `sub` is the
+    // client's), never a user's, whatever grants the configuration has.
+    let client = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if claims.get("sub").and_then(Value::as_str) != Some(&format!("{client}@clients")) {
+        return Err((StatusCode::FORBIDDEN, "insufficient_scope"));
+    }
+    let granted = claims.get("scope").and_then(Value::as_str).unwrap_or("");
+    if !granted.split(' ').any(|s| s == scope) {
+        return Err((StatusCode::FORBIDDEN, "insufficient_scope"));
+    }
     Ok(())
 }
 
 /// `GET /admin/plugins`: the loaded plugins and the last reload.
 pub async fn plugins(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = authorized(&issuer, &headers) {
-        return refuse(refusal);
+    if let Err(refusal) = authorized(&issuer, &headers, SCOPE_PLUGINS_READ) {
+        return refuse(refusal, SCOPE_PLUGINS_READ);
     }
     let snapshot = issuer.snapshot();
     let last = issuer.last_reload();
@@ -97,8 +119,8 @@ pub async fn plugins(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> R
 /// `POST /admin/reload`: reload now; 200 with the new generation, or 422 with
 /// why nothing changed.
 pub async fn reload(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = authorized(&issuer, &headers) {
-        return refuse(refusal);
+    if let Err(refusal) = authorized(&issuer, &headers, SCOPE_RELOAD) {
+        return refuse(refusal, SCOPE_RELOAD);
     }
     match issuer.reload(Trigger::Admin).await {
         Ok(generation) => no_store_json(
