@@ -132,10 +132,10 @@ fn build(args: &[&str], what: &str) -> Result<Built, String> {
             if message["reason"] != "compiler-artifact" {
                 continue;
             }
-            if message["fresh"] == false {
-                if let Some(name) = message["target"]["name"].as_str() {
-                    built.compiled.push(name.to_owned());
-                }
+            if message["fresh"] == false
+                && let Some(name) = message["target"]["name"].as_str()
+            {
+                built.compiled.push(name.to_owned());
             }
             if let Some(exe) = message["executable"].as_str() {
                 built.executables.push(PathBuf::from(exe));
