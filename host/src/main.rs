@@ -73,8 +73,19 @@ enum PluginCommand {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// The component to write (default DIR/<folder name>.wasm).
-        #[arg(long, value_name = "FILE.wasm")]
+        #[arg(long, value_name = "FILE.wasm", conflicts_with = "config")]
         out: Option<PathBuf>,
+        /// Write the component where this configuration's [[plugins]] entry
+        /// points (its `path`), so a server running on it hot-reloads it.
+        #[arg(long, value_name = "tessera.toml")]
+        config: Option<PathBuf>,
+        /// With --config: the [[plugins]] entry's name (default: the folder's
+        /// name).
+        #[arg(long, value_name = "NAME", requires = "config")]
+        plugin: Option<String>,
+        /// Keep running: rebuild after every save of the plugin's sources.
+        #[arg(long)]
+        watch: bool,
     },
     /// Run one stage of a component offline, in the real runtime, and print
     /// the decision, claims, scope changes, logs and timing as JSON. Exits 0
@@ -237,16 +248,37 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        PluginCommand::Build { dir, out } => {
-            let built = devkit::build::build(&dir, out.as_deref())?;
-            eprintln!(
-                "==> built {} ({} bytes, {:.1} s)",
-                built.out.display(),
-                built.size,
-                built.seconds
-            );
-            println!("{}", built.out.display());
-            Ok(())
+        PluginCommand::Build {
+            dir,
+            out,
+            config,
+            plugin,
+            watch,
+        } => {
+            let out = match &config {
+                Some(config) => Some(plugin_path_in(config, &dir, plugin.as_deref())?),
+                None => out,
+            };
+            let report = |built: devkit::build::Built| {
+                eprintln!(
+                    "==> built {} ({} bytes, {:.1} s)",
+                    built.out.display(),
+                    built.size,
+                    built.seconds
+                );
+                println!("{}", built.out.display());
+            };
+            if watch {
+                devkit::watch::watch(&dir, out.as_deref(), &mut |result| match result {
+                    Ok(built) => report(built),
+                    Err(e) => eprintln!(
+                        "error: {e:#}\n==> the last good component stays; waiting for the next save"
+                    ),
+                })
+            } else {
+                report(devkit::build::build(&dir, out.as_deref())?);
+                Ok(())
+            }
         }
         PluginCommand::Test {
             file,
@@ -307,6 +339,38 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Where the configuration at `config` loads the plugin `name` (default:
+/// the folder name of `dir`) from.
+fn plugin_path_in(config: &Path, dir: &Path, name: Option<&str>) -> anyhow::Result<PathBuf> {
+    let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let name = match name {
+        Some(n) => n.to_owned(),
+        None => folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let config_file = load_config(config)?;
+    let entry = config_file.plugins.iter().find(|p| p.name == name);
+    match entry {
+        Some(p) => Ok(p.path.clone()),
+        None => anyhow::bail!(
+            "{}: no [[plugins]] entry is named {name:?} (its plugins: {}); add one with \
+             name = {name:?} and the path to write, or pass --plugin NAME",
+            config.display(),
+            match config_file.plugins.len() {
+                0 => "none".to_owned(),
+                _ => config_file
+                    .plugins
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        ),
     }
 }
 

@@ -386,6 +386,22 @@ fn plugin_commands_explain_bad_input() {
         "{err}"
     );
 
+    // --config names the entry to write for; a folder without one is told so.
+    let (_cdir, config) = write_config(&base_config("ES256"));
+    let out = tessera()
+        .args(["plugin", "build", "--config", &config])
+        .arg(dir.path().join("partner-claims"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "tessera.toml: no [[plugins]] entry is named \"partner-claims\" (its plugins: none)"
+        ) && err.contains("--plugin NAME"),
+        "{err}"
+    );
+
     let event = dir.path().join("event.json");
     std::fs::write(&event, "{\n  \"client\": { \"nmae\": \"x\" }\n}").expect("write");
     let out = tessera()
@@ -532,4 +548,94 @@ fn plugin_test_repeat_counts_failures_of_reused_instances() {
             .is_some_and(|n| n >= 1),
         "{report:#}"
     );
+}
+
+/// The author's loop in one command: `plugin build --watch --config` writes
+/// the component where a running server's configuration points; a saved edit
+/// reaches the next token through the server's hot reload.
+#[test]
+fn plugin_build_watch_feeds_a_running_server() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    ok(
+        tessera()
+            .args(["plugin", "new", "watched", "--lang", "rust", "--dir"])
+            .arg(parent.path())
+            .output()
+            .expect("run new"),
+        "plugin new",
+    );
+    let plugin = parent.path().join("watched");
+    let server = tempfile::tempdir().expect("tempdir");
+    let config = base_config("ES256")
+        + &plugin_config(
+            "watched",
+            Path::new("plugins/watched.wasm"),
+            &format!("{{ namespace = \"{NS}\" }}"),
+        );
+    let config_file = server.path().join("tessera.toml");
+    std::fs::write(&config_file, &config).expect("write config");
+
+    let mut watch = tessera();
+    watch
+        .args(["plugin", "build", "--watch", "--config"])
+        .arg(&config_file)
+        .arg(&plugin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(parent.path().join("watch.log")).expect("log"));
+    let mut watch = KillOnDrop(cargo_env(&mut watch).spawn().expect("start watch"));
+    let (tx, built) = std::sync::mpsc::channel();
+    let stdout = watch.0.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(PathBuf::from(line));
+        }
+    });
+    let log = || std::fs::read_to_string(parent.path().join("watch.log")).unwrap_or_default();
+    let limit = std::time::Duration::from_secs(600);
+    let first = built
+        .recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("no build:\n{}", log()));
+    assert_eq!(first, server.path().join("plugins/watched.wasm"));
+
+    let t = Tessera::start_in(server, &config);
+    let claim = |name: &str| {
+        t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS)
+            .get(format!("{NS}{name}"))
+            .cloned()
+    };
+    assert_eq!(claim("client_name"), Some(json!("ACME order sync")));
+
+    let source = plugin.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).expect("source");
+    std::fs::write(
+        &source,
+        text.replace("{namespace}client_name", "{namespace}app_name"),
+    )
+    .expect("edit");
+    let second = built
+        .recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("no rebuild:\n{}", log()));
+    assert_eq!(second, first);
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || claim("app_name")
+            .is_some()),
+        "the server did not pick up the rebuilt plugin:\n{}",
+        t.log()
+    );
+    assert_eq!(claim("client_name"), None);
+    let _ = watch.0.kill();
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -1,11 +1,13 @@
 //! The plugin author's tools behind `tessera plugin`: `inspect` a component,
 //! `test` one stage of it offline in the real runtime, scaffold a plugin with
-//! `new`, and `build` a plugin folder into a component.
+//! `new`, `build` a plugin folder into a component, and `watch` it to
+//! rebuild on every save.
 
 pub mod build;
 pub mod inspect;
 pub mod run;
 pub mod scaffold;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
