@@ -359,6 +359,35 @@ fn client_claims_is_the_same_in_rust_javascript_and_python() {
         if *lang != "rust" {
             assert_eq!(found["build"]["language"], *lang, "{found:#}");
         }
+        // The text names the plugin's language, and says whose language the
+        // producers sections name when an interpreter is embedded.
+        let text = ok(
+            tessera()
+                .args(["plugin", "inspect"])
+                .arg(file)
+                .arg("--cache-dir")
+                .arg(shared_cache())
+                .output()
+                .expect("run inspect"),
+            "plugin inspect",
+        );
+        let runtime = match *lang {
+            "javascript" => Some("QuickJS"),
+            "python" => Some("CPython"),
+            _ => None,
+        };
+        assert_eq!(found["runtime"], json!(runtime), "{lang}: {found:#}");
+        if let Some(runtime) = runtime {
+            assert!(text.contains(&format!("language      {lang}\n")), "{text}");
+            assert!(
+                text.contains(&format!("runtime       {runtime}, embedded")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("(the {runtime} runtime's)")),
+                "{text}"
+            );
+        }
     }
 }
 

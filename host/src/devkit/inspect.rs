@@ -37,7 +37,10 @@ pub struct Inspection {
     pub exports: Vec<String>,
     /// The `tessera-plugin` section written by `tessera plugin build`.
     pub build: Option<BuildInfo>,
-    /// Languages named by `producers` sections.
+    /// The interpreter a JavaScript or Python component carries inside it.
+    pub runtime: Option<&'static str>,
+    /// Languages named by `producers` sections: for a component that embeds
+    /// an interpreter, the language the interpreter is written in.
     pub languages: Vec<String>,
     /// Tools named by `producers` sections.
     pub processed_by: Vec<String>,
@@ -85,7 +88,12 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
             Ok(p) => (p.exports.names(), None),
             Err(e) => (Vec::new(), Some(e.reason)),
         };
+    let runtime = metadata
+        .build
+        .as_ref()
+        .and_then(|b| embedded_runtime(&b.language));
     Ok(Inspection {
+        runtime,
         file: file.to_owned(),
         size: bytes.len() as u64,
         sha256,
@@ -101,6 +109,15 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         compile_ms,
         from_cache,
     })
+}
+
+/// The interpreter a component built from `language` embeds, if any.
+fn embedded_runtime(language: &str) -> Option<&'static str> {
+    match language {
+        "javascript" => Some("QuickJS"),
+        "python" => Some("CPython"),
+        _ => None,
+    }
 }
 
 fn describe(name: &str, item: &ComponentItem) -> String {
@@ -150,12 +167,12 @@ impl Inspection {
             Some(why) => line(&mut out, "loads", &format!("no: {why}")),
         }
         if let Some(b) = &self.build {
+            line(&mut out, "language", &b.language);
             line(
                 &mut out,
                 "built",
                 &format!(
-                    "{} with {} (SDK {})",
-                    b.language,
+                    "with {} (SDK {})",
                     if b.toolchain.is_empty() {
                         "an unnamed tool"
                     } else {
@@ -165,8 +182,26 @@ impl Inspection {
                 ),
             );
         }
+        if let Some(runtime) = self.runtime {
+            line(
+                &mut out,
+                "runtime",
+                &format!("{runtime}, embedded in the component with the plugin's source"),
+            );
+        }
         if !self.languages.is_empty() {
-            line(&mut out, "languages", &self.languages.join(", "));
+            // What the producers sections say is the language of the code
+            // compiled to WebAssembly: with an embedded interpreter, that is
+            // the interpreter's, not the plugin's.
+            let said = self.languages.join(", ");
+            line(
+                &mut out,
+                "producers",
+                &match self.runtime {
+                    Some(runtime) => format!("language {said} (the {runtime} runtime's)"),
+                    None => format!("language {said}"),
+                },
+            );
         }
         if !self.processed_by.is_empty() {
             line(&mut out, "processed by", &self.processed_by.join(", "));
