@@ -73,3 +73,70 @@ fn the_demo_serves_partners_and_its_operator() {
         "{listing}"
     );
 }
+
+/// `examples/sign-in.sh`, the README's sign-in without a browser.
+fn sign_in(t: &Tessera, email: &str, password: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sign-in.sh");
+    let mut child = std::process::Command::new("bash")
+        .arg(script)
+        .arg(email)
+        .env("ISSUER", &t.base)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sign-in.sh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{password}").expect("password");
+    drop(stdin);
+    child.wait_with_output().expect("sign-in.sh")
+}
+
+#[test]
+fn the_sign_in_recipe_gets_a_users_tokens_with_curl() {
+    let t = Tessera::start(&demo_config());
+    let config = t.dir.path().join("tessera.toml");
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    add.args(["users", "add", "--config"])
+        .arg(&config)
+        .args(["--email", "ada@example.com", "--name", "Ada Lovelace"])
+        .args([
+            "--email-verified",
+            "--app-metadata",
+            r#"{"roles":["customer"]}"#,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = add.spawn().expect("users add");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "correct horse battery staple").expect("password");
+    }
+    let added = child.wait_with_output().expect("users add");
+    assert!(added.status.success());
+    let user = String::from_utf8_lossy(&added.stdout).trim().to_owned();
+
+    let out = sign_in(&t, "ada@example.com", "correct horse battery staple");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tokens: Value = serde_json::from_slice(&out.stdout).expect("token response JSON");
+    let access = claims_unverified(tokens["access_token"].as_str().expect("access token"));
+    assert_eq!(access["sub"], user.as_str());
+    assert_eq!(
+        access["scope"],
+        "openid profile email offline_access read:orders"
+    );
+    let id = claims_unverified(tokens["id_token"].as_str().expect("id token"));
+    assert_eq!(id["email"], "ada@example.com");
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+
+    let out = sign_in(&t, "ada@example.com", "wrong password");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the sign-in was refused"), "{err}");
+}
