@@ -135,8 +135,8 @@ enum SecretCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key; it signs new tokens from the next start, and the
-    /// old key stays published until you delete its file.
+    /// Add a new signing key; it signs new tokens from the next reload or
+    /// start, and the old key stays published until you delete its file.
     Rotate {
         /// The configuration file.
         #[arg(long, default_value = "tessera.toml")]
@@ -527,7 +527,7 @@ fn keys_rotate(path: &Path) -> anyhow::Result<()> {
         config.signing.key_dir.display()
     );
     println!(
-        "It signs new tokens after the next restart; older keys stay published until you delete their files."
+        "It signs new tokens after the next reload (SIGHUP, POST /admin/reload, an edit of the configuration) or restart; older keys stay published until you delete their files."
     );
     Ok(())
 }
