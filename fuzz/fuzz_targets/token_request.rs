@@ -1,6 +1,7 @@
 //! A token request body and an `Authorization` header, as any client could
 //! send them: parsing never panics, and every error's description, as sent,
-//! stays within the characters RFC 6749 §5.2 allows (reliability catalog 20).
+//! stays within the characters RFC 6749 §5.2 allows (docs/reliability.md,
+//! case 20).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,4 +1,4 @@
-//! The HTTP edge under hostile clients (reliability catalog, "HTTP hardening"
+//! The HTTP edge under hostile clients (docs/reliability.md, "HTTP hardening"
 //! and "Error format"): header limits, slow clients, bodies that never end,
 //! and client ids and credentials built to confuse. Raw TCP where a normal
 //! HTTP client would refuse to send what the test needs.

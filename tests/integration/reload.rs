@@ -377,8 +377,8 @@ fn rss_kib(pid: u32) -> u64 {
 /// About 20 s of constant load while the plugin flips between two versions
 /// every 2 s, the config is rewritten, and a corrupt file lands once: no
 /// request fails, and every token carries exactly one version's claims. Then
-/// 1,000 reloads that each swap the component (catalog 37), with resident
-/// memory measured before and after.
+/// 1,000 reloads that each swap the component (docs/reliability.md, case
+/// 37), with resident memory measured before and after.
 #[test]
 fn reloads_under_load_fail_no_request_and_memory_stays_flat() {
     let (t, plugin) = start_with_plugin_file();

@@ -1,4 +1,4 @@
-//! Hostile plugins (reliability catalog, "Plugin sandbox"): each fails only
+//! Hostile plugins (docs/reliability.md, "Plugin sandbox"): each fails only
 //! its own request, within its deadline plus a small margin, the next request
 //! succeeds, and the server's memory stays bounded. Loops, traps, stack
 //! overflow and reserved claims are in `plugins.rs`.
@@ -102,9 +102,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Catalog 31: oversized output is refused before the host copies it. A
-/// 48 MiB claim is resident once, in the plugin's memory; copying it out, as
-/// an eager lift would, doubles the peak.
+/// docs/reliability.md, case 31: oversized output is refused before the
+/// host copies it. A 48 MiB claim is resident once, in the plugin's memory;
+/// copying it out, as an eager lift would, doubles the peak.
 #[test]
 fn an_oversized_result_is_refused_without_a_host_copy() {
     const MIB: usize = 48;

@@ -1,6 +1,6 @@
 //! The authorization code flow end to end with an HTTP client and a cookie
 //! jar: sign-in on the real login page, code exchange with PKCE, ID tokens,
-//! refresh rotation, userinfo, and reliability-catalog cases 1–14.
+//! refresh rotation, userinfo, and cases 1–14 of docs/reliability.md.
 
 use std::io::Write;
 use std::process::{Command, Stdio};

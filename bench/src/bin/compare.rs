@@ -78,8 +78,8 @@ struct Options {
     only: Vec<String>,
 }
 
-/// Reliability catalog 37 as a figure: p99 at a fixed rate, without and then
-/// with the plugin swapped every second.
+/// docs/reliability.md, case 37, as a figure: p99 at a fixed rate, without
+/// and then with the plugin swapped every second.
 struct ReloadFigures {
     rate: u32,
     baseline: Figures,
@@ -286,7 +286,7 @@ fn main() {
     print_table(&results, &options);
     if let Some(r) = reload {
         println!(
-            "\nHot reload (catalog 37): tessera+rust ES256 at a fixed {} tokens/s over 32 connections, {} s each; in the second run the plugin file was swapped {} times (every second)\n",
+            "\nHot reload (docs/reliability.md, case 37): tessera+rust ES256 at a fixed {} tokens/s over 32 connections, {} s each; in the second run the plugin file was swapped {} times (every second)\n",
             r.rate, options.duration, r.swaps
         );
         println!("| run | tokens/s | p50 ms | p99 ms | CPU µs/token | errors |");
@@ -302,7 +302,7 @@ fn main() {
             );
         }
         println!(
-            "\np99 while reloading: {:.2}× the steady p99 (catalog target: at most 1.2×)",
+            "\np99 while reloading: {:.2}× the steady p99 (target in docs/reliability.md, case 37: at most 1.2×)",
             r.reloading.p99_ms / r.baseline.p99_ms
         );
     }

@@ -442,10 +442,11 @@ mod tests {
           (func (export "ok") (canon lift (core func $i "ok"))))
     "#;
 
-    /// Catalog 32: a call dropped while the plugin is suspended (the pipeline's
-    /// backstop timeout, or a client that went away) unwinds the plugin's
-    /// fiber without a panic, and dropping its store gives the pooling slot
-    /// back. More cancelled calls than there are slots prove no slot leaks.
+    /// docs/reliability.md, case 32: a call dropped while the plugin is
+    /// suspended (the pipeline's backstop timeout, or a client that went
+    /// away) unwinds the plugin's fiber without a panic, and dropping its
+    /// store gives the pooling slot back. More cancelled calls than there are
+    /// slots prove no slot leaks.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cancelled_call_drops_its_store_and_frees_its_slot() {
         let runtime = Runtime::new().unwrap();

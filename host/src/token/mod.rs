@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_million_jtis_are_all_different() {
-        // Reliability catalog 23: jti unique over 10^6 tokens.
+        // docs/reliability.md, case 23: jti unique over 10^6 tokens.
         let mut seen = std::collections::HashSet::with_capacity(1_000_000);
         for _ in 0..1_000_000 {
             assert!(seen.insert(new_jti().expect("rng")), "a jti repeated");
