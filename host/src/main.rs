@@ -47,6 +47,9 @@ enum Command {
     /// Local users, who sign in through the authorization-code flow.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The database: its schema.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Write, build, test and inspect plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -145,6 +148,18 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum StoreCommand {
+    /// Bring the database's schema up to date and print its version. `serve`
+    /// does the same at start (under a lock, so replicas take turns); this
+    /// runs it on demand, e.g. before a rolling upgrade.
+    Migrate {
+        /// The configuration file (its [store] url, or TESSERA_STORE_URL).
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum UsersCommand {
     /// Add a user and print their id. The password is the first line of
     /// standard input, or is prompted for (twice, without echo) on a terminal;
@@ -217,6 +232,7 @@ fn main() -> ExitCode {
         Command::Secret(SecretCommand::New) => secret_new(),
         Command::Keys(KeysCommand::Rotate { config }) => keys_rotate(&config),
         Command::Users(command) => users(command),
+        Command::Store(StoreCommand::Migrate { config }) => store_migrate(&config),
         Command::Plugin(command) => plugin(command),
     };
     match result {
@@ -382,7 +398,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     let config = load_config(path)?;
     let listen = config.server.listen;
     let issuer_url = config.server.issuer.clone();
-    let store_url = config.store.url.clone();
+    let store_config = config.store.clone();
     let runtime = Runtime::with_fuel(config.runtime.fuel)
         .map_err(|e| anyhow::anyhow!("starting the plugin runtime: {e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -391,9 +407,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async move {
         let started = std::time::Instant::now();
-        let store = tessera::store::Store::open(&store_url)
-            .await
-            .with_context(|| format!("opening the store {store_url}"))?;
+        let store = open_store(&store_config).await?;
         let issuer = Issuer::new(runtime, config, Arc::new(SystemClock), store)?;
         let snapshot = issuer.snapshot();
         for p in &snapshot.plugins {
@@ -532,6 +546,39 @@ fn keys_rotate(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the configured store, naming it (without its password) when that
+/// fails.
+async fn open_store(
+    config: &tessera::config::StoreConfig,
+) -> anyhow::Result<tessera::store::Store> {
+    tessera::store::Store::open_with(&config.url, &config.pool)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the store {}",
+                tessera::store::redacted_url(&config.url)
+            )
+        })
+}
+
+fn store_migrate(path: &Path) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let store = rt.block_on(open_store(&config.store))?;
+    rt.block_on(store.close());
+    println!(
+        "{} store {} is at schema version {} (the newest this tessera knows: {})",
+        store.backend_name(),
+        tessera::store::redacted_url(&config.store.url),
+        store.schema_version(),
+        tessera::store::Store::latest_schema_version()
+    );
+    Ok(())
+}
+
 fn users(command: UsersCommand) -> anyhow::Result<()> {
     use tessera::store::{Store, cli};
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -539,9 +586,8 @@ fn users(command: UsersCommand) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let open = |config: &Path| -> anyhow::Result<Store> {
-        let url = load_config(config)?.store.url;
-        rt.block_on(Store::open(&url))
-            .with_context(|| format!("opening the store of {}", config.display()))
+        let store = load_config(config)?.store;
+        rt.block_on(open_store(&store))
     };
     match command {
         UsersCommand::Add {

@@ -10,6 +10,7 @@ mod devkit;
 mod http_edge;
 mod plugins;
 mod reload;
+mod replicas;
 mod sandbox;
 mod secrets;
 mod support;

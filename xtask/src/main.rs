@@ -7,12 +7,17 @@
 //!   of serving, fails when anything had to be compiled: run after a build, it
 //!   proves that the demo rebuilds nothing behind the user's back.
 //! - `test [ARGS…]`: installs the target if needed and runs every test of the
-//!   workspace (with cargo-nextest when installed, else `cargo test`).
+//!   workspace (with cargo-nextest when installed, else `cargo test`). The
+//!   store's tests run against PostgreSQL too: at `TESSERA_TEST_DATABASE_URL`
+//!   when that is set, else on a throwaway server started here for the run
+//!   when PostgreSQL's server programs are installed (see `postgres`).
 //!
 //! Every cargo started here runs without the `CARGO_*` variables that cargo
 //! set for this program (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …): build
 //! scripts such as ring's rerun when those change, so passing the xtask's own
 //! values down made each `cargo xtask demo` recompile ring and tessera.
+
+mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -242,8 +247,38 @@ fn serve(binary: &Path) -> Result<(), String> {
     }
 }
 
+/// The variable that hands the tests a PostgreSQL server (a superuser URL;
+/// each test makes a schema of its own in it).
+const TEST_DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
+
+/// A PostgreSQL for the tests: the one named by `TESSERA_TEST_DATABASE_URL`,
+/// or a throwaway server (kept running while the returned value lives), or
+/// none when PostgreSQL is not installed — the PostgreSQL tests then say they
+/// are skipped, or fail where `TESSERA_REQUIRE_POSTGRES` is set.
+fn test_database() -> Result<Option<postgres::TestPostgres>, String> {
+    if std::env::var_os(TEST_DATABASE_URL).is_some_and(|u| !u.is_empty()) {
+        eprintln!("xtask: PostgreSQL tests use {TEST_DATABASE_URL}");
+        return Ok(None);
+    }
+    let Some(bin) = postgres::find_bin() else {
+        eprintln!(
+            "xtask: PostgreSQL's server programs (initdb) are not installed: its tests will be \
+             skipped (Debian: apt-get install postgresql; or set {TEST_DATABASE_URL})"
+        );
+        return Ok(None);
+    };
+    eprintln!(
+        "xtask: starting a throwaway PostgreSQL from {}",
+        bin.display()
+    );
+    let pg = postgres::TestPostgres::start(&bin)?;
+    eprintln!("xtask: PostgreSQL tests use {}", pg.url);
+    Ok(Some(pg))
+}
+
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_wasm_target()?;
+    let pg = test_database()?;
     let nextest = cargo()
         .args(["nextest", "--version"])
         .output()
@@ -261,6 +296,9 @@ fn test(extra: &[String]) -> Result<(), String> {
         cmd.args(["test", "--release", "--workspace", "--no-fail-fast"]);
     }
     cmd.args(extra);
+    if let Some(pg) = &pg {
+        cmd.env(TEST_DATABASE_URL, &pg.url);
+    }
     run(
         &mut cmd,
         if nextest {

@@ -358,11 +358,36 @@ struct RawSigning {
     key_dir: Option<PathBuf>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    max_connections: Option<u64>,
+    #[serde(default = "default_connect_timeout_secs")]
+    connect_timeout_secs: u64,
+    #[serde(default = "default_statement_timeout_secs")]
+    statement_timeout_secs: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            url: None,
+            max_connections: None,
+            connect_timeout_secs: default_connect_timeout_secs(),
+            statement_timeout_secs: default_statement_timeout_secs(),
+        }
+    }
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    5
+}
+
+fn default_statement_timeout_secs() -> u64 {
+    5
 }
 
 #[derive(Deserialize, Default)]
@@ -422,6 +447,8 @@ struct RawClient {
     secret_env: Option<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
+    #[serde(default)]
+    refresh_reuse_leeway_secs: u64,
     #[serde(default)]
     metadata: toml::Table,
 }
@@ -569,11 +596,31 @@ pub struct SigningConfig {
     pub key_dir: PathBuf,
 }
 
+/// The environment variable that, when set, replaces `[store] url`, so a
+/// PostgreSQL URL with its password need not be written in the file.
+pub const STORE_URL_ENV: &str = "TESSERA_STORE_URL";
+
+/// The longest `[[clients]] refresh_reuse_leeway_secs`.
+pub const MAX_REFRESH_REUSE_LEEWAY_SECS: u64 = 60;
+
 /// `[store]`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
-    /// `sqlite://…` or `postgres://…`.
+    /// `sqlite://…` (absolute) or `postgres://…`; from `TESSERA_STORE_URL`
+    /// when that is set. May hold a password: print
+    /// [`crate::store::redacted_url`] of it, never the URL itself.
     pub url: String,
+    /// Pool size and timeouts.
+    pub pool: crate::store::PoolSettings,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &crate::store::redacted_url(&self.url))
+            .field("pool", &self.pool)
+            .finish()
+    }
 }
 
 /// `[claims]`.
@@ -630,6 +677,9 @@ pub struct Client {
     pub metadata: Map<String, Value>,
     /// APIs this client has a `subject = "client"` grant for, in file order.
     pub client_grant_apis: Vec<String>,
+    /// How long after a refresh token's first use it may be used again
+    /// without counting as reuse (0: never).
+    pub refresh_reuse_leeway: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -1094,28 +1144,61 @@ impl Validator<'_> {
     }
 
     fn store(&mut self, raw: RawStore) -> StoreConfig {
-        let url = raw
-            .url
-            .unwrap_or_else(|| "sqlite://data/tessera.db".to_owned());
+        let mut range = |key: &str, value: u64, min: u64, max: u64| {
+            if !(min..=max).contains(&value) {
+                self.problem(
+                    format!("store.{key}"),
+                    format_args!("{value} is out of range; use {min} to {max}"),
+                );
+            }
+        };
+        if let Some(n) = raw.max_connections {
+            range("max_connections", n, 1, 1_000);
+        }
+        range("connect_timeout_secs", raw.connect_timeout_secs, 1, 300);
+        range(
+            "statement_timeout_secs",
+            raw.statement_timeout_secs,
+            1,
+            3_600,
+        );
+        let pool = crate::store::PoolSettings {
+            max_connections: raw.max_connections.and_then(|n| u32::try_from(n).ok()),
+            connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
+            statement_timeout: Duration::from_secs(raw.statement_timeout_secs),
+        };
+        // The environment wins over the file; a problem with it names it.
+        let (key, url) = match (self.env)(STORE_URL_ENV).filter(|u| !u.trim().is_empty()) {
+            Some(url) => (STORE_URL_ENV, url.trim().to_owned()),
+            None => (
+                "store.url",
+                raw.url
+                    .unwrap_or_else(|| "sqlite://data/tessera.db".to_owned()),
+            ),
+        };
         if let Some(rest) = url.strip_prefix("sqlite://") {
             if rest.is_empty() {
                 self.problem(
-                    "store.url",
+                    key,
                     "sqlite:// needs a file path, e.g. \"sqlite://data/tessera.db\"",
                 );
             }
             let file = self.resolve(Path::new(rest));
             return StoreConfig {
                 url: format!("sqlite://{}", file.display()),
+                pool,
             };
         }
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             self.problem(
-                "store.url",
-                format_args!("{url:?} is neither sqlite://PATH nor postgres://…"),
+                key,
+                format_args!(
+                    "{:?} is neither sqlite://PATH nor postgres://USER@HOST:PORT/DATABASE",
+                    crate::store::redacted_url(&url)
+                ),
             );
         }
-        StoreConfig { url }
+        StoreConfig { url, pool }
     }
 
     fn api(&mut self, key: &str, raw: RawApi) -> Option<Api> {
@@ -1281,6 +1364,16 @@ impl Validator<'_> {
                 );
             }
         }
+        if raw.refresh_reuse_leeway_secs > MAX_REFRESH_REUSE_LEEWAY_SECS {
+            self.problem(
+                format!("{key}.refresh_reuse_leeway_secs"),
+                format_args!(
+                    "{} is out of range; use 0 to {MAX_REFRESH_REUSE_LEEWAY_SECS} seconds \
+                     (a retry needs seconds, not minutes)",
+                    raw.refresh_reuse_leeway_secs
+                ),
+            );
+        }
         let metadata = self.metadata(&format!("{key}.metadata"), raw.metadata);
         (self.problems.len() == before).then(|| Client {
             name: raw.name.unwrap_or_else(|| raw.id.clone()),
@@ -1290,6 +1383,7 @@ impl Validator<'_> {
             redirect_uris: raw.redirect_uris,
             metadata,
             client_grant_apis: Vec::new(),
+            refresh_reuse_leeway: Duration::from_secs(raw.refresh_reuse_leeway_secs),
         })
     }
 
@@ -1797,6 +1891,78 @@ scopes = ["read:orders"]
         assert!(e.contains("apis[orders].identifier"), "{e}");
         assert!(
             e.contains("clients[b].secret_env: environment variable MISSING_VAR is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_store_takes_postgres_its_pool_settings_and_the_environment() {
+        let c = parse(&base()).expect("valid");
+        assert_eq!(c.store.pool, crate::store::PoolSettings::default());
+        let text = base()
+            + "\n[store]\nurl = \"postgres://tessera:hunter2@db:5432/tessera\"\n\
+               max_connections = 20\nconnect_timeout_secs = 2\nstatement_timeout_secs = 3\n";
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.store.url, "postgres://tessera:hunter2@db:5432/tessera");
+        assert_eq!(c.store.pool.max_connections, Some(20));
+        assert_eq!(c.store.pool.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.store.pool.statement_timeout, Duration::from_secs(3));
+        let debug = format!("{:?}", c.store);
+        assert!(
+            !debug.contains("hunter2") && debug.contains("***"),
+            "{debug}"
+        );
+
+        // TESSERA_STORE_URL wins over the file, and a problem with it names it.
+        let with_env = |url: &'static str| {
+            Config::parse(
+                Path::new("/etc/tessera/tessera.toml"),
+                &text,
+                &move |name| (name == STORE_URL_ENV).then(|| url.to_owned()),
+            )
+        };
+        let c = with_env("postgres://other@db2/t").expect("valid");
+        assert_eq!(c.store.url, "postgres://other@db2/t");
+        let c = with_env("sqlite://local.db").expect("valid");
+        assert_eq!(c.store.url, "sqlite:///etc/tessera/local.db");
+        let e = with_env("mysql://root:hunter2@db/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("TESSERA_STORE_URL: \"mysql://root:***@db/x\" is neither"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+
+        let e = problems(
+            &(base()
+                + "\n[store]\nmax_connections = 0\nconnect_timeout_secs = 0\nstatement_timeout_secs = 7200\n"),
+        );
+        for key in [
+            "store.max_connections: 0 is out of range; use 1 to 1000",
+            "store.connect_timeout_secs: 0 is out of range; use 1 to 300",
+            "store.statement_timeout_secs: 7200 is out of range; use 1 to 3600",
+        ] {
+            assert!(e.contains(key), "{key} in {e}");
+        }
+    }
+
+    #[test]
+    fn a_refresh_reuse_leeway_is_seconds_and_short() {
+        let c = parse(&base()).expect("valid");
+        assert_eq!(c.clients["acme-sync"].refresh_reuse_leeway, Duration::ZERO);
+        let text = base().replace(
+            "metadata = { partner = \"acme\" }",
+            "refresh_reuse_leeway_secs = 10\nmetadata = { partner = \"acme\" }",
+        );
+        let c = parse(&text).expect("valid");
+        assert_eq!(
+            c.clients["acme-sync"].refresh_reuse_leeway,
+            Duration::from_secs(10)
+        );
+        let e = problems(&text.replace("= 10", "= 600"));
+        assert!(
+            e.contains("clients[acme-sync].refresh_reuse_leeway_secs: 600 is out of range"),
             "{e}"
         );
     }

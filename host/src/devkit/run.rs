@@ -574,6 +574,7 @@ impl Input {
             redirect_uris: Vec::new(),
             metadata: event.client.metadata.clone(),
             client_grant_apis: Vec::new(),
+            refresh_reuse_leeway: Duration::ZERO,
         };
         let u = &event.user;
         let user = User {

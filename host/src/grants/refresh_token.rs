@@ -40,7 +40,7 @@ pub async fn exchange(
         )));
     }
     let record = match store
-        .use_refresh(&hash, clock.now())
+        .use_refresh_with_leeway(&hash, clock.now(), client.refresh_reuse_leeway.as_secs())
         .await
         .map_err(store_error)?
     {

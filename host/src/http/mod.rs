@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -82,9 +84,32 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
             get(well_known::discovery),
         )
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(well_known::metrics))
         .with_state(issuer)
+}
+
+/// How long `/readyz` waits for the store before it answers "not ready".
+const READY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/readyz`: 200 when the store answers, else 503 with the reason. The
+/// client-credentials path does not need the store, so this is stricter than
+/// "can issue some tokens"; `/healthz` only says the process serves.
+async fn readyz(State(issuer): State<Arc<Issuer>>) -> Response {
+    let reason = match tokio::time::timeout(READY_STORE_TIMEOUT, issuer.store.ping()).await {
+        Ok(Ok(())) => return "ready\n".into_response(),
+        Ok(Err(e)) => format!("the store is unavailable: {e}"),
+        Err(_) => format!(
+            "the store did not answer within {} s",
+            READY_STORE_TIMEOUT.as_secs()
+        ),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        format!("not ready: {reason}\n"),
+    )
+        .into_response()
 }
 
 /// Serves `issuer` on `listener` until `shutdown` resolves, then lets in-flight

@@ -37,8 +37,16 @@ impl IntoResponse for OAuthError {
 
 /// An error body with a chosen status (413, 405 …).
 pub fn error_response(e: &OAuthError, status: StatusCode) -> Response {
+    // RFC 6749 §5.2 has no `temporarily_unavailable` for the token endpoint
+    // (only §4.1.2.1 for authorization responses), so a client would not know
+    // it: the token endpoint says `server_error`, and the 503 with
+    // `Retry-After` says that it is worth a retry.
+    let error = match e.code {
+        ErrorCode::TemporarilyUnavailable => ErrorCode::ServerError.as_str(),
+        code => code.as_str(),
+    };
     let body = serde_json::json!({
-        "error": e.code.as_str(),
+        "error": error,
         "error_description": e.safe_description(),
     });
     let mut r = no_store_json(status, body.to_string().into_bytes());

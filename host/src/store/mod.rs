@@ -6,10 +6,9 @@
 //! [`Store`] is the whole API: cheap to clone, async, and it never reads the
 //! clock — methods where expiry matters take `now` (Unix seconds) from the
 //! caller's [`Clock`](crate::token::Clock). Behind it sits one backend per
-//! database; today that is SQLite ([`Store::open`] with `sqlite://PATH`), and
-//! the SQL is kept portable (`$1` placeholders, TEXT/BIGINT/BOOLEAN columns,
-//! `RETURNING`, `ON CONFLICT`) so the PostgreSQL backend can add a variant
-//! with the same statements.
+//! database — SQLite (`sqlite://PATH`, the embedded default) and PostgreSQL
+//! (`postgres://…`, shared by replicas) — and both run the same statements
+//! (`sql`), so they behave the same.
 //!
 //! Secrets never reach the database: codes, refresh tokens, session ids and
 //! pending-request ids arrive already hashed (see [`secret_hash`]), and
@@ -24,12 +23,28 @@
 //! (`<client>@clients`), and [`Store::remove_user`] can tell an id from an
 //! email.
 
+/// Runs `$body` with `$db` bound to the backend, whichever it is: the
+/// statements are the same generic code for both.
+macro_rules! on_backend {
+    ($self:ident, $db:ident => $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($db) => $body,
+            Backend::Postgres($db) => $body,
+        }
+    };
+}
+
 pub mod cli;
 pub mod password;
+mod postgres;
+mod sql;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -54,9 +69,6 @@ const KEY_MAX_BYTES: usize = 256;
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store URL names a database this build cannot use yet.
-    #[error("{0}")]
-    Unsupported(String),
     /// An input was refused; `field` names it (`email`, `password`,
     /// `app_metadata`, …).
     #[error("{field}: {problem}")]
@@ -88,6 +100,18 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database was migrated by a newer Tessera: this one would not
+    /// know what its tables mean.
+    #[error(
+        "the database's schema has migration {found}, newer than this tessera knows \
+         (up to {known}); run the newer tessera that migrated it"
+    )]
+    NewerSchema {
+        /// The first version in the database this build does not know.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
     /// A stored value could not be read back (bad JSON in a column).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -110,14 +134,20 @@ impl StoreError {
         match self {
             StoreError::Database(e) => match e {
                 sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+                sqlx::Error::Database(db) => {
+                    if let Some(e) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                        postgres::is_unavailable(e)
+                    } else if let Some(e) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                        sqlite::is_busy(e)
+                    } else {
+                        false
+                    }
+                }
                 _ => false,
             },
             StoreError::Io { .. } => true,
@@ -317,73 +347,139 @@ pub fn secret_hash(secret: &str) -> String {
     ))
 }
 
+/// How the store uses its database (`[store]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections in the pool; `None` takes the backend's default (8 for
+    /// SQLite, 10 for PostgreSQL).
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a connection (opening one included)
+    /// before it fails as unavailable.
+    pub connect_timeout: Duration,
+    /// The longest a statement may run (PostgreSQL's `statement_timeout`;
+    /// with SQLite, how long a writer waits for the write lock).
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: None,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A store URL fit for a message or a log line: a PostgreSQL URL's password
+/// becomes `***`; anything after the scheme that does not parse as a URL is
+/// left out entirely.
+pub fn redacted_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        return url.to_owned();
+    }
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return "(not a URL)".to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// The store. Clone it freely: clones share one connection pool.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    schema_version: i64,
 }
 
 #[derive(Clone)]
 enum Backend {
-    Sqlite(sqlite::SqliteStore),
+    Sqlite(sql::SqlStore<sqlx::Sqlite>),
+    Postgres(sql::SqlStore<sqlx::Postgres>),
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.backend {
-            Backend::Sqlite(_) => "sqlite",
-        };
-        f.debug_struct("Store").field("backend", &kind).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .field("schema_version", &self.schema_version)
+            .finish()
     }
 }
 
-/// Runs `$body` with `$db` bound to the backend; a new backend adds an arm.
-macro_rules! on_backend {
-    ($self:ident, $db:ident => $body:expr) => {
-        match &$self.backend {
-            Backend::Sqlite($db) => $body,
-        }
-    };
-}
-
 impl Store {
-    /// Opens the store at `url` (the validated `[store] url`).
+    /// Opens the store at `url` with the default [`PoolSettings`].
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, &PoolSettings::default()).await
+    }
+
+    /// Opens the store at `url` (the validated `[store] url`) and brings its
+    /// schema up to date (`host/migrations/`, embedded in the binary).
     ///
     /// `sqlite://PATH`: creates the folders and the file (mode 0600 on Unix)
-    /// when missing, turns on WAL, a busy timeout and foreign keys, and runs
-    /// the embedded migrations (`host/migrations/sqlite/`). `postgres://…` is
-    /// [`StoreError::Unsupported`] for now.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
+    /// when missing, turns on WAL, a busy timeout and foreign keys.
+    /// `postgres://…` (or `postgresql://…`): connects, with the statement
+    /// timeout set on every connection, and migrates under an advisory lock
+    /// so that replicas starting together take turns. A database whose schema
+    /// is newer than this build is [`StoreError::NewerSchema`].
+    pub async fn open_with(url: &str, settings: &PoolSettings) -> Result<Store, StoreError> {
+        let (backend, schema_version) = if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(StoreError::invalid(
                     "store.url",
                     "sqlite:// needs a file path, e.g. sqlite://data/tessera.db",
                 ));
             }
-            let db = sqlite::SqliteStore::open(std::path::Path::new(path)).await?;
-            return Ok(Store {
-                backend: Backend::Sqlite(db),
-            });
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Unsupported(
-                "PostgreSQL support arrives with the scale-out issue; use sqlite://…".into(),
+            let (db, version) = sqlite::open(std::path::Path::new(path), settings).await?;
+            (Backend::Sqlite(db), version)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let (db, version) = postgres::open(url, settings).await?;
+            (Backend::Postgres(db), version)
+        } else {
+            // Name only the scheme: the rest of a URL may hold a password.
+            let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
+            return Err(StoreError::invalid(
+                "store.url",
+                format!("unknown scheme {scheme:?}; use sqlite://PATH or postgres://…"),
             ));
+        };
+        Ok(Store {
+            backend,
+            schema_version,
+        })
+    }
+
+    /// The backend's name: `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
         }
-        // Name only the scheme: the rest of a URL may hold a password.
-        let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
-        Err(StoreError::invalid(
-            "store.url",
-            format!("unknown scheme {scheme:?}; use sqlite://PATH or postgres://…"),
-        ))
+    }
+
+    /// The schema version the database is at (the newest migration applied).
+    pub fn schema_version(&self) -> i64 {
+        self.schema_version
+    }
+
+    /// The newest schema version this build knows.
+    pub fn latest_schema_version() -> i64 {
+        sql::latest_version()
     }
 
     /// A fresh, empty, migrated store in memory, gone when the last clone is
     /// dropped. For tests.
     pub async fn open_memory() -> Result<Store, StoreError> {
+        let (db, schema_version) = sqlite::open_memory().await?;
         Ok(Store {
-            backend: Backend::Sqlite(sqlite::SqliteStore::open_memory().await?),
+            backend: Backend::Sqlite(db),
+            schema_version,
         })
     }
 
@@ -392,6 +488,12 @@ impl Store {
     /// afterwards. Dropping the store without closing is safe too.
     pub async fn close(&self) {
         on_backend!(self, db => db.close().await)
+    }
+
+    /// Whether the database answers (a `SELECT 1` on a pooled connection):
+    /// what `/readyz` reports.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, db => db.ping().await)
     }
 
     // ---- users ---------------------------------------------------------
@@ -579,7 +681,20 @@ impl Store {
     /// family and answers [`RefreshUse::Reused`] (RFC 9700 §4.14.2); any use
     /// once the family is revoked answers [`RefreshUse::Revoked`].
     pub async fn use_refresh(&self, token_hash: &str, now: u64) -> Result<RefreshUse, StoreError> {
-        on_backend!(self, db => db.use_refresh(token_hash, now).await)
+        self.use_refresh_with_leeway(token_hash, now, 0).await
+    }
+
+    /// [`Store::use_refresh`] with a reuse leeway: a token first used less
+    /// than `leeway` seconds before `now` is [`RefreshUse::Fresh`] again
+    /// (while its family stands), so a client whose response was lost can
+    /// retry; later uses are reuse as before. Zero is no leeway.
+    pub async fn use_refresh_with_leeway(
+        &self,
+        token_hash: &str,
+        now: u64,
+        leeway: u64,
+    ) -> Result<RefreshUse, StoreError> {
+        on_backend!(self, db => db.use_refresh(token_hash, now, leeway).await)
     }
 
     /// Reads a refresh token without using it, so a request can be checked
@@ -971,6 +1086,27 @@ mod tests {
     }
 
     #[test]
+    fn redacted_urls_keep_everything_but_the_password() {
+        assert_eq!(
+            redacted_url("postgres://tessera:hunter2@db:5432/tessera?sslmode=require"),
+            "postgres://tessera:***@db:5432/tessera?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://tessera@db/tessera"),
+            "postgres://tessera@db/tessera"
+        );
+        assert_eq!(
+            redacted_url("postgresql://u:p@ss@db/x"),
+            "postgresql://u:***@db/x"
+        );
+        assert_eq!(
+            redacted_url("sqlite:///var/lib/t.db"),
+            "sqlite:///var/lib/t.db"
+        );
+        assert_eq!(redacted_url("hunter2"), "(not a URL)");
+    }
+
+    #[test]
     fn secret_hash_is_sha256_base64url() {
         let h = secret_hash("abc");
         assert_eq!(h, "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
@@ -979,14 +1115,24 @@ mod tests {
 
     #[tokio::test]
     async fn open_refuses_what_it_cannot_serve() {
-        let err = Store::open("postgres://tessera:hunter2@db/tessera")
+        // Nothing listens on port 1: the database is unavailable, and the
+        // message does not repeat the password.
+        let quick = PoolSettings {
+            connect_timeout: Duration::from_millis(300),
+            ..PoolSettings::default()
+        };
+        let err = Store::open_with("postgres://tessera:hunter2@127.0.0.1:1/tessera", &quick)
+            .await
+            .unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = Store::open("postgres://tessera@127.0.0.1:1/tessera?sslmode=sideways")
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, StoreError::Unsupported(m) if m.contains("scale-out") && m.contains("sqlite://")),
-            "{err}"
+            matches!(&err, StoreError::Invalid { field: "store.url", problem } if problem.contains("postgres://")),
+            "{err:?}"
         );
-        assert!(!err.to_string().contains("hunter2"));
         let err = Store::open("mysql://root:hunter2@db/x").await.unwrap_err();
         assert!(matches!(
             err,

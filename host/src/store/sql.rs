@@ -1,0 +1,774 @@
+//! The store's statements, written once for every SQL backend: [`SqlStore`]
+//! is generic over the sqlx database, and each backend module (`sqlite`,
+//! `postgres`) only opens its pool and says, through [`Dialect`], how a
+//! write transaction starts and which errors mean "the database is busy or
+//! gone".
+//!
+//! The SQL is the portable subset both databases agree on: `$1`
+//! placeholders, TEXT/BIGINT/BOOLEAN columns, JSON as TEXT, times as Unix
+//! seconds, `RETURNING` and `ON CONFLICT`. The schema is one set of migration
+//! files (`host/migrations/`) for both, tracked in sqlx's `_sqlx_migrations`
+//! table.
+//!
+//! Concurrency rests on statements that are atomic in any SQL database:
+//! single use of codes and refresh tokens is one `UPDATE … WHERE … IS NULL
+//! RETURNING` each, so only one caller can see the row unused. Where a
+//! transaction reads a row and then writes depending on it (a refresh token
+//! joining its family), it first locks the row by updating it to itself
+//! (`SET revoked = revoked … RETURNING`): PostgreSQL then makes a concurrent
+//! revocation wait for the commit, or the read see the revocation, and
+//! SQLite serializes writers anyway (`BEGIN IMMEDIATE`). Rows are always
+//! locked code first, then family, so two transactions never wait on each
+//! other in a circle.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use super::{
+    CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshUse, Session, StoreError, User,
+};
+
+/// The schema, oldest first, shared by every backend. Never edit a released
+/// file (sqlx checks checksums); add the next one.
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
+
+/// The newest schema version this build knows.
+pub(super) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |&(version, _, _)| version)
+}
+
+/// [`MIGRATIONS`] as a sqlx migration source, so the SQL is compiled into the
+/// binary without sqlx's macros.
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        description.into(),
+                        MigrationType::Simple,
+                        sql.into(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// What differs between the SQL backends.
+pub(super) trait Dialect: Database {
+    /// Starts a transaction that will write.
+    const BEGIN_WRITE: &'static str;
+    /// Rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// Reading a column by name, for the rows of every backend.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn text_or_null(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn int_or_null(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+    fn flag_or_null(&self, column: &str) -> Result<Option<bool>, sqlx::Error>;
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn text_or_null(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int_or_null(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn flag_or_null(&self, column: &str) -> Result<Option<bool>, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, email, email_verified, name, password_hash, app_metadata, user_metadata, created_at"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, redirect_uri, code_challenge, user_id, scopes, audience, nonce, \
+         auth_time, access_claims, id_claims, issued_at, expires_at"
+    };
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, family_id, client_id, user_id, scopes, audience, auth_time, access_claims, \
+         id_claims, code_hash, issued_at, expires_at"
+    };
+}
+
+/// The store on one SQL database: a connection pool and the statements.
+pub(super) struct SqlStore<DB: Database> {
+    pub(super) pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    DB::Connection: Migrate,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    DB::Row: Columns,
+{
+    /// Brings the schema up to date. On PostgreSQL the migrator holds an
+    /// advisory lock for the whole run, so replicas starting together migrate
+    /// one after the other; when a run fails half-way its connection is
+    /// closed rather than returned to the pool, which releases the lock. A
+    /// database migrated by a newer Tessera is refused before anything is
+    /// changed. The schema version the database is at afterwards.
+    pub(super) async fn migrate(pool: &Pool<DB>) -> Result<i64, StoreError> {
+        let migrator = Migrator::new(Embedded).await?;
+        let mut conn = pool.acquire().await?;
+        // `run_direct` is `run` on one connection we hold (sqlx's own way
+        // around `Acquire` in generic code).
+        let applied = match migrator.run_direct(&mut *conn).await {
+            Ok(()) => conn.list_applied_migrations().await,
+            Err(e) => {
+                let _ = sqlx::Connection::close(conn.detach()).await;
+                Err(e)
+            }
+        };
+        match applied {
+            Ok(applied) => Ok(applied.iter().map(|m| m.version).max().unwrap_or(0)),
+            Err(MigrateError::VersionMissing(version)) => Err(StoreError::NewerSchema {
+                found: version,
+                known: latest_version(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- users ---------------------------------------------------------
+
+    pub(super) async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(json(&user.app_metadata))
+        .bind(json(&user.user_metadata))
+        .bind(db_time(user.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            conflict(
+                e,
+                format!("a user with email {} already exists", user.email),
+            )
+        })?;
+        Ok(())
+    }
+
+    pub(super) async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| user_from_row(&row))
+        .transpose()
+    }
+
+    pub(super) async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| user_from_row(&row))
+        .transpose()
+    }
+
+    pub(super) async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    pub(super) async fn remove_user(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM authorization_codes WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE refresh_families SET revoked = TRUE WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DB::rows_affected(&removed) > 0)
+    }
+
+    // ---- sessions ------------------------------------------------------
+
+    pub(super) async fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        auth_time: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(db_time(auth_time))
+        .bind(db_time(expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "a session with this id already exists".into()))?;
+        Ok(())
+    }
+
+    pub(super) async fn session(
+        &self,
+        id_hash: &str,
+        now: u64,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, auth_time, expires_at FROM sessions \
+             WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(db_time(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Session {
+                user_id: row.text("user_id")?,
+                auth_time: time(row.int("auth_time")?),
+                expires_at: time(row.int("expires_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    // ---- pending authorization requests ---------------------------------
+
+    pub(super) async fn put_pending(
+        &self,
+        id_hash: &str,
+        data: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO pending_requests (id_hash, data, expires_at) VALUES ($1, $2, $3)")
+            .bind(id_hash)
+            .bind(data)
+            .bind(db_time(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, "a pending request with this id already exists".into()))?;
+        Ok(())
+    }
+
+    pub(super) async fn take_pending(
+        &self,
+        id_hash: &str,
+        now: u64,
+    ) -> Result<Option<Value>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM pending_requests WHERE id_hash = $1 RETURNING data, expires_at",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        if time(row.int("expires_at")?) <= now {
+            return Ok(None);
+        }
+        parse_value(row.text("data")?).map(Some)
+    }
+
+    pub(super) async fn get_pending(
+        &self,
+        id_hash: &str,
+        now: u64,
+    ) -> Result<Option<Value>, StoreError> {
+        let row =
+            sqlx::query("SELECT data FROM pending_requests WHERE id_hash = $1 AND expires_at > $2")
+                .bind(id_hash)
+                .bind(db_time(now))
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| parse_value(row.text("data")?)).transpose()
+    }
+
+    // ---- authorization codes --------------------------------------------
+
+    pub(super) async fn put_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO authorization_codes (",
+            code_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&code.code_hash)
+        .bind(&code.client_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(&code.user_id)
+        .bind(json(&code.scopes))
+        .bind(&code.audience)
+        .bind(&code.nonce)
+        .bind(db_time(code.auth_time))
+        .bind(json(&code.access_claims))
+        .bind(json(&code.id_claims))
+        .bind(db_time(code.issued_at))
+        .bind(db_time(code.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, "a code with this hash already exists".into()))?;
+        Ok(())
+    }
+
+    pub(super) async fn consume_code(
+        &self,
+        code_hash: &str,
+        now: u64,
+    ) -> Result<CodeUse, StoreError> {
+        // The single-use guarantee: only one statement can see consumed_at NULL.
+        let first = sqlx::query(concat!(
+            "UPDATE authorization_codes SET consumed_at = $2 \
+             WHERE code_hash = $1 AND consumed_at IS NULL RETURNING ",
+            code_columns!()
+        ))
+        .bind(code_hash)
+        .bind(db_time(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = first {
+            let code = code_from_row(&row)?;
+            return Ok(if code.expires_at <= now {
+                CodeUse::Expired
+            } else {
+                CodeUse::Fresh(code)
+            });
+        }
+        let again = sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM authorization_codes WHERE code_hash = $1"
+        ))
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match again {
+            Some(row) => CodeUse::Replayed(code_from_row(&row)?),
+            None => CodeUse::Unknown,
+        })
+    }
+
+    // ---- refresh tokens --------------------------------------------------
+
+    pub(super) async fn put_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // A family born from a code that was replayed meanwhile is stillborn.
+        // The code's row is locked first (see the module's documentation), so
+        // a replay's revocation either happened before and is seen here, or
+        // waits for this commit and then finds the family.
+        if let Some(code_hash) = &token.code_hash {
+            let code = sqlx::query(
+                "UPDATE authorization_codes SET revoked = revoked WHERE code_hash = $1 \
+                 RETURNING revoked",
+            )
+            .bind(code_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(code) = code
+                && code.flag("revoked")?
+            {
+                return Err(StoreError::Revoked);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO refresh_families (family_id, client_id, user_id, code_hash, revoked, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (family_id) DO NOTHING",
+        )
+        .bind(&token.family_id)
+        .bind(&token.client_id)
+        .bind(&token.user_id)
+        .bind(&token.code_hash)
+        .bind(db_time(token.issued_at))
+        .execute(&mut *tx)
+        .await?;
+        let family = sqlx::query(
+            "UPDATE refresh_families SET revoked = revoked WHERE family_id = $1 \
+             RETURNING client_id, user_id, code_hash, revoked",
+        )
+        .bind(&token.family_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if family.text("client_id")? != token.client_id || family.text("user_id")? != token.user_id
+        {
+            return Err(StoreError::invalid(
+                "family_id",
+                "the family belongs to another client or user",
+            ));
+        }
+        if family.text_or_null("code_hash")? != token.code_hash {
+            return Err(StoreError::invalid(
+                "code_hash",
+                "differs from the code the family was born from",
+            ));
+        }
+        if family.flag("revoked")? {
+            return Err(StoreError::Revoked);
+        }
+        sqlx::query(concat!(
+            "INSERT INTO refresh_tokens (",
+            refresh_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&token.token_hash)
+        .bind(&token.family_id)
+        .bind(&token.client_id)
+        .bind(&token.user_id)
+        .bind(json(&token.scopes))
+        .bind(&token.audience)
+        .bind(db_time(token.auth_time))
+        .bind(json(&token.access_claims))
+        .bind(json(&token.id_claims))
+        .bind(&token.code_hash)
+        .bind(db_time(token.issued_at))
+        .bind(db_time(token.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, "a refresh token with this hash already exists".into()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            " FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| refresh_from_row(&r)).transpose()
+    }
+
+    pub(super) async fn use_refresh(
+        &self,
+        token_hash: &str,
+        now: u64,
+        leeway: u64,
+    ) -> Result<RefreshUse, StoreError> {
+        // The single-use guarantee, as for codes; a revoked family's tokens
+        // are never marked used, so they keep answering Revoked. Within the
+        // client's reuse leeway a token used before may be used again (its
+        // first use time stays), so a client whose response was lost can
+        // retry.
+        let first = sqlx::query(concat!(
+            "UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) \
+             WHERE token_hash = $1 AND (used_at IS NULL OR used_at > $3) AND NOT EXISTS (\
+                 SELECT 1 FROM refresh_families f \
+                 WHERE f.family_id = refresh_tokens.family_id AND f.revoked) \
+             RETURNING ",
+            refresh_columns!()
+        ))
+        .bind(token_hash)
+        .bind(db_time(now))
+        .bind(db_time(now.saturating_sub(leeway)))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = first {
+            let token = refresh_from_row(&row)?;
+            return Ok(if token.expires_at <= now {
+                RefreshUse::Expired
+            } else {
+                RefreshUse::Fresh(token)
+            });
+        }
+        let again = sqlx::query(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            ", used_at, (SELECT f.revoked FROM refresh_families f \
+                         WHERE f.family_id = refresh_tokens.family_id) AS family_revoked \
+             FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = again else {
+            return Ok(RefreshUse::Unknown);
+        };
+        if row.flag_or_null("family_revoked")? != Some(false) {
+            return Ok(RefreshUse::Revoked);
+        }
+        if row.int_or_null("used_at")?.is_none() {
+            // Not used and not revoked, yet the update did not take it: the
+            // family was revoked and its state changed between the two
+            // statements. Refuse.
+            return Ok(RefreshUse::Revoked);
+        }
+        let token = refresh_from_row(&row)?;
+        self.revoke_family(&token.family_id).await?;
+        Ok(RefreshUse::Reused(token))
+    }
+
+    pub(super) async fn revoke_family(&self, family_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE refresh_families SET revoked = TRUE WHERE family_id = $1")
+            .bind(family_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    pub(super) async fn revoke_from_code(&self, code_hash: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query("UPDATE authorization_codes SET revoked = TRUE WHERE code_hash = $1")
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?;
+        let families = sqlx::query(
+            "UPDATE refresh_families SET revoked = TRUE WHERE code_hash = $1 AND NOT revoked",
+        )
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DB::rows_affected(&families))
+    }
+
+    pub(super) async fn revoke_refresh(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked = TRUE WHERE family_id = (\
+                 SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2)",
+        )
+        .bind(token_hash)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    // ---- housekeeping ------------------------------------------------------
+
+    pub(super) async fn purge_expired(&self, now: u64) -> Result<Purged, StoreError> {
+        let now = db_time(now);
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut purged = Purged::default();
+        for (table, count) in [
+            ("authorization_codes", &mut purged.codes),
+            ("pending_requests", &mut purged.pending),
+            ("sessions", &mut purged.sessions),
+            ("refresh_tokens", &mut purged.refresh_tokens),
+        ] {
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            *count = DB::rows_affected(&done);
+        }
+        sqlx::query(
+            "DELETE FROM refresh_families WHERE NOT EXISTS (\
+                 SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.family_id)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+}
+
+/// A unique violation becomes [`StoreError::Conflict`] with `message`; a
+/// foreign-key violation means the user does not exist.
+fn conflict(e: sqlx::Error, message: String) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(message);
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::invalid("user_id", "no such user");
+        }
+    }
+    StoreError::Database(e)
+}
+
+/// Unix seconds as the database's signed 64-bit integer (saturating: the
+/// year 292 billion is far enough).
+pub(super) fn db_time(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn time(t: i64) -> u64 {
+    u64::try_from(t).unwrap_or(0)
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    // Maps with string keys and vectors of strings always serialize.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn parse_value(text: String) -> Result<Value, StoreError> {
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
+}
+
+fn object(text: String, column: &str) -> Result<Metadata, StoreError> {
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("{column} is not a JSON object: {e}")))
+}
+
+fn strings(text: String, column: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("{column} is not a list of strings: {e}")))
+}
+
+fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.text("id")?,
+        email: row.text("email")?,
+        email_verified: row.flag("email_verified")?,
+        name: row.text_or_null("name")?,
+        password_hash: row.text("password_hash")?,
+        app_metadata: object(row.text("app_metadata")?, "app_metadata")?,
+        user_metadata: object(row.text("user_metadata")?, "user_metadata")?,
+        created_at: time(row.int("created_at")?),
+    })
+}
+
+fn code_from_row(row: &impl Columns) -> Result<CodeRecord, StoreError> {
+    Ok(CodeRecord {
+        code_hash: row.text("code_hash")?,
+        client_id: row.text("client_id")?,
+        redirect_uri: row.text("redirect_uri")?,
+        code_challenge: row.text("code_challenge")?,
+        user_id: row.text("user_id")?,
+        scopes: strings(row.text("scopes")?, "scopes")?,
+        audience: row.text_or_null("audience")?,
+        nonce: row.text_or_null("nonce")?,
+        auth_time: time(row.int("auth_time")?),
+        access_claims: object(row.text("access_claims")?, "access_claims")?,
+        id_claims: object(row.text("id_claims")?, "id_claims")?,
+        issued_at: time(row.int("issued_at")?),
+        expires_at: time(row.int("expires_at")?),
+    })
+}
+
+fn refresh_from_row(row: &impl Columns) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        token_hash: row.text("token_hash")?,
+        family_id: row.text("family_id")?,
+        client_id: row.text("client_id")?,
+        user_id: row.text("user_id")?,
+        scopes: strings(row.text("scopes")?, "scopes")?,
+        audience: row.text_or_null("audience")?,
+        auth_time: time(row.int("auth_time")?),
+        access_claims: object(row.text("access_claims")?, "access_claims")?,
+        id_claims: object(row.text("id_claims")?, "id_claims")?,
+        code_hash: row.text_or_null("code_hash")?,
+        issued_at: time(row.int("issued_at")?),
+        expires_at: time(row.int("expires_at")?),
+    })
+}
+
+#[cfg(test)]
+mod tests;
