@@ -5,7 +5,8 @@
 //!
 //! - [`config`] reads `tessera.toml` into a validated [`config::Config`].
 //! - [`plugin`] compiles and runs the WebAssembly plugins (wasmtime).
-//! - [`token`] mints and signs JWTs and owns the signing keys.
+//! - [`token`] mints and signs JWTs and owns the signing keys: in a key
+//!   folder, or sealed in the store so that replicas share them.
 //! - [`oauth`] parses requests and authenticates clients, with no HTTP types;
 //!   [`grants`] turns an authenticated request into tokens.
 //! - [`store`] keeps users, sessions, codes and refresh tokens (SQLite;
@@ -15,10 +16,12 @@
 //! - [`http`] is the edge: routing, bodies, headers, error responses, and the
 //!   server-rendered login page.
 //!
-//! Everything a request needs that can change at run time (configuration,
-//! keys, loaded plugins) lives in one immutable [`Snapshot`] behind an atomic
-//! pointer: a request takes the snapshot once and uses it to the end, and a
-//! reload builds a whole new snapshot off the request path and swaps it in.
+//! Everything a request needs that can change at run time lives behind atomic
+//! pointers, each read once per request and used to the end: the
+//! configuration and loaded plugins in one immutable [`Snapshot`] that a
+//! reload builds off the request path and swaps in, and the signing keys in a
+//! [`KeySet`] that [`Issuer::refresh_keys`] replaces when a key is added,
+//! activates or retires (every [`token::keyring::POLL_INTERVAL`]).
 
 pub mod config;
 pub mod devkit;
@@ -30,6 +33,7 @@ pub mod plugin;
 pub mod reload;
 pub mod secret;
 pub mod store;
+pub mod tabular;
 pub mod token;
 
 use std::sync::Arc;
@@ -39,7 +43,7 @@ use arc_swap::ArcSwap;
 
 use config::Config;
 use plugin::{LoadedPlugin, Runtime};
-use token::{Clock, KeySet};
+use token::{Clock, KeyRing, KeySet};
 
 /// Everything a request reads that can change at run time, immutable once built.
 #[derive(Debug)]
@@ -48,8 +52,6 @@ pub struct Snapshot {
     pub generation: u64,
     /// The configuration.
     pub config: Arc<Config>,
-    /// Signing keys and the JWKS.
-    pub keys: Arc<KeySet>,
     /// Loaded plugins, in configuration order.
     pub plugins: Vec<Arc<LoadedPlugin>>,
     /// The discovery document, rendered once.
@@ -62,8 +64,13 @@ pub struct Snapshot {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// The signing keys could not be loaded or created.
-    #[error("signing keys: {0}")]
-    Keys(#[from] token::keys::KeyError),
+    #[error("signing keys in {place}: {source}")]
+    Keys {
+        /// Where they are ([`KeyRing::describe`]).
+        place: String,
+        /// What failed.
+        source: token::keys::KeyError,
+    },
     /// One or more plugins of the configuration file could not be loaded:
     /// shown like the file's other problems, each naming its key
     /// (`tessera.toml: 1 problem\n  - plugins[x].path: cannot read …`).
@@ -83,12 +90,11 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
-    /// Loads keys and plugins for `config`. Blocking (file I/O, compilation):
-    /// call it off the request path.
+    /// Loads the plugins of `config`. Blocking (file I/O, compilation): call
+    /// it off the request path.
     pub fn build(
         runtime: &Runtime,
         config: Arc<Config>,
-        clock: &dyn Clock,
         generation: u64,
         previous: &[Arc<LoadedPlugin>],
     ) -> Result<Snapshot, SnapshotError> {
@@ -102,22 +108,16 @@ impl Snapshot {
         for warning in &config.warnings {
             tracing::warn!(config = %config.path.display(), "{warning}");
         }
-        let keys = KeySet::load_or_create(
-            &config.signing.key_dir,
-            config.signing.algorithm,
-            clock.now(),
-        )?;
         let plugins = plugin::registry::load_all(runtime, &config, previous).map_err(|errors| {
             SnapshotError::Plugins {
                 file: config.path.clone(),
                 errors,
             }
         })?;
-        let discovery = http::well_known::discovery_document(&config, &keys);
+        let discovery = http::well_known::discovery_document(&config);
         Ok(Snapshot {
             generation,
             config,
-            keys: Arc::new(keys),
             plugins,
             discovery,
             built_at: SystemTime::now(),
@@ -128,6 +128,10 @@ impl Snapshot {
 /// The running issuer: the current snapshot and what outlives snapshots.
 pub struct Issuer {
     snapshot: ArcSwap<Snapshot>,
+    /// The signing keys in use.
+    keys: ArcSwap<KeySet>,
+    /// Where they are kept.
+    keyring: KeyRing,
     /// Reload state: one reload at a time, and how the last one ended.
     reloads: reload::State,
     /// The plugin runtime (one engine for the process).
@@ -141,16 +145,27 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// Builds the first snapshot and the issuer around it.
-    pub fn new(
+    /// Loads the signing keys (making the first one on a first start), builds
+    /// the first snapshot, and the issuer around them.
+    pub async fn new(
         runtime: Runtime,
         config: Config,
         clock: Arc<dyn Clock>,
         store: store::Store,
     ) -> Result<Issuer, SnapshotError> {
-        let snapshot = Snapshot::build(&runtime, Arc::new(config), clock.as_ref(), 1, &[])?;
+        let keyring = KeyRing::new(&config.signing, &store);
+        let keys = keyring
+            .load(&config.signing, clock.now())
+            .await
+            .map_err(|source| SnapshotError::Keys {
+                place: keyring.describe(),
+                source,
+            })?;
+        let snapshot = Snapshot::build(&runtime, Arc::new(config), 1, &[])?;
         Ok(Issuer {
             snapshot: ArcSwap::from_pointee(snapshot),
+            keys: ArcSwap::from_pointee(keys),
+            keyring,
             reloads: reload::State::default(),
             runtime,
             clock,
@@ -162,5 +177,55 @@ impl Issuer {
     /// The current snapshot; hold it for the whole request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// The signing keys in use; hold them for the whole request.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
+    /// Where the signing keys are kept.
+    pub fn keyring(&self) -> &KeyRing {
+        &self.keyring
+    }
+
+    /// Reads the signing keys again and swaps them in when the set changed
+    /// (a key added, activated or retired). Whether it changed.
+    pub async fn refresh_keys(&self) -> Result<bool, token::keys::KeyError> {
+        let signing = self.snapshot().config.signing.clone();
+        let fresh = self.keyring.load(&signing, self.clock.now()).await?;
+        if fresh.same_as(&self.keys()) {
+            return Ok(false);
+        }
+        tracing::info!(
+            active = %fresh.active().kid,
+            alg = fresh.active().algorithm.as_str(),
+            published = fresh.keys().len(),
+            "signing keys changed"
+        );
+        self.keys.store(Arc::new(fresh));
+        Ok(true)
+    }
+}
+
+/// Calls [`Issuer::refresh_keys`] every [`token::keyring::POLL_INTERVAL`]
+/// for as long as the issuer lives. A failure (the database away) keeps the
+/// current keys signing and is logged once, with the recovery.
+pub async fn watch_keys(issuer: Arc<Issuer>) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(token::keyring::POLL_INTERVAL).await;
+        match issuer.refresh_keys().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("signing keys readable again");
+            }
+            Ok(_) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "reading the signing keys failed; the current keys keep signing");
+            }
+            Err(_) => {}
+        }
     }
 }

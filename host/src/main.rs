@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tessera::config::{Config, Stage};
 use tessera::plugin::Runtime;
-use tessera::token::{Clock, KeySet, SystemClock};
+use tessera::token::{Clock, KeyRing, SystemClock};
 use tessera::{Issuer, SnapshotError};
 
 #[derive(Parser)]
@@ -138,9 +138,39 @@ enum SecretCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key; it signs new tokens from the next reload or
-    /// start, and the old key stays published until you delete its file.
+    /// Add a signing key: every running tessera publishes it within seconds
+    /// and signs with it after [signing] pre_publication_delay_secs; the
+    /// old key stays published for the tokens it signed.
     Rotate {
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// List the signing keys: kid, algorithm, state (next, active, retiring,
+    /// retired) and dates.
+    List {
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// Stop publishing a superseded key once the last token it may have
+    /// signed has expired.
+    Retire {
+        /// The key's kid (from `tessera keys list`).
+        kid: String,
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
+    /// Print a new random key-encryption key (32 bytes, base64) for
+    /// [signing] kek_env or kek_file.
+    NewKek,
+    /// Seal the keys of a key folder into the store (configured with a
+    /// key-encryption key), keeping their dates: moving from a key folder to
+    /// the store without invalidating issued tokens.
+    Import {
+        /// The key folder, e.g. data/keys.
+        dir: PathBuf,
         /// The configuration file.
         #[arg(long, default_value = "tessera.toml")]
         config: PathBuf,
@@ -230,7 +260,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::Check { config } => check(&config),
         Command::Secret(SecretCommand::New) => secret_new(),
-        Command::Keys(KeysCommand::Rotate { config }) => keys_rotate(&config),
+        Command::Keys(command) => keys(command),
         Command::Users(command) => users(command),
         Command::Store(StoreCommand::Migrate { config }) => store_migrate(&config),
         Command::Plugin(command) => plugin(command),
@@ -408,7 +438,7 @@ fn serve(path: &Path) -> anyhow::Result<()> {
     rt.block_on(async move {
         let started = std::time::Instant::now();
         let store = open_store(&store_config).await?;
-        let issuer = Issuer::new(runtime, config, Arc::new(SystemClock), store)?;
+        let issuer = Issuer::new(runtime, config, Arc::new(SystemClock), store).await?;
         let snapshot = issuer.snapshot();
         for p in &snapshot.plugins {
             tracing::info!(
@@ -420,16 +450,20 @@ fn serve(path: &Path) -> anyhow::Result<()> {
                 "plugin loaded"
             );
         }
+        let keys = issuer.keys();
         tracing::info!(
-            kid = %snapshot.keys.active().kid,
-            alg = snapshot.keys.active().algorithm.as_str(),
+            kid = %keys.active().kid,
+            alg = keys.active().algorithm.as_str(),
+            published = keys.keys().len(),
+            keys_in = %issuer.keyring().describe(),
             plugins = snapshot.plugins.len(),
             startup_ms = started.elapsed().as_millis() as u64,
             "snapshot ready"
         );
-        drop(snapshot);
+        drop((snapshot, keys));
         let issuer = Arc::new(issuer);
         tokio::spawn(purge_expired(issuer.clone()));
+        tokio::spawn(tessera::watch_keys(issuer.clone()));
         let _watcher = tessera::reload::watch(issuer.clone());
         #[cfg(unix)]
         tokio::spawn(tessera::reload::on_sighup(issuer.clone()));
@@ -527,23 +561,96 @@ fn secret_new() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn keys_rotate(path: &Path) -> anyhow::Result<()> {
-    let config = load_config(path)?;
-    let kid = KeySet::rotate(
-        &config.signing.key_dir,
-        config.signing.algorithm,
-        SystemClock.now(),
-    )
-    .context("rotating the signing key")?;
-    println!(
-        "new {} signing key {kid} in {}",
-        config.signing.algorithm.as_str(),
-        config.signing.key_dir.display()
-    );
-    println!(
-        "It signs new tokens after the next reload (SIGHUP, POST /admin/reload, an edit of the configuration) or restart; older keys stay published until you delete their files."
-    );
-    Ok(())
+fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    use tessera::token::keyring;
+    let config_path = match &command {
+        KeysCommand::NewKek => {
+            let kek = tessera::token::kek::Kek::generate()
+                .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+            println!("{}", *kek);
+            eprintln!(
+                "Keep it like a password (a secret manager, or a file only tessera can read) and give it to \
+                 every replica through [signing] kek_env or kek_file. Losing it loses the signing keys."
+            );
+            return Ok(());
+        }
+        KeysCommand::Rotate { config }
+        | KeysCommand::List { config }
+        | KeysCommand::Retire { config, .. }
+        | KeysCommand::Import { config, .. } => config.clone(),
+    };
+    let config = load_config(&config_path)?;
+    let signing = &config.signing;
+    let now = SystemClock.now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let (ring, store) = match &signing.kek {
+            Some(kek) => {
+                let store = open_store(&config.store).await?;
+                (KeyRing::in_store(store.clone(), kek.clone()), Some(store))
+            }
+            None => (KeyRing::in_dir(signing.key_dir.clone()), None),
+        };
+        let place = ring.describe();
+        let result = match command {
+            KeysCommand::NewKek => Ok(()),
+            KeysCommand::Rotate { .. } => ring.rotate(signing, now).await.map(|key| {
+                println!(
+                    "new {} signing key {} in {place}",
+                    key.algorithm.as_str(),
+                    key.kid
+                );
+                println!(
+                    "Every running tessera publishes it within {} s and signs with it from {} UTC \
+                     (pre_publication_delay_secs = {}); older keys stay published for the tokens they signed.",
+                    keyring::POLL_INTERVAL.as_secs(),
+                    tessera::tabular::utc(key.life.activates_at),
+                    signing.pre_publication_delay.as_secs()
+                );
+            }),
+            KeysCommand::List { .. } => ring.list(signing, now).await.map(|keys| {
+                if keys.is_empty() {
+                    eprintln!("no signing keys in {place} yet; `tessera serve` makes the first");
+                } else {
+                    print!("{}", keyring::table(&keys));
+                }
+            }),
+            KeysCommand::Retire { kid, .. } => {
+                let longest = tessera::grants::longest_token_lifetime(&config);
+                ring.retire(signing, &kid, now, longest).await.map(|key| {
+                    let at = key.life.retire_at.unwrap_or(now);
+                    if at <= now {
+                        println!("{} is retired: no longer published", key.kid);
+                    } else {
+                        println!(
+                            "{} stays published until {} UTC, when the last token it may have signed \
+                             has expired, and is retired then",
+                            key.kid,
+                            tessera::tabular::utc(at)
+                        );
+                    }
+                })
+            }
+            KeysCommand::Import { dir, .. } => ring.import_dir(&dir).await.map(|kids| {
+                println!(
+                    "imported {} key{} from {} into {place}",
+                    kids.len(),
+                    if kids.len() == 1 { "" } else { "s" },
+                    dir.display()
+                );
+                for kid in kids {
+                    println!("  {kid}");
+                }
+            }),
+        };
+        if let Some(store) = store {
+            store.close().await;
+        }
+        result.with_context(|| format!("signing keys in {place}"))
+    })
 }
 
 /// Opens the configured store, naming it (without its password) when that

@@ -64,10 +64,15 @@ impl Issuer {
         let result = Config::load(&current.config.path)
             .map_err(|e| e.to_string())
             .and_then(|config| {
+                if !config.signing.same_place(&current.config.signing) {
+                    return Err(
+                        "[signing] key_dir, kek_env and kek_file take effect at the next start"
+                            .to_owned(),
+                    );
+                }
                 Snapshot::build(
                     &self.runtime,
                     Arc::new(config),
-                    self.clock.as_ref(),
                     current.generation + 1,
                     &current.plugins,
                 )

@@ -1,5 +1,7 @@
 //! The command line as an operator uses it.
 
+use std::time::Duration;
+
 use crate::support::*;
 
 #[test]
@@ -90,33 +92,90 @@ fn check_and_serve_name_a_broken_plugin_file_by_its_key() {
     }
 }
 
-#[test]
-fn keys_rotate_adds_a_key_that_signs_after_restart() {
-    let t = Tessera::start(&base_config("ES256"));
-    let before = jsonwebtoken::decode_header(t.acme(&[("audience", ORDERS)]).access_token())
-        .expect("h")
+/// The `kid` a fresh client-credentials token of `t` is signed with.
+fn signing_kid(t: &Tessera) -> String {
+    jsonwebtoken::decode_header(t.acme(&[("audience", ORDERS)]).access_token())
+        .expect("header")
         .kid
-        .expect("kid");
-    let dir = t.stop();
-    let path = dir.path().join("tessera.toml");
-    let (ok, out, err) = run_tessera(&["keys", "rotate", "--config", &path.display().to_string()]);
-    assert!(ok, "{err}");
-    let config = std::fs::read_to_string(&path).expect("config");
-    let t = Tessera::start_in(dir, &config);
-    let token = t.acme(&[("audience", ORDERS)]).access_token().to_owned();
-    let after = jsonwebtoken::decode_header(&token)
-        .expect("h")
-        .kid
-        .expect("kid");
-    assert_ne!(before, after);
-    assert!(out.contains(&after), "{out}");
+        .expect("kid")
+}
+
+fn published_kids(t: &Tessera) -> Vec<String> {
     let jwks: serde_json::Value = t.get("/.well-known/jwks.json").json().expect("jwks");
-    assert_eq!(
-        jwks["keys"].as_array().expect("keys").len(),
-        2,
-        "the old key stays published"
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+#[test]
+fn keys_rotate_publishes_at_once_and_signs_after_the_delay_without_a_restart() {
+    let config =
+        base_config("ES256").replace("[signing]\n", "[signing]\npre_publication_delay_secs = 6\n");
+    let t = Tessera::start(&config);
+    let pid = t.pid();
+    let before = signing_kid(&t);
+    let path = t.dir.path().join("tessera.toml").display().to_string();
+    let (ok, out, err) = run_tessera(&["keys", "rotate", "--config", &path]);
+    assert!(ok, "{err}");
+    let rotated_at = std::time::Instant::now();
+    let new_kid = out
+        .split_whitespace()
+        .nth(4)
+        .expect("`new ES256 signing key KID in …`")
+        .to_owned();
+
+    // Published within a poll, and not signing yet.
+    assert!(
+        wait_for(Duration::from_secs(4), || published_kids(&t)
+            .contains(&new_kid)),
+        "the new key is not published: {:?}\n{}",
+        published_kids(&t),
+        t.log()
     );
-    t.verify(&token, ORDERS);
+    assert!(rotated_at.elapsed() < Duration::from_secs(6));
+    assert_eq!(
+        signing_kid(&t),
+        before,
+        "the old key signs during the delay"
+    );
+    let (ok, list, err) = run_tessera(&["keys", "list", "--config", &path]);
+    assert!(ok, "{err}");
+    let state_of = |list: &str, kid: &str| {
+        list.lines()
+            .find(|l| l.starts_with(kid))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or("-")
+            .to_owned()
+    };
+    assert_eq!(state_of(&list, &before), "active", "{list}");
+    assert_eq!(state_of(&list, &new_kid), "next", "{list}");
+
+    // Then it signs, and tokens of both keys verify.
+    assert!(
+        wait_for(Duration::from_secs(15), || signing_kid(&t) == new_kid),
+        "the new key never signed:\n{}",
+        t.log()
+    );
+    t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+    assert_eq!(published_kids(&t).len(), 2, "the old key stays published");
+    assert_eq!(t.pid(), pid, "no restart");
+
+    let (ok, list, _) = run_tessera(&["keys", "list", "--config", &path]);
+    assert!(ok);
+    assert_eq!(state_of(&list, &before), "retiring", "{list}");
+    assert_eq!(state_of(&list, &new_kid), "active", "{list}");
+    let (ok, _, err) = run_tessera(&["keys", "retire", &new_kid, "--config", &path]);
+    assert!(!ok);
+    assert!(err.contains("is the active key"), "{err}");
+    let (ok, out, err) = run_tessera(&["keys", "retire", &before, "--config", &path]);
+    assert!(ok, "{err}");
+    assert!(out.contains("stays published until"), "{out}");
+    let (ok, _, err) = run_tessera(&["keys", "retire", "nope", "--config", &path]);
+    assert!(!ok);
+    assert!(err.contains("no signing key nope"), "{err}");
 }
 
 #[test]

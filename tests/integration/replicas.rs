@@ -27,21 +27,43 @@ pub fn postgres_url() -> Option<String> {
         .block_on(tessera::store::testing::postgres_url_for_test())
 }
 
-/// The user-flow configuration on the PostgreSQL store at `url`, with the
-/// signing keys in `keys` (shared by the replicas until keys live in the
-/// store).
-pub fn replica_config(url: &str, keys: &Path) -> String {
+/// A key-encryption key shared by the replicas of a test, written once as
+/// `secrets/kek` (mode 0600) into `secrets`.
+pub fn kek_file(secrets: &Path) -> std::path::PathBuf {
+    let file = secrets.join("kek");
+    if !file.exists() {
+        let (ok, out, err) = run_tessera(&["keys", "new-kek"]);
+        assert!(ok, "{err}");
+        std::fs::write(&file, out).expect("write the KEK");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+    }
+    file
+}
+
+/// The user-flow configuration on the PostgreSQL store at `url`, the signing
+/// keys in the store sealed with the KEK of `secrets` ([`kek_file`]), and a
+/// pre-publication delay of `delay_secs`.
+pub fn replica_config_with_delay(url: &str, secrets: &Path, delay_secs: u64) -> String {
     user_config().replacen(
         "[signing]\n",
         &format!(
-            "[store]\nurl = \"{url}\"\n\n[signing]\nkey_dir = \"{}\"\n",
-            keys.display()
+            "[store]\nurl = \"{url}\"\n\n[signing]\nkek_file = \"{}\"\npre_publication_delay_secs = {delay_secs}\n",
+            kek_file(secrets).display()
         ),
         1,
     )
 }
 
-/// `n` replicas on one database and one key folder.
+/// [`replica_config_with_delay`] with the default delay.
+pub fn replica_config(url: &str, secrets: &Path) -> String {
+    replica_config_with_delay(url, secrets, 600)
+}
+
+/// `n` replicas on one database and one KEK.
 pub fn replicas(n: usize, url: &str, keys: &Path) -> Vec<Tessera> {
     (0..n)
         .map(|_| Tessera::start(&replica_config(url, keys)))
@@ -124,10 +146,17 @@ fn store_migrate_reads_the_url_from_the_environment_and_hides_its_password() {
     // The file says SQLite; TESSERA_STORE_URL wins. The test server trusts
     // loopback, so a password in the URL is accepted and ignored.
     let with_password = url.replacen("://tessera@", "://tessera:hunter2@", 1);
-    let (dir, config) = write_config(&user_config());
+    let (ok, kek, err) = run_tessera(&["keys", "new-kek"]);
+    assert!(ok, "{err}");
+    let (dir, config) = write_config(&user_config().replacen(
+        "[signing]\n",
+        "[signing]\nkek_env = \"TESSERA_KEK\"\n",
+        1,
+    ));
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["store", "migrate", "--config", &config])
         .env("TESSERA_STORE_URL", &with_password)
+        .env("TESSERA_KEK", kek.trim())
         .output()
         .expect("tessera store migrate");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -135,7 +164,7 @@ fn store_migrate_reads_the_url_from_the_environment_and_hides_its_password() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
         stdout.starts_with("postgres store postgres://tessera:***@")
-            && stdout.contains("is at schema version 1"),
+            && stdout.contains("is at schema version 2"),
         "{stdout}"
     );
     assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
@@ -151,6 +180,7 @@ fn store_migrate_reads_the_url_from_the_environment_and_hides_its_password() {
             "TESSERA_STORE_URL",
             "postgres://tessera:hunter2@127.0.0.1:1/tessera",
         )
+        .env("TESSERA_KEK", kek.trim())
         .output()
         .expect("tessera store migrate");
     let stderr = String::from_utf8_lossy(&out.stderr);

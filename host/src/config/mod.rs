@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::secret::SecretHash;
+use crate::token::kek::Kek;
 
 mod read;
 
@@ -349,13 +350,35 @@ fn default_listen() -> String {
     "127.0.0.1:8080".to_owned()
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSigning {
     #[serde(default)]
     algorithm: Algorithm,
     #[serde(default)]
     key_dir: Option<PathBuf>,
+    #[serde(default)]
+    kek_env: Option<String>,
+    #[serde(default)]
+    kek_file: Option<PathBuf>,
+    #[serde(default = "default_pre_publication_delay_secs")]
+    pre_publication_delay_secs: u64,
+}
+
+fn default_pre_publication_delay_secs() -> u64 {
+    DEFAULT_PRE_PUBLICATION_DELAY_SECS
+}
+
+impl Default for RawSigning {
+    fn default() -> Self {
+        RawSigning {
+            algorithm: Algorithm::default(),
+            key_dir: None,
+            kek_env: None,
+            kek_file: None,
+            pre_publication_delay_secs: DEFAULT_PRE_PUBLICATION_DELAY_SECS,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -592,9 +615,34 @@ impl ServerConfig {
 pub struct SigningConfig {
     /// Algorithm of new signing keys and of every token.
     pub algorithm: Algorithm,
-    /// Where private keys live (absolute).
+    /// Where private keys live (absolute) when there is no KEK.
     pub key_dir: PathBuf,
+    /// The key-encryption key (`kek_env` or `kek_file`): when set, the keys
+    /// live in the store, sealed with it.
+    pub kek: Option<Arc<Kek>>,
+    /// How long a new key is published before it signs.
+    pub pre_publication_delay: Duration,
 }
+
+impl SigningConfig {
+    /// Whether `other` keeps its keys in the same place (what a reload
+    /// cannot change).
+    pub fn same_place(&self, other: &SigningConfig) -> bool {
+        match (&self.kek, &other.kek) {
+            (Some(a), Some(b)) => a.id() == b.id(),
+            (None, None) => self.key_dir == other.key_dir,
+            _ => false,
+        }
+    }
+}
+
+/// The default `[signing] pre_publication_delay_secs`: longer than the
+/// `max-age` Tessera sends with the JWKS (300 s) and the 10 minutes that
+/// common JWKS caches (jose, JwksRsa) keep a key set.
+pub const DEFAULT_PRE_PUBLICATION_DELAY_SECS: u64 = 600;
+
+/// The longest `[signing] pre_publication_delay_secs` (a week).
+pub const MAX_PRE_PUBLICATION_DELAY_SECS: u64 = 7 * 86_400;
 
 /// The environment variable that, when set, replaces `[store] url`, so a
 /// PostgreSQL URL with its password need not be written in the file.
@@ -612,6 +660,13 @@ pub struct StoreConfig {
     pub url: String,
     /// Pool size and timeouts.
     pub pool: crate::store::PoolSettings,
+}
+
+impl StoreConfig {
+    /// Whether the store is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
 }
 
 impl fmt::Debug for StoreConfig {
@@ -891,16 +946,8 @@ impl Validator<'_> {
     /// even be read (its problem is already reported).
     fn config(&mut self, path: &Path, raw: RawConfig) -> Option<Config> {
         let server = raw.server.map(|s| self.server(s));
-        let signing = SigningConfig {
-            algorithm: raw.signing.algorithm,
-            key_dir: self.resolve(
-                raw.signing
-                    .key_dir
-                    .as_deref()
-                    .unwrap_or(Path::new("data/keys")),
-            ),
-        };
         let store = self.store(raw.store);
+        let signing = self.signing(raw.signing, &store);
         let runtime = RuntimeConfig {
             cache_dir: self.resolve(
                 raw.runtime
@@ -1140,6 +1187,85 @@ impl Validator<'_> {
                 max_headers: l.max_headers as usize,
                 max_header_bytes: l.max_header_bytes as usize,
             },
+        }
+    }
+
+    fn signing(&mut self, raw: RawSigning, store: &StoreConfig) -> SigningConfig {
+        if raw.pre_publication_delay_secs > MAX_PRE_PUBLICATION_DELAY_SECS {
+            self.problem(
+                "signing.pre_publication_delay_secs",
+                format_args!(
+                    "{} is out of range; use 0 to {MAX_PRE_PUBLICATION_DELAY_SECS}",
+                    raw.pre_publication_delay_secs
+                ),
+            );
+        }
+        let kek_text = match (&raw.kek_env, &raw.kek_file) {
+            (Some(_), Some(_)) => {
+                self.problem("signing", "set kek_env or kek_file, not both");
+                None
+            }
+            (Some(var), None) => match (self.env)(var) {
+                Some(text) => Some((
+                    "signing.kek_env",
+                    format!("environment variable {var}"),
+                    text,
+                )),
+                None => {
+                    self.problem(
+                        "signing.kek_env",
+                        format_args!(
+                            "environment variable {var} is not set; make a key-encryption key with `tessera keys new-kek`"
+                        ),
+                    );
+                    None
+                }
+            },
+            (None, Some(file)) => {
+                let path = self.resolve(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        warn_if_readable_by_others(&path, &mut self.warnings);
+                        Some(("signing.kek_file", path.display().to_string(), text))
+                    }
+                    Err(e) => {
+                        self.problem(
+                            "signing.kek_file",
+                            format_args!("cannot read {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        let kek = kek_text.and_then(|(key, source, text)| match Kek::from_base64(&text) {
+            Ok(kek) => Some(Arc::new(kek)),
+            Err(why) => {
+                self.problem(key, format_args!("{source} {why}"));
+                None
+            }
+        });
+        let has_kek = raw.kek_env.is_some() || raw.kek_file.is_some();
+        if has_kek && raw.key_dir.is_some() {
+            self.problem(
+                "signing.key_dir",
+                "with a key-encryption key the signing keys live in the store; remove key_dir \
+                 (`tessera keys import DIR` moves a folder's keys into the store)",
+            );
+        }
+        if !has_kek && store.is_postgres() {
+            self.problem(
+                "signing",
+                "a PostgreSQL store keeps the signing keys in the database, sealed with a \
+                 key-encryption key: set kek_env or kek_file (make one with `tessera keys new-kek`)",
+            );
+        }
+        SigningConfig {
+            algorithm: raw.algorithm,
+            key_dir: self.resolve(raw.key_dir.as_deref().unwrap_or(Path::new("data/keys"))),
+            kek,
+            pre_publication_delay: Duration::from_secs(raw.pre_publication_delay_secs),
         }
     }
 
@@ -1579,6 +1705,25 @@ pub fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
 
 /// Whether a metadata key names a secret (`api_key`, `clientSecret`,
 /// `password`, …).
+/// A secret file others can read earns a warning (the configuration still
+/// loads: the operator may have reasons).
+fn warn_if_readable_by_others(path: &Path, warnings: &mut Vec<String>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            warnings.push(format!(
+                "{} is readable by other users; run chmod 600 on it",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, warnings);
+}
+
 fn looks_secret(key: &str) -> bool {
     let k: String = key
         .chars()
@@ -1719,10 +1864,20 @@ mod tests {
 
     const HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+    /// A key-encryption key in the test environment, as `TEST_KEK`.
+    const TEST_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn test_env(name: &str) -> Option<String> {
+        match name {
+            "ACME_SECRET" => Some("a-secret-of-sufficient-length".to_owned()),
+            "TEST_KEK" => Some(TEST_KEK.to_owned()),
+            "SHORT_KEK" => Some("AAECAwQFBgc=".to_owned()),
+            _ => None,
+        }
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/etc/tessera/tessera.toml"), text, &|name| {
-            (name == "ACME_SECRET").then(|| "a-secret-of-sufficient-length".to_owned())
-        })
+        Config::parse(Path::new("/etc/tessera/tessera.toml"), text, &test_env)
     }
 
     fn base() -> String {
@@ -1896,12 +2051,78 @@ scopes = ["read:orders"]
     }
 
     #[test]
+    fn signing_keys_live_in_the_store_with_a_kek_and_postgres_needs_one() {
+        let c = parse(&base()).expect("valid");
+        assert!(c.signing.kek.is_none());
+        assert_eq!(c.signing.key_dir, Path::new("/etc/tessera/data/keys"));
+        assert_eq!(
+            c.signing.pre_publication_delay,
+            Duration::from_secs(DEFAULT_PRE_PUBLICATION_DELAY_SECS)
+        );
+
+        let c = parse(
+            &(base() + "\n[signing]\nkek_env = \"TEST_KEK\"\npre_publication_delay_secs = 0\n"),
+        )
+        .expect("valid");
+        let kek = c.signing.kek.as_ref().expect("kek");
+        assert!(!format!("{:?}", c.signing).contains(TEST_KEK));
+        assert_eq!(kek.id().len(), 12);
+        assert_eq!(c.signing.pre_publication_delay, Duration::ZERO);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("kek");
+        std::fs::write(&file, format!("{TEST_KEK}\n")).expect("write");
+        let c = parse(&(base() + &format!("\n[signing]\nkek_file = {:?}\n", file))).expect("valid");
+        assert_eq!(c.signing.kek.as_ref().expect("kek").id(), kek.id());
+
+        let postgres = "\n[store]\nurl = \"postgres://db/t\"\n";
+        let e = problems(&(base() + postgres));
+        assert!(
+            e.contains("signing: a PostgreSQL store keeps the signing keys in the database"),
+            "{e}"
+        );
+        let e = problems(
+            &(base()
+                + postgres
+                + "\n[signing]\nkek_env = \"NO_SUCH_VAR\"\nkey_dir = \"keys\"\n\
+                   pre_publication_delay_secs = 9999999\n"),
+        );
+        for expected in [
+            "signing.kek_env: environment variable NO_SUCH_VAR is not set",
+            "signing.key_dir: with a key-encryption key the signing keys live in the store",
+            "signing.pre_publication_delay_secs: 9999999 is out of range; use 0 to 604800",
+        ] {
+            assert!(e.contains(expected), "{expected} in {e}");
+        }
+        let e = problems(&(base() + "\n[signing]\nkek_env = \"SHORT_KEK\"\n"));
+        assert!(
+            e.contains(
+                "signing.kek_env: environment variable SHORT_KEK decodes to 8 bytes, not 32"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("AAECAwQFBgc"), "the KEK is not repeated: {e}");
+        let e =
+            problems(&(base() + "\n[signing]\nkek_env = \"TEST_KEK\"\nkek_file = \"/run/kek\"\n"));
+        assert!(
+            e.contains("signing: set kek_env or kek_file, not both"),
+            "{e}"
+        );
+        let e = problems(&(base() + "\n[signing]\nkek_file = \"/no/such/kek\"\n"));
+        assert!(
+            e.contains("signing.kek_file: cannot read /no/such/kek"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_store_takes_postgres_its_pool_settings_and_the_environment() {
         let c = parse(&base()).expect("valid");
         assert_eq!(c.store.pool, crate::store::PoolSettings::default());
         let text = base()
             + "\n[store]\nurl = \"postgres://tessera:hunter2@db:5432/tessera\"\n\
-               max_connections = 20\nconnect_timeout_secs = 2\nstatement_timeout_secs = 3\n";
+               max_connections = 20\nconnect_timeout_secs = 2\nstatement_timeout_secs = 3\n\
+               \n[signing]\nkek_env = \"TEST_KEK\"\n";
         let c = parse(&text).expect("valid");
         assert_eq!(c.store.url, "postgres://tessera:hunter2@db:5432/tessera");
         assert_eq!(c.store.pool.max_connections, Some(20));
@@ -1918,7 +2139,10 @@ scopes = ["read:orders"]
             Config::parse(
                 Path::new("/etc/tessera/tessera.toml"),
                 &text,
-                &move |name| (name == STORE_URL_ENV).then(|| url.to_owned()),
+                &move |name| match name {
+                    STORE_URL_ENV => Some(url.to_owned()),
+                    other => test_env(other),
+                },
             )
         };
         let c = with_env("postgres://other@db2/t").expect("valid");

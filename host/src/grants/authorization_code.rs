@@ -11,7 +11,7 @@ use crate::Snapshot;
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::{OAuthError, pkce};
 use crate::store::{CodeUse, Store, secret_hash};
-use crate::token::Clock;
+use crate::token::{Clock, KeySet};
 
 /// An authorization code token request.
 pub struct Request {
@@ -26,6 +26,7 @@ pub struct Request {
 /// Redeems a code for tokens.
 pub async fn exchange(
     snapshot: &Snapshot,
+    keys: &KeySet,
     store: &Store,
     clock: &dyn Clock,
     auth: Authenticated,
@@ -69,6 +70,7 @@ pub async fn exchange(
     let user = super::granted_user(store, &record.user_id).await?;
     user_tokens::mint(
         snapshot,
+        keys,
         store,
         clock,
         &UserGrant {

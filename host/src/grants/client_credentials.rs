@@ -13,7 +13,7 @@ use crate::oauth::client_auth::Authenticated;
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::pipeline::{self, CredentialsExchange, RequestInfo, TransactionInfo};
 use crate::plugin::{PluginRun, Runtime, TokenShape};
-use crate::token::{self, AccessToken, Clock};
+use crate::token::{self, AccessToken, Clock, KeySet};
 
 /// A client credentials request.
 pub struct Request {
@@ -29,6 +29,7 @@ pub struct Request {
 /// also when the request fails.
 pub async fn exchange(
     snapshot: &Snapshot,
+    keys: &KeySet,
     runtime: &Runtime,
     clock: &dyn Clock,
     auth: Authenticated,
@@ -125,7 +126,7 @@ pub async fn exchange(
         custom: &shape.claims,
     }
     .claims();
-    let access_token = token::jwt::sign(&snapshot.keys, "at+jwt", &claims)
+    let access_token = token::jwt::sign(keys, "at+jwt", &claims)
         .map_err(|_| OAuthError::server_error("signing the token failed"))?;
     Ok(TokenSet {
         access_token,

@@ -15,6 +15,21 @@ pub fn invalid_grant(why: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, why)
 }
 
+/// The longest any signed token lives under `config` (seconds): how long a
+/// key that stopped signing must stay published.
+pub fn longest_token_lifetime(config: &crate::config::Config) -> u64 {
+    config
+        .apis
+        .iter()
+        .map(|api| api.token_lifetime.as_secs())
+        .chain([
+            user_tokens::DEFAULT_ACCESS_LIFETIME,
+            user_tokens::ID_TOKEN_LIFETIME,
+        ])
+        .max()
+        .unwrap_or(0)
+}
+
 /// The user a code or refresh token was granted for; `invalid_grant` once the
 /// user has been removed.
 pub async fn granted_user(

@@ -9,7 +9,7 @@ use crate::Snapshot;
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::Authenticated;
 use crate::store::{RefreshUse, Store, secret_hash};
-use crate::token::Clock;
+use crate::token::{Clock, KeySet};
 
 /// A refresh token request.
 pub struct Request {
@@ -22,6 +22,7 @@ pub struct Request {
 /// Rotates a refresh token and issues new tokens.
 pub async fn exchange(
     snapshot: &Snapshot,
+    keys: &KeySet,
     store: &Store,
     clock: &dyn Clock,
     auth: Authenticated,
@@ -70,6 +71,7 @@ pub async fn exchange(
     let user = super::granted_user(store, &record.user_id).await?;
     let mut tokens = user_tokens::mint(
         snapshot,
+        keys,
         store,
         clock,
         &UserGrant {

@@ -9,7 +9,7 @@ use crate::Snapshot;
 use crate::config::Client;
 use crate::oauth::OAuthError;
 use crate::store::{RefreshRecord, Store, User, secret_hash};
-use crate::token::{self, AccessToken, Clock};
+use crate::token::{self, AccessToken, Clock, KeySet};
 
 /// Access tokens without an API are for `/userinfo` and live this long.
 pub const DEFAULT_ACCESS_LIFETIME: u64 = 3600;
@@ -68,6 +68,7 @@ pub fn opaque_token() -> Result<String, OAuthError> {
 /// family; rotations are the refresh grant's own business.
 pub async fn mint(
     snapshot: &Snapshot,
+    keys: &KeySet,
     store: &Store,
     clock: &dyn Clock,
     g: &UserGrant<'_>,
@@ -95,7 +96,7 @@ pub async fn mint(
         custom: g.access_claims,
     }
     .claims();
-    let access_token = token::jwt::sign(&snapshot.keys, "at+jwt", &claims)
+    let access_token = token::jwt::sign(keys, "at+jwt", &claims)
         .map_err(|_| OAuthError::server_error("signing the token failed"))?;
 
     let id_token = if has("openid") {
@@ -119,7 +120,7 @@ pub async fn mint(
             c.insert("email_verified".into(), g.user.email_verified.into());
         }
         Some(
-            token::jwt::sign(&snapshot.keys, "JWT", &c)
+            token::jwt::sign(keys, "JWT", &c)
                 .map_err(|_| OAuthError::server_error("signing the ID token failed"))?,
         )
     } else {

@@ -49,7 +49,7 @@ fn authorized(issuer: &Issuer, headers: &HeaderMap, scope: &str) -> Result<(), R
         .ok_or((StatusCode::UNAUTHORIZED, "invalid_request"))?;
     let snapshot = issuer.snapshot();
     let claims = verify::access_token(
-        &snapshot.keys,
+        &issuer.keys(),
         &snapshot.config.server.issuer,
         token,
         issuer.clock.now(),

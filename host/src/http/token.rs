@@ -108,12 +108,14 @@ async fn handle(
     let request = TokenRequest::parse(&params, &authorization)?;
 
     let snapshot = issuer.snapshot();
+    let keys = issuer.keys();
     let auth = oauth::authenticate(&snapshot.config, &request.client)?;
     let clock = issuer.clock.as_ref();
     match request.grant {
         GrantRequest::ClientCredentials { scope, audience } => {
             grants::client_credentials::exchange(
                 &snapshot,
+                &keys,
                 &issuer.runtime,
                 clock,
                 auth,
@@ -139,6 +141,7 @@ async fn handle(
         } => {
             grants::authorization_code::exchange(
                 &snapshot,
+                &keys,
                 &issuer.store,
                 clock,
                 auth,
@@ -156,6 +159,7 @@ async fn handle(
         } => {
             grants::refresh_token::exchange(
                 &snapshot,
+                &keys,
                 &issuer.store,
                 clock,
                 auth,

@@ -20,7 +20,7 @@ pub async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> 
     };
     let snapshot = issuer.snapshot();
     let claims = match verify::access_token(
-        &snapshot.keys,
+        &issuer.keys(),
         &snapshot.config.server.issuer,
         token,
         issuer.clock.now(),

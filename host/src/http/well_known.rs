@@ -10,10 +10,9 @@ use serde_json::json;
 use crate::Issuer;
 use crate::config::Config;
 use crate::oauth::GRANT_TYPES_SUPPORTED;
-use crate::token::KeySet;
 
 /// The discovery document: only what this issuer implements.
-pub fn discovery_document(config: &Config, keys: &KeySet) -> Vec<u8> {
+pub fn discovery_document(config: &Config) -> Vec<u8> {
     let mut scopes: Vec<&str> = crate::oauth::authorize::OIDC_SCOPES.to_vec();
     for api in &config.apis {
         for s in &api.scopes {
@@ -34,40 +33,53 @@ pub fn discovery_document(config: &Config, keys: &KeySet) -> Vec<u8> {
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": crate::oauth::pkce::METHODS_SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
-        "id_token_signing_alg_values_supported": [keys.active().algorithm.as_str()],
+        "id_token_signing_alg_values_supported": [config.signing.algorithm.as_str()],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified"],
         "prompt_values_supported": ["none", "login"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "access_token_signing_alg_values_supported": [keys.active().algorithm.as_str()],
+        "access_token_signing_alg_values_supported": [config.signing.algorithm.as_str()],
     })
     .to_string()
     .into_bytes()
 }
 
-fn json_response(body: Vec<u8>, cache: &'static str) -> Response {
+fn json_response(body: Vec<u8>, cache: HeaderValue) -> Response {
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r.headers_mut().insert(header::CACHE_CONTROL, cache);
     r
 }
 
 /// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub async fn discovery(State(issuer): State<Arc<Issuer>>) -> Response {
-    json_response(issuer.snapshot().discovery.clone(), "public, max-age=300")
+    json_response(
+        issuer.snapshot().discovery.clone(),
+        HeaderValue::from_static("public, max-age=300"),
+    )
 }
 
-/// `GET /.well-known/jwks.json`.
+/// `GET /.well-known/jwks.json`. Cached for at most half the
+/// pre-publication delay (and 300 s), so a resource server that honours
+/// `Cache-Control` has fetched a new key well before anything is signed with
+/// it.
 pub async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
-    json_response(
-        issuer.snapshot().keys.jwks_json().to_vec(),
-        "public, max-age=300",
-    )
+    let delay = issuer
+        .snapshot()
+        .config
+        .signing
+        .pre_publication_delay
+        .as_secs();
+    let cache = match (delay / 2).min(300) {
+        0 => HeaderValue::from_static("no-cache"),
+        age => HeaderValue::from_str(&format!("public, max-age={age}"))
+            .unwrap_or(HeaderValue::from_static("no-cache")),
+    };
+    json_response(issuer.keys().jwks_json().to_vec(), cache)
 }
 
 /// `GET /metrics`.

@@ -8,6 +8,7 @@ use std::io::IsTerminal as _;
 use serde_json::Value;
 
 use super::{Metadata, NewUser, Store, StoreError, User, password};
+use crate::tabular::utc;
 
 /// Why a `tessera users` command failed, phrased for the person who typed it.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +184,7 @@ pub async fn remove(store: &Store, id_or_email: &str) -> Result<(), UsersError> 
 /// The `tessera users list` table: id, email, verified, name, created (UTC).
 pub fn table(users: &[User]) -> String {
     let header = ["ID", "EMAIL", "VERIFIED", "NAME", "CREATED (UTC)"];
-    let rows: Vec<[String; 5]> = users
+    let rows: Vec<Vec<String>> = users
         .iter()
         .map(|u| {
             [
@@ -193,56 +194,10 @@ pub fn table(users: &[User]) -> String {
                 u.name.clone().unwrap_or_else(|| "-".to_owned()),
                 utc(u.created_at),
             ]
+            .into()
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(cell);
-                text.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
-    out
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` in UTC.
-pub fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar),
-    // counting in 400-year eras that start on March 1st.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::tabular::table(&header, &rows)
 }
 
 #[cfg(test)]
@@ -371,13 +326,5 @@ mod tests {
              u_aaaaaaaaaaaaaaaaaaaaaa  a@example.com  yes       Ada L.  1970-01-01 00:00:00\n\
              u_bbbbbbbbbbbbbbbbbbbbbb  bo@x.io        no        -       2023-11-14 22:13:20\n"
         );
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(utc(1_709_251_199), "2024-02-29 23:59:59");
-        assert_eq!(utc(4_102_444_800), "2100-01-01 00:00:00");
     }
 }

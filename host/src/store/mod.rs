@@ -323,6 +323,41 @@ pub enum RefreshUse {
     Unknown,
 }
 
+/// A signing key as the store keeps it: the private key only sealed with the
+/// key-encryption key (see `token::kek`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The RFC 7638 thumbprint.
+    pub kid: String,
+    /// `ES256`, `RS256` or `EdDSA`.
+    pub algorithm: String,
+    /// The public JWK as published (JSON).
+    pub public_jwk: String,
+    /// The sealed PKCS#8 private key.
+    pub sealed_key: String,
+    /// The fingerprint of the KEK that sealed it.
+    pub kek_id: String,
+    /// When it was made (Unix seconds).
+    pub created_at: u64,
+    /// From when it signs.
+    pub activates_at: u64,
+    /// From when it is no longer published.
+    pub retire_at: Option<u64>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("kek_id", &self.kek_id)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retire_at", &self.retire_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How many expired rows [`Store::purge_expired`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -726,6 +761,29 @@ impl Store {
         client_id: &str,
     ) -> Result<bool, StoreError> {
         on_backend!(self, db => db.revoke_refresh(token_hash, client_id).await)
+    }
+
+    // ---- signing keys ------------------------------------------------------
+
+    /// Every signing key, in the order they were added.
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        on_backend!(self, db => db.signing_keys().await)
+    }
+
+    /// Adds a signing key. With `only_if_first`, only when the store has no
+    /// key yet, and whether it was added: of replicas starting together on
+    /// an empty store exactly one adds its first key, and the others use it.
+    pub async fn add_signing_key(
+        &self,
+        key: &StoredKey,
+        only_if_first: bool,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.add_signing_key(key, only_if_first).await)
+    }
+
+    /// Sets when a key stops being published. Whether the key exists.
+    pub async fn retire_signing_key(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.retire_signing_key(kid, at).await)
     }
 
     // ---- housekeeping ------------------------------------------------------

@@ -30,16 +30,24 @@ use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationSource, Migration
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshUse, Session, StoreError, User,
+    CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshUse, Session, StoreError,
+    StoredKey, User,
 };
 
 /// The schema, oldest first, shared by every backend. Never edit a released
 /// file (sqlx checks checksums); add the next one.
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "signing keys",
+        include_str!("../../migrations/0002_signing_keys.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(super) fn latest_version() -> i64 {
@@ -131,6 +139,12 @@ macro_rules! code_columns {
     };
 }
 
+macro_rules! key_columns {
+    () => {
+        "kid, algorithm, public_jwk, sealed_key, kek_id, created_at, activates_at, retire_at"
+    };
+}
+
 macro_rules! refresh_columns {
     () => {
         "token_hash, family_id, client_id, user_id, scopes, audience, auth_time, access_claims, \
@@ -161,6 +175,7 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
     DB::Row: Columns,
 {
@@ -650,6 +665,80 @@ where
         Ok(DB::rows_affected(&done) > 0)
     }
 
+    // ---- signing keys ------------------------------------------------------
+
+    pub(super) async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys ORDER BY seq"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    pub(super) async fn add_signing_key(
+        &self,
+        key: &StoredKey,
+        only_if_first: bool,
+    ) -> Result<bool, StoreError> {
+        // The next `seq` is computed in the statement; two replicas adding a
+        // key at the same moment collide on it, and the loser tries again
+        // (or, adding a first key, gives way: the winner's key is the one).
+        let statement = if only_if_first {
+            concat!(
+                "INSERT INTO signing_keys (seq, ",
+                key_columns!(),
+                ") VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (seq) DO NOTHING"
+            )
+        } else {
+            concat!(
+                "INSERT INTO signing_keys (seq, ",
+                key_columns!(),
+                ") SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8 FROM signing_keys"
+            )
+        };
+        for _ in 0..5 {
+            let done = sqlx::query(statement)
+                .bind(&key.kid)
+                .bind(&key.algorithm)
+                .bind(&key.public_jwk)
+                .bind(&key.sealed_key)
+                .bind(&key.kek_id)
+                .bind(db_time(key.created_at))
+                .bind(db_time(key.activates_at))
+                .bind(key.retire_at.map(db_time))
+                .execute(&self.pool)
+                .await;
+            match done {
+                Ok(done) => return Ok(DB::rows_affected(&done) > 0),
+                Err(sqlx::Error::Database(e))
+                    if e.is_unique_violation()
+                        && !only_if_first
+                        && !e.message().contains("kid") =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(conflict(e, format!("signing key {} exists", key.kid))),
+            }
+        }
+        Err(StoreError::Conflict(
+            "other keys were being added at the same time; try again".to_owned(),
+        ))
+    }
+
+    pub(super) async fn retire_signing_key(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE signing_keys SET retire_at = $2 WHERE kid = $1")
+            .bind(kid)
+            .bind(db_time(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
     // ---- housekeeping ------------------------------------------------------
 
     pub(super) async fn purge_expired(&self, now: u64) -> Result<Purged, StoreError> {
@@ -767,6 +856,19 @@ fn refresh_from_row(row: &impl Columns) -> Result<RefreshRecord, StoreError> {
         code_hash: row.text_or_null("code_hash")?,
         issued_at: time(row.int("issued_at")?),
         expires_at: time(row.int("expires_at")?),
+    })
+}
+
+fn key_from_row(row: &impl Columns) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        kid: row.text("kid")?,
+        algorithm: row.text("algorithm")?,
+        public_jwk: row.text("public_jwk")?,
+        sealed_key: row.text("sealed_key")?,
+        kek_id: row.text("kek_id")?,
+        created_at: time(row.int("created_at")?),
+        activates_at: time(row.int("activates_at")?),
+        retire_at: row.int_or_null("retire_at")?.map(time),
     })
 }
 

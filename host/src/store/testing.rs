@@ -46,3 +46,32 @@ pub async fn postgres_url_for_test() -> Option<String> {
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
+
+/// A store on [`postgres_url_for_test`].
+#[cfg(test)]
+pub(crate) async fn postgres_for_test() -> Option<super::Store> {
+    let url = postgres_url_for_test().await?;
+    Some(
+        super::Store::open(&url)
+            .await
+            .expect("opening the PostgreSQL test store"),
+    )
+}
+
+/// Runs `test` on a fresh store of every backend: SQLite in a file of
+/// its own, then PostgreSQL (see [`postgres_for_test`]).
+#[cfg(test)]
+pub(crate) async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(super::Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    eprintln!("on sqlite:");
+    test(super::Store::open(&url).await.unwrap()).await;
+    if let Some(store) = postgres_for_test().await {
+        eprintln!("on postgres:");
+        test(store).await;
+    }
+}

@@ -1,14 +1,12 @@
-//! Signing keys: generated on first start into `key_dir` (private files 0600,
-//! PKCS#8 DER), reused after, and published as a JWKS with public parts only.
-//!
-//! A key file is named `key-<created unix seconds>-<ALG>.pk8`. The active key is
-//! the newest one of the configured algorithm; every key in the folder is
-//! published, so tokens signed by an older key stay verifiable after a
-//! rotation until the operator deletes its file.
+//! Signing keys as material: a private key parsed by ring with its public JWK
+//! and RFC 7638 `kid`, the [`Lifecycle`] dates that decide which key signs
+//! and which are published, and the [`KeySet`] a request signs and verifies
+//! with. Where keys are kept (a folder, or the store sealed with a KEK) is
+//! [`super::keyring`]'s job.
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +17,7 @@ use ring::signature::{
     RsaKeyPair,
 };
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::config::Algorithm;
 
@@ -58,6 +57,31 @@ pub enum KeyError {
     /// Generating a key failed.
     #[error("generating a {0} key failed")]
     Generate(&'static str),
+    /// The store failed.
+    #[error("the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A key in the store does not open with the configured KEK.
+    #[error("signing key {kid} in the store: {source}")]
+    Sealed {
+        /// The key.
+        kid: String,
+        /// Why it does not open.
+        source: super::kek::OpenError,
+    },
+    /// A key in the store opens but is not what its row says.
+    #[error("signing key {kid} in the store: {reason}")]
+    Corrupt {
+        /// The key.
+        kid: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `tessera keys retire` named no known key.
+    #[error("no signing key {0}; `tessera keys list` shows them")]
+    NoSuchKey(String),
+    /// A key cannot be retired now.
+    #[error("{0}")]
+    Refused(String),
 }
 
 enum Pair {
@@ -91,7 +115,11 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    fn from_pkcs8(algorithm: Algorithm, created: u64, der: &[u8]) -> Result<SigningKey, String> {
+    pub(crate) fn from_pkcs8(
+        algorithm: Algorithm,
+        created: u64,
+        der: &[u8],
+    ) -> Result<SigningKey, String> {
         let rng = SystemRandom::new();
         let (pair, public_jwk) = match algorithm {
             Algorithm::ES256 => {
@@ -153,6 +181,17 @@ impl SigningKey {
         })
     }
 
+    /// A new random key, made at `created`, kept only in memory. For tests,
+    /// benchmarks and tools; keys that sign for real come from a
+    /// [`super::KeyRing`].
+    pub fn generate(algorithm: Algorithm, created: u64) -> Result<SigningKey, KeyError> {
+        let der = generate(algorithm)?;
+        SigningKey::from_pkcs8(algorithm, created, &der).map_err(|reason| KeyError::Corrupt {
+            kid: "(new)".to_owned(),
+            reason,
+        })
+    }
+
     /// The public key as ring verifies it (SEC1 point, PKCS#1 RSAPublicKey, or
     /// the raw Ed25519 key).
     pub fn public_key(&self) -> &[u8] {
@@ -177,45 +216,146 @@ impl SigningKey {
     }
 }
 
-/// The keys of one key folder.
+/// Where a key is in its life at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not signing yet: resource servers are fetching it during
+    /// the pre-publication delay.
+    Next,
+    /// Signs new tokens.
+    Active,
+    /// Published so tokens it signed still verify; signs nothing new.
+    Retiring,
+    /// No longer published.
+    Retired,
+}
+
+impl KeyState {
+    /// `next`, `active`, `retiring` or `retired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Retiring => "retiring",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+/// A key's dates (Unix seconds): they alone decide its [`KeyState`], so every
+/// replica that reads the same keys at the same moment agrees on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// When it was made.
+    pub created: u64,
+    /// From when it may sign.
+    pub activates_at: u64,
+    /// From when it is no longer published (`tessera keys retire`).
+    pub retire_at: Option<u64>,
+}
+
+impl Lifecycle {
+    /// Whether it is no longer published at `now`.
+    pub fn retired(&self, now: u64) -> bool {
+        self.retire_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// Which key signs at `now`: the newest key of `algorithm` whose activation
+/// has come; else (an algorithm change still in its delay) the newest key of
+/// any algorithm whose activation has come; else (a store's very first keys)
+/// the key of `algorithm` that activates first. Retired keys never sign.
+pub fn choose_active(
+    keys: &[(Algorithm, Lifecycle)],
+    algorithm: Algorithm,
+    now: u64,
+) -> Option<usize> {
+    let live = || {
+        keys.iter()
+            .enumerate()
+            .filter(|(_, (_, life))| !life.retired(now))
+    };
+    let newest_activated = |same_algorithm: bool| {
+        live()
+            .filter(|(_, (alg, life))| {
+                life.activates_at <= now && (!same_algorithm || *alg == algorithm)
+            })
+            .max_by_key(|(_, (_, life))| (life.activates_at, life.created))
+            .map(|(i, _)| i)
+    };
+    newest_activated(true)
+        .or_else(|| newest_activated(false))
+        .or_else(|| {
+            live()
+                .filter(|(_, (alg, _))| *alg == algorithm)
+                .min_by_key(|(_, (_, life))| (life.activates_at, life.created))
+                .map(|(i, _)| i)
+        })
+}
+
+/// The state of each of `keys` at `now`.
+pub fn states(keys: &[(Algorithm, Lifecycle)], algorithm: Algorithm, now: u64) -> Vec<KeyState> {
+    let active = choose_active(keys, algorithm, now);
+    keys.iter()
+        .enumerate()
+        .map(|(i, (_, life))| {
+            if life.retired(now) {
+                KeyState::Retired
+            } else if Some(i) == active {
+                KeyState::Active
+            } else if life.activates_at > now {
+                KeyState::Next
+            } else {
+                KeyState::Retiring
+            }
+        })
+        .collect()
+}
+
+/// The keys in use at one moment: the one that signs, and every published
+/// key with the JWKS that lists them.
 #[derive(Debug)]
 pub struct KeySet {
-    keys: Vec<SigningKey>,
+    keys: Vec<Arc<SigningKey>>,
     active: usize,
     jwks: Vec<u8>,
 }
 
 impl KeySet {
-    /// Loads every key in `dir`, creating the folder and a key of `algorithm`
-    /// when there is none.
-    pub fn load_or_create(dir: &Path, algorithm: Algorithm, now: u64) -> Result<KeySet, KeyError> {
-        let mut keys = load_dir(dir)?;
-        if !keys.iter().any(|k| k.algorithm == algorithm) {
-            keys.push(create(dir, algorithm, now)?);
-        }
-        Ok(KeySet::from_keys(keys, algorithm))
-    }
-
-    /// Adds a new key of `algorithm` to `dir`; it becomes the active key the
-    /// next time the folder is loaded. Returns its `kid`.
-    pub fn rotate(dir: &Path, algorithm: Algorithm, now: u64) -> Result<String, KeyError> {
-        // A second rotation within the same second must still sort after the first.
-        let newest = load_dir(dir)?.iter().map(|k| k.created).max().unwrap_or(0);
-        Ok(create(dir, algorithm, now.max(newest + 1))?.kid)
-    }
-
-    fn from_keys(mut keys: Vec<SigningKey>, algorithm: Algorithm) -> KeySet {
-        keys.sort_by_key(|k| k.created);
-        let active = keys
-            .iter()
-            .rposition(|k| k.algorithm == algorithm)
-            .unwrap_or(0);
+    /// The set at `now` from every known key and its dates; `None` when no
+    /// key may sign.
+    pub fn assemble(
+        all: &[(Arc<SigningKey>, Lifecycle)],
+        algorithm: Algorithm,
+        now: u64,
+    ) -> Option<KeySet> {
+        let dates: Vec<(Algorithm, Lifecycle)> =
+            all.iter().map(|(k, life)| (k.algorithm, *life)).collect();
+        let active = choose_active(&dates, algorithm, now)?;
+        let active_kid = &all[active].0.kid;
+        let mut published: Vec<&(Arc<SigningKey>, Lifecycle)> =
+            all.iter().filter(|(_, life)| !life.retired(now)).collect();
+        published.sort_by_key(|(k, life)| (life.activates_at, life.created, k.kid.clone()));
+        let keys: Vec<Arc<SigningKey>> = published.iter().map(|(k, _)| k.clone()).collect();
         let jwks = json!({ "keys": keys.iter().map(|k| &k.public_jwk).collect::<Vec<_>>() });
-        KeySet {
+        Some(KeySet {
+            active: keys.iter().position(|k| &k.kid == active_kid)?,
             jwks: jwks.to_string().into_bytes(),
             keys,
-            active,
-        }
+        })
+    }
+
+    /// A set of one key, active from the start. For tests and tools.
+    pub fn single(key: SigningKey) -> KeySet {
+        let created = key.created;
+        let life = Lifecycle {
+            created,
+            activates_at: created,
+            retire_at: None,
+        };
+        let algorithm = key.algorithm;
+        KeySet::assemble(&[(Arc::new(key), life)], algorithm, created)
+            .expect("a lone key is active")
     }
 
     /// The key new tokens are signed with.
@@ -223,8 +363,8 @@ impl KeySet {
         &self.keys[self.active]
     }
 
-    /// Every key, oldest first.
-    pub fn keys(&self) -> &[SigningKey] {
+    /// Every published key, in activation order.
+    pub fn keys(&self) -> &[Arc<SigningKey>] {
         &self.keys
     }
 
@@ -232,70 +372,24 @@ impl KeySet {
     pub fn jwks_json(&self) -> &[u8] {
         &self.jwks
     }
-}
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
+    /// Whether `other` publishes the same keys and signs with the same one.
+    pub fn same_as(&self, other: &KeySet) -> bool {
+        self.jwks == other.jwks && self.active().kid == other.active().kid
     }
 }
 
-fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    let mut keys = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(io_err(dir))?.path();
-        let Some((created, algorithm)) = parse_name(&path) else {
-            continue;
-        };
-        warn_if_readable_by_others(&path);
-        let der = std::fs::read(&path).map_err(io_err(&path))?;
-        let key = SigningKey::from_pkcs8(algorithm, created, &der).map_err(|reason| {
-            KeyError::Invalid {
-                path: path.clone(),
-                algorithm: algorithm.as_str(),
-                reason,
-            }
-        })?;
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
-fn parse_name(path: &Path) -> Option<(u64, Algorithm)> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name.strip_prefix("key-")?.strip_suffix(".pk8")?;
-    let (created, alg) = stem.split_once('-')?;
-    Some((created.parse().ok()?, Algorithm::from_name(alg)?))
-}
-
-fn create(dir: &Path, algorithm: Algorithm, now: u64) -> Result<SigningKey, KeyError> {
-    let der = generate(algorithm)?;
-    create_private_dir(dir)?;
-    let path = dir.join(format!("key-{now}-{}.pk8", algorithm.as_str()));
-    write_private(&path, &der)?;
-    SigningKey::from_pkcs8(algorithm, now, &der).map_err(|reason| KeyError::Invalid {
-        path,
-        algorithm: algorithm.as_str(),
-        reason,
-    })
-}
-
-fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
+/// Generates a new private key of `algorithm` as PKCS#8 DER.
+pub fn generate(algorithm: Algorithm) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let rng = SystemRandom::new();
     let fail = || KeyError::Generate(algorithm.as_str());
-    match algorithm {
+    let der = match algorithm {
         Algorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .map(|d| d.as_ref().to_vec())
-            .map_err(|_| fail()),
+            .map_err(|_| fail())?,
         Algorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
             .map(|d| d.as_ref().to_vec())
-            .map_err(|_| fail()),
+            .map_err(|_| fail())?,
         Algorithm::RS256 => {
             // ring cannot generate RSA keys; the RustCrypto `rsa` crate does.
             use rsa::pkcs8::EncodePrivateKey;
@@ -303,113 +397,93 @@ fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
                 rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|_| fail())?;
             key.to_pkcs8_der()
                 .map(|d| d.as_bytes().to_vec())
-                .map_err(|_| fail())
+                .map_err(|_| fail())?
         }
-    }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err(dir))
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io_err(path))?;
-    file.write_all(bytes).map_err(io_err(path))?;
-    file.sync_all().map_err(io_err(path))
-}
-
-fn warn_if_readable_by_others(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(
-                file = %path.display(),
-                "signing key is readable by other users; run chmod 600 on it"
-            );
-        }
-    }
+    };
+    Ok(Zeroizing::new(der))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_are_created_once_and_reused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let a = KeySet::load_or_create(dir.path(), Algorithm::ES256, 1000).expect("create");
-        let b = KeySet::load_or_create(dir.path(), Algorithm::ES256, 2000).expect("load");
-        assert_eq!(a.active().kid, b.active().kid);
-        assert_eq!(b.keys().len(), 1);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let file = std::fs::read_dir(dir.path())
-                .expect("dir")
-                .next()
-                .expect("one")
-                .expect("entry");
-            assert_eq!(
-                file.metadata().expect("meta").permissions().mode() & 0o777,
-                0o600
-            );
+    fn life(created: u64, activates_at: u64, retire_at: Option<u64>) -> Lifecycle {
+        Lifecycle {
+            created,
+            activates_at,
+            retire_at,
         }
     }
 
+    fn key(algorithm: Algorithm, created: u64) -> Arc<SigningKey> {
+        let der = generate(algorithm).expect("generate");
+        Arc::new(SigningKey::from_pkcs8(algorithm, created, &der).expect("parse"))
+    }
+
+    use Algorithm::{ES256, EdDSA};
+    use KeyState::{Active, Next, Retired, Retiring};
+
     #[test]
-    fn jwks_has_public_parts_only_and_unique_kids() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        KeySet::load_or_create(dir.path(), Algorithm::EdDSA, 1).expect("ed");
-        KeySet::rotate(dir.path(), Algorithm::ES256, 2).expect("rotate");
-        let set = KeySet::load_or_create(dir.path(), Algorithm::ES256, 3).expect("load");
-        assert_eq!(set.active().algorithm, Algorithm::ES256);
+    fn a_rotated_key_is_next_until_its_activation_then_active() {
+        let keys = [(ES256, life(0, 0, None)), (ES256, life(100, 160, None))];
+        assert_eq!(states(&keys, ES256, 100), [Active, Next]);
+        assert_eq!(states(&keys, ES256, 159), [Active, Next]);
+        assert_eq!(states(&keys, ES256, 160), [Retiring, Active]);
+    }
+
+    #[test]
+    fn the_first_key_signs_at_once_even_inside_its_delay() {
+        // A key folder's keys activate `delay` after they were made; the only
+        // key there is must sign anyway.
+        let keys = [(ES256, life(100, 700, None))];
+        assert_eq!(states(&keys, ES256, 100), [Active]);
+        let keys = [(ES256, life(100, 700, None)), (ES256, life(200, 800, None))];
+        assert_eq!(states(&keys, ES256, 300), [Active, Next]);
+        assert_eq!(states(&keys, ES256, 800), [Retiring, Active]);
+    }
+
+    #[test]
+    fn retired_keys_are_neither_published_nor_used() {
+        let keys = [(ES256, life(0, 0, Some(500))), (ES256, life(10, 20, None))];
+        assert_eq!(states(&keys, ES256, 499), [Retiring, Active]);
+        assert_eq!(states(&keys, ES256, 500), [Retired, Active]);
+        let only_retired = [(ES256, life(0, 0, Some(5)))];
+        assert_eq!(choose_active(&only_retired, ES256, 10), None);
+    }
+
+    #[test]
+    fn an_algorithm_change_keeps_the_old_key_signing_until_the_new_one_activates() {
+        let keys = [(ES256, life(0, 0, None)), (EdDSA, life(100, 400, None))];
+        assert_eq!(states(&keys, EdDSA, 200), [Active, Next]);
+        assert_eq!(states(&keys, EdDSA, 400), [Retiring, Active]);
+    }
+
+    #[test]
+    fn the_set_publishes_every_live_key_and_signs_with_the_active_one() {
+        let (old, new, gone) = (key(ES256, 1), key(ES256, 2), key(EdDSA, 0));
+        let all = [
+            (old.clone(), life(1, 1, None)),
+            (new.clone(), life(2, 50, None)),
+            (gone.clone(), life(0, 0, Some(10))),
+        ];
+        let set = KeySet::assemble(&all, ES256, 20).expect("set");
+        assert_eq!(set.active().kid, old.kid);
         let jwks: Value = serde_json::from_slice(set.jwks_json()).expect("json");
-        let keys = jwks["keys"].as_array().expect("keys");
-        assert_eq!(keys.len(), 2);
-        for k in keys {
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid"))
+            .collect();
+        assert_eq!(kids, [old.kid.as_str(), new.kid.as_str()]);
+        for k in jwks["keys"].as_array().expect("keys") {
             for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
                 assert!(k.get(private).is_none(), "{private} in {k}");
             }
         }
-        assert_ne!(keys[0]["kid"], keys[1]["kid"]);
-    }
-
-    #[test]
-    fn rotation_makes_a_newer_active_key() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = KeySet::load_or_create(dir.path(), Algorithm::ES256, 50).expect("create");
-        let kid = KeySet::rotate(dir.path(), Algorithm::ES256, 50).expect("rotate");
-        let set = KeySet::load_or_create(dir.path(), Algorithm::ES256, 60).expect("load");
-        assert_eq!(set.active().kid, kid);
-        assert_ne!(kid, first.active().kid);
-    }
-
-    #[test]
-    fn a_corrupt_key_file_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("key-1-ES256.pk8"), b"junk").expect("write");
-        let e = KeySet::load_or_create(dir.path(), Algorithm::ES256, 2).unwrap_err();
-        assert!(e.to_string().contains("key-1-ES256.pk8"), "{e}");
+        let later = KeySet::assemble(&all, ES256, 50).expect("set");
+        assert_eq!(later.active().kid, new.kid);
+        assert!(!later.same_as(&set));
+        assert!(later.same_as(&KeySet::assemble(&all, ES256, 60).expect("set")));
     }
 }

@@ -5,6 +5,9 @@
 //! with `ring`; nothing here knows about HTTP or plugins.
 
 pub mod jwt;
+pub mod kek;
+mod key_dir;
+pub mod keyring;
 pub mod keys;
 pub mod verify;
 
@@ -14,6 +17,7 @@ use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
 
+pub use keyring::KeyRing;
 pub use keys::KeySet;
 
 /// Claims that only the issuer sets. A plugin that tries to set one fails with

@@ -89,10 +89,8 @@ mod tests {
     use crate::token::jwt;
     use serde_json::json;
 
-    fn keys(alg: Algorithm) -> (tempfile::TempDir, KeySet) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let set = KeySet::load_or_create(dir.path(), alg, 1).expect("keys");
-        (dir, set)
+    fn keys(alg: Algorithm) -> KeySet {
+        KeySet::single(crate::token::keys::SigningKey::generate(alg, 1).expect("key"))
     }
 
     fn claims(exp: u64) -> Map<String, Value> {
@@ -107,7 +105,7 @@ mod tests {
     #[test]
     fn own_tokens_verify_for_every_algorithm() {
         for alg in [Algorithm::ES256, Algorithm::EdDSA] {
-            let (_d, set) = keys(alg);
+            let set = keys(alg);
             let t = jwt::sign(&set, "at+jwt", &claims(100)).expect("sign");
             assert_eq!(
                 access_token(&set, "https://i", &t, 50).expect("valid")["sub"],
@@ -126,7 +124,7 @@ mod tests {
 
     #[test]
     fn tampering_and_wrong_types_are_refused() {
-        let (_d, set) = keys(Algorithm::ES256);
+        let set = keys(Algorithm::ES256);
         let t = jwt::sign(&set, "at+jwt", &claims(100)).expect("sign");
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://i","sub":"admin","exp":100}"#);

@@ -1,41 +1,13 @@
 //! The statements' behaviour, on every backend.
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use serde_json::json;
 
-use crate::store::testing::postgres_url_for_test;
+use crate::store::testing::{on_each_backend, postgres_for_test, postgres_url_for_test};
 use crate::store::{Backend, NewUser, Store, secret_hash};
 
 use super::*;
-
-/// A store on [`postgres_url_for_test`].
-async fn postgres_for_test() -> Option<Store> {
-    let url = postgres_url_for_test().await?;
-    Some(
-        Store::open(&url)
-            .await
-            .expect("opening the PostgreSQL test store"),
-    )
-}
-
-/// Runs `test` on a fresh store of every backend: SQLite in a file of
-/// its own, then PostgreSQL (see [`postgres_for_test`]).
-async fn on_each_backend<F, Fut>(test: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    eprintln!("on sqlite:");
-    test(Store::open(&url).await.unwrap()).await;
-    if let Some(store) = postgres_for_test().await {
-        eprintln!("on postgres:");
-        test(store).await;
-    }
-}
 
 async fn add_user(store: &Store, email: &str) -> String {
     store
