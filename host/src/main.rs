@@ -187,6 +187,21 @@ enum StoreCommand {
         #[arg(long, default_value = "tessera.toml")]
         config: PathBuf,
     },
+    /// Copy everything in one store into another (moving up from SQLite to
+    /// PostgreSQL): users, sessions, pending requests, codes, refresh-token
+    /// families and tokens, signing keys. Stop the issuers first. The target
+    /// must be empty unless --replace is given.
+    Copy {
+        /// The store to read, e.g. sqlite://data/tessera.db.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The store to write, e.g. postgres://tessera@db:5432/tessera.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Delete whatever the target holds first (in the same transaction).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +278,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys(command),
         Command::Users(command) => users(command),
         Command::Store(StoreCommand::Migrate { config }) => store_migrate(&config),
+        Command::Store(StoreCommand::Copy { from, to, replace }) => store_copy(&from, &to, replace),
         Command::Plugin(command) => plugin(command),
     };
     match result {
@@ -684,6 +700,44 @@ fn store_migrate(path: &Path) -> anyhow::Result<()> {
         tessera::store::Store::latest_schema_version()
     );
     Ok(())
+}
+
+fn store_copy(from: &str, to: &str, replace: bool) -> anyhow::Result<()> {
+    use tessera::store::{PoolSettings, Store, redacted_url};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let open = |url: &str, flag: &'static str| {
+            let url = url.to_owned();
+            async move {
+                Store::open_with(&url, &PoolSettings::default())
+                    .await
+                    .with_context(|| format!("{flag}: opening the store {}", redacted_url(&url)))
+            }
+        };
+        let source = open(from, "--from").await?;
+        let target = open(to, "--to").await?;
+        let copied = source.copy_to(&target, replace).await;
+        source.close().await;
+        target.close().await;
+        let copied = copied
+            .with_context(|| format!("copying {} to {}", redacted_url(from), redacted_url(to)))?;
+        println!(
+            "copied {copied} from {} to {}",
+            redacted_url(from),
+            redacted_url(to)
+        );
+        if copied.of("signing_keys") == 0 {
+            eprintln!(
+                "The source store holds no signing keys: they were in a key folder. Seal them into \
+                 the new store with `tessera keys import DIR --config FILE` (FILE with the new \
+                 store and its kek_env or kek_file), so tokens they signed keep verifying."
+            );
+        }
+        Ok(())
+    })
 }
 
 fn users(command: UsersCommand) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ mod client_credentials;
 mod demo;
 mod devkit;
 mod http_edge;
+mod moving_up;
 mod plugins;
 mod reload;
 mod replicas;

@@ -71,7 +71,7 @@ pub fn replicas(n: usize, url: &str, keys: &Path) -> Vec<Tessera> {
 }
 
 /// Signs Ada in on `t` and returns the code and the PKCE verifier.
-fn code_from(t: &Tessera) -> (String, String) {
+pub fn code_from(t: &Tessera) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         t,
@@ -86,7 +86,8 @@ fn code_from(t: &Tessera) -> (String, String) {
     (code, verifier)
 }
 
-fn redeem(t: &Tessera, code: &str, verifier: &str) -> Reply {
+/// Redeems `code` for web-spa on `t`.
+pub fn redeem(t: &Tessera, code: &str, verifier: &str) -> Reply {
     t.token(
         None,
         &[
@@ -99,7 +100,8 @@ fn redeem(t: &Tessera, code: &str, verifier: &str) -> Reply {
     )
 }
 
-fn refresh(t: &Tessera, token: &str) -> Reply {
+/// Uses web-spa's refresh token `token` on `t`.
+pub fn refresh(t: &Tessera, token: &str) -> Reply {
     t.token(
         None,
         &[

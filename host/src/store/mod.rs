@@ -35,6 +35,7 @@ macro_rules! on_backend {
 }
 
 pub mod cli;
+mod copy;
 pub mod password;
 mod postgres;
 mod sql;
@@ -50,6 +51,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::Value;
+
+pub use copy::RowCounts;
 
 /// A JSON object: user metadata and claim maps.
 pub type Metadata = serde_json::Map<String, Value>;
@@ -784,6 +787,23 @@ impl Store {
     /// Sets when a key stops being published. Whether the key exists.
     pub async fn retire_signing_key(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
         on_backend!(self, db => db.retire_signing_key(kid, at).await)
+    }
+
+    // ---- copying ---------------------------------------------------------------
+
+    /// How many rows each table holds.
+    pub async fn row_counts(&self) -> Result<RowCounts, StoreError> {
+        on_backend!(self, db => db.row_counts().await)
+    }
+
+    /// Copies every row of this store into `target`, read in one transaction
+    /// and written in one: into an empty target, or with `replace` over
+    /// whatever it held. A target that is not empty is refused with
+    /// [`StoreError::Conflict`] and left as it was. Whatever was copied.
+    pub async fn copy_to(&self, target: &Store, replace: bool) -> Result<RowCounts, StoreError> {
+        let dump = on_backend!(self, db => db.dump().await)?;
+        on_backend!(target, db => db.load(&dump, replace).await)?;
+        Ok(dump.counts())
     }
 
     // ---- housekeeping ------------------------------------------------------

@@ -29,6 +29,7 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
+use super::copy::{Cell, Dump, Kind, RowCounts, TABLES};
 use super::{
     CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshUse, Session, StoreError,
     StoredKey, User,
@@ -177,6 +178,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<bool>: Encode<'q, DB> + Type<DB>,
     DB::Row: Columns,
 {
     /// Brings the schema up to date. On PostgreSQL the migrator holds an
@@ -737,6 +739,109 @@ where
             .execute(&self.pool)
             .await?;
         Ok(DB::rows_affected(&done) > 0)
+    }
+
+    // ---- copying a whole store ---------------------------------------------
+
+    /// Every row of every table, read in one transaction.
+    pub(super) async fn dump(&self) -> Result<Dump, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut tables = Vec::new();
+        for &(table, columns) in TABLES {
+            let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+                .fetch_all(&mut *tx)
+                .await?;
+            if let Some(first) = rows.first() {
+                let known: Vec<&str> = columns.iter().map(|&(name, _)| name).collect();
+                if let Some(unknown) = first
+                    .columns()
+                    .iter()
+                    .map(sqlx::Column::name)
+                    .find(|name| !known.contains(name))
+                {
+                    return Err(StoreError::Corrupt(format!(
+                        "table {table} has a column {unknown} that this tessera cannot copy"
+                    )));
+                }
+            }
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut cells = Vec::with_capacity(columns.len());
+                for &(name, kind) in columns {
+                    cells.push(match kind {
+                        Kind::Text => Cell::Text(row.text_or_null(name)?),
+                        Kind::Int => Cell::Int(row.int_or_null(name)?),
+                        Kind::Flag => Cell::Flag(row.flag_or_null(name)?),
+                    });
+                }
+                out.push(cells);
+            }
+            tables.push(out);
+        }
+        tx.commit().await?;
+        Ok(Dump { tables })
+    }
+
+    /// How many rows each table holds.
+    pub(super) async fn row_counts(&self) -> Result<RowCounts, StoreError> {
+        let mut counts = Vec::new();
+        for &(table, _) in TABLES {
+            let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+                .fetch_one(&self.pool)
+                .await?;
+            counts.push((table, time(row.int("n")?)));
+        }
+        Ok(RowCounts(counts))
+    }
+
+    /// Writes `dump` in one transaction: into empty tables, or, with
+    /// `replace`, after deleting every row. A store that is not empty is
+    /// refused with [`StoreError::Conflict`] and left as it was.
+    pub(super) async fn load(&self, dump: &Dump, replace: bool) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        if replace {
+            for &(table, _) in TABLES.iter().rev() {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        } else {
+            let mut held = Vec::new();
+            for &(table, _) in TABLES {
+                let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                held.push((table, time(row.int("n")?)));
+            }
+            let held = RowCounts(held);
+            if !held.is_empty() {
+                return Err(StoreError::Conflict(format!(
+                    "the target store is not empty (it holds {held}); --replace empties it first"
+                )));
+            }
+        }
+        for (&(table, columns), rows) in TABLES.iter().zip(&dump.tables) {
+            let names: Vec<&str> = columns.iter().map(|&(name, _)| name).collect();
+            let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+            let statement = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                placeholders.join(", ")
+            );
+            for row in rows {
+                let mut query = sqlx::query(&statement);
+                for cell in row {
+                    query = match cell {
+                        Cell::Text(v) => query.bind(v.clone()),
+                        Cell::Int(v) => query.bind(*v),
+                        Cell::Flag(v) => query.bind(*v),
+                    };
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     // ---- housekeeping ------------------------------------------------------

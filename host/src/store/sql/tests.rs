@@ -827,3 +827,84 @@ async fn replicas_starting_together_migrate_once() {
         .unwrap();
     assert_eq!(applied.int("n").unwrap(), MIGRATIONS.len() as i64);
 }
+
+/// Everything `store` holds, as the copy reads it.
+async fn dump(store: &Store) -> crate::store::copy::Dump {
+    on_backend!(store, db => db.dump().await).unwrap()
+}
+
+#[tokio::test]
+async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("from.db").display()
+    ))
+    .await
+    .unwrap();
+    store_one_of_each(&source).await;
+    // A used refresh token and a consumed, revoked code: the nullable and
+    // flag columns travel too.
+    let [code_secret, refresh_secret, ..] = CLIENT_SECRETS;
+    source
+        .consume_code(&secret_hash(code_secret), 2)
+        .await
+        .unwrap();
+    source
+        .revoke_from_code(&secret_hash(code_secret))
+        .await
+        .unwrap();
+    source
+        .use_refresh(&secret_hash(refresh_secret), 3)
+        .await
+        .unwrap();
+    let key = crate::store::StoredKey {
+        kid: "kid-1".into(),
+        algorithm: "ES256".into(),
+        public_jwk: "{}".into(),
+        sealed_key: "sealed".into(),
+        kek_id: "kek".into(),
+        created_at: 1,
+        activates_at: 1,
+        retire_at: Some(99),
+    };
+    source.add_signing_key(&key, true).await.unwrap();
+    let expected = dump(&source).await;
+    assert!(
+        expected.tables.iter().all(|rows| !rows.is_empty()),
+        "one of each"
+    );
+
+    on_each_backend(|target| {
+        let (source, expected) = (source.clone(), expected.clone());
+        async move {
+            let copied = source.copy_to(&target, false).await.unwrap();
+            assert_eq!(copied.of("users"), 1);
+            assert_eq!(copied.of("signing_keys"), 1);
+            assert_eq!(dump(&target).await, expected);
+            assert_eq!(target.row_counts().await.unwrap(), copied);
+            assert!(
+                target
+                    .user_by_email("secret@example.com")
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+
+            let e = source.copy_to(&target, false).await.unwrap_err();
+            assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+            assert!(e.to_string().contains("not empty (it holds 1 users"), "{e}");
+            assert_eq!(
+                dump(&target).await,
+                expected,
+                "a refused copy changes nothing"
+            );
+
+            // --replace: what the target held is gone, the source's rows are in.
+            add_user(&target, "only-in-target@example.com").await;
+            source.copy_to(&target, true).await.unwrap();
+            assert_eq!(dump(&target).await, expected);
+        }
+    })
+    .await;
+}
