@@ -12,6 +12,7 @@ mod moving_up;
 mod plugins;
 mod reload;
 mod replicas;
+mod rotation;
 mod sandbox;
 mod secrets;
 mod support;

@@ -250,24 +250,35 @@ impl Tessera {
     /// Fetches the JWKS over HTTP and verifies an access token with
     /// `jsonwebtoken`, checking `typ`, `iss`, `aud` and expiry.
     pub fn verify(&self, token: &str, audience: &str) -> Value {
-        let jwks: JwkSet = self
-            .get("/.well-known/jwks.json")
-            .json()
-            .expect("jwks json");
-        let header = jsonwebtoken::decode_header(token).expect("header");
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        let kid = header.kid.clone().expect("kid");
-        let jwk = jwks.find(&kid).expect("kid is in the JWKS");
-        let key = DecodingKey::from_jwk(jwk).expect("decoding key");
-        let mut validation = Validation::new(header.alg);
-        validation.set_audience(&[audience]);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .expect("token verifies against the JWKS")
-            .claims
+        verify_with(&self.jwks(), token, audience)
     }
 
+    /// The JWKS, fetched over HTTP.
+    pub fn jwks(&self) -> JwkSet {
+        self.get("/.well-known/jwks.json")
+            .json()
+            .expect("jwks json")
+    }
+}
+
+/// Verifies an access token against `jwks` with `jsonwebtoken`, checking
+/// `typ`, `iss`, `aud` and expiry.
+pub fn verify_with(jwks: &JwkSet, token: &str, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.clone().expect("kid");
+    let jwk = jwks.find(&kid).expect("kid is in the JWKS");
+    let key = DecodingKey::from_jwk(jwk).expect("decoding key");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("token verifies against the JWKS")
+        .claims
+}
+
+impl Tessera {
     /// Stops the server (SIGKILL) and returns its folder.
     pub fn stop(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
