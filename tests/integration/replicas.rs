@@ -16,7 +16,7 @@ use crate::user_flows::{
     PASSWORD, add_user, authorize_url, browser, location_params, param, pkce, sign_in, user_config,
 };
 
-const SPA_REDIRECT: &str = "https://app.example.com/callback";
+pub const SPA_REDIRECT: &str = "https://app.example.com/callback";
 
 /// A fresh PostgreSQL schema's URL, or `None` when PostgreSQL is skipped.
 pub fn postgres_url() -> Option<String> {
@@ -49,7 +49,7 @@ pub fn replicas(n: usize, url: &str, keys: &Path) -> Vec<Tessera> {
 }
 
 /// Signs Ada in on `t` and returns the code and the PKCE verifier.
-fn code_from(t: &Tessera) -> (String, String) {
+pub fn code_from(t: &Tessera) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         t,
@@ -64,7 +64,7 @@ fn code_from(t: &Tessera) -> (String, String) {
     (code, verifier)
 }
 
-fn redeem(t: &Tessera, code: &str, verifier: &str) -> Reply {
+pub fn redeem(t: &Tessera, code: &str, verifier: &str) -> Reply {
     t.token(
         None,
         &[
@@ -77,7 +77,7 @@ fn redeem(t: &Tessera, code: &str, verifier: &str) -> Reply {
     )
 }
 
-fn refresh(t: &Tessera, token: &str) -> Reply {
+pub fn refresh(t: &Tessera, token: &str) -> Reply {
     t.token(
         None,
         &[
