@@ -11,6 +11,7 @@ mod devkit;
 mod http_edge;
 mod nginx;
 mod plugins;
+mod races;
 mod reload;
 mod replicas;
 mod sandbox;
