@@ -93,9 +93,10 @@ fn at_most_one_winner<'a>(r: &[Tessera], answers: &'a [(usize, Reply)]) -> Optio
     }
     assert!(
         winners.len() <= 1,
-        "{} requests won: {:?}",
+        "{} of {} requests won; the first two: {:?}",
         winners.len(),
-        winners.iter().map(|w| &w.body).collect::<Vec<_>>()
+        answers.len(),
+        winners.iter().take(2).map(|w| &w.body).collect::<Vec<_>>()
     );
     winners.pop()
 }
