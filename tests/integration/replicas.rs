@@ -16,7 +16,7 @@ use crate::user_flows::{
     PASSWORD, add_user, authorize_url, browser, location_params, param, pkce, sign_in, user_config,
 };
 
-const SPA_REDIRECT: &str = "https://app.example.com/callback";
+pub const SPA_REDIRECT: &str = "https://app.example.com/callback";
 
 /// A fresh PostgreSQL schema's URL, or `None` when PostgreSQL is skipped.
 pub fn postgres_url() -> Option<String> {

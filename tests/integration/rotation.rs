@@ -139,7 +139,7 @@ fn a_rotation_under_load_fails_nothing_and_every_token_verifies_everywhere() {
     for (i, replica) in r.iter().enumerate() {
         let jwks = replica.jwks();
         for token in &tokens {
-            let claims = verify_with(&jwks, token, ORDERS);
+            let claims = verify_access_token(&jwks, token, ORDERS, ISSUER);
             assert_eq!(claims["client_id"], "acme-sync", "replica {i}");
         }
     }

@@ -250,7 +250,7 @@ impl Tessera {
     /// Fetches the JWKS over HTTP and verifies an access token with
     /// `jsonwebtoken`, checking `typ`, `iss`, `aud` and expiry.
     pub fn verify(&self, token: &str, audience: &str) -> Value {
-        verify_with(&self.jwks(), token, audience)
+        verify_access_token(&self.jwks(), token, audience, ISSUER)
     }
 
     /// The JWKS, fetched over HTTP.
@@ -259,26 +259,7 @@ impl Tessera {
             .json()
             .expect("jwks json")
     }
-}
 
-/// Verifies an access token against `jwks` with `jsonwebtoken`, checking
-/// `typ`, `iss`, `aud` and expiry.
-pub fn verify_with(jwks: &JwkSet, token: &str, audience: &str) -> Value {
-    let header = jsonwebtoken::decode_header(token).expect("header");
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let kid = header.kid.clone().expect("kid");
-    let jwk = jwks.find(&kid).expect("kid is in the JWKS");
-    let key = DecodingKey::from_jwk(jwk).expect("decoding key");
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&[ISSUER]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .expect("token verifies against the JWKS")
-        .claims
-}
-
-impl Tessera {
     /// Stops the server (SIGKILL) and returns its folder.
     pub fn stop(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
@@ -288,11 +269,63 @@ impl Tessera {
     }
 }
 
+impl Endpoint for Tessera {
+    fn base(&self) -> &str {
+        &self.base
+    }
+}
+
 impl Drop for Tessera {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where Tessera's endpoints are served: one replica, or a proxy in front
+/// of several.
+pub trait Endpoint {
+    /// `http://HOST:PORT`, no trailing slash.
+    fn base(&self) -> &str;
+
+    /// The absolute URL of `path` there.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+}
+
+/// Verifies an access token with `jsonwebtoken` against `jwks`, checking
+/// `typ`, `iss`, `aud` and expiry; returns its claims.
+pub fn verify_access_token(jwks: &JwkSet, token: &str, audience: &str, issuer: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.clone().expect("kid");
+    let jwk = jwks.find(&kid).expect("kid is in the JWKS");
+    let key = DecodingKey::from_jwk(jwk).expect("decoding key");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("token verifies against the JWKS")
+        .claims
+}
+
+/// Verifies an ID token for `client` against `jwks` (not an access token:
+/// no `at+jwt` type); returns its claims.
+pub fn verify_id_token(jwks: &JwkSet, token: &str, client: &str, issuer: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    assert_ne!(header.typ.as_deref(), Some("at+jwt"));
+    let jwk = jwks
+        .find(&header.kid.clone().expect("kid"))
+        .expect("kid is in the JWKS");
+    let key = DecodingKey::from_jwk(jwk).expect("decoding key");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[client]);
+    validation.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("ID token verifies against the JWKS")
+        .claims
 }
 
 /// A token endpoint reply.

@@ -84,7 +84,7 @@ pub fn browser() -> reqwest::blocking::Client {
 }
 
 pub fn authorize_url(
-    t: &Tessera,
+    t: &impl Endpoint,
     client: &str,
     redirect: &str,
     challenge: &str,
@@ -131,7 +131,7 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
 /// Posts the login form of `html` (a login page) with these credentials.
 fn post_login(
     b: &reqwest::blocking::Client,
-    t: &Tessera,
+    t: &impl Endpoint,
     html: &str,
     email: &str,
     password: &str,
@@ -150,7 +150,7 @@ fn post_login(
 /// Signs in on the login page; returns the redirect back to the client.
 pub fn sign_in(
     b: &reqwest::blocking::Client,
-    t: &Tessera,
+    t: &impl Endpoint,
     url: &str,
     email: &str,
     password: &str,
