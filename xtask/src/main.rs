@@ -11,6 +11,9 @@
 //!   store's tests run against PostgreSQL too: at `TESSERA_TEST_DATABASE_URL`
 //!   when that is set, else on a throwaway server started here for the run
 //!   when PostgreSQL's server programs are installed (see `postgres`).
+//! - `bench [ARGS…]`: what `bench/run` does: builds `tessera` and the
+//!   benchmark tools and runs `tessera-bench ARGS`, with the same throwaway
+//!   PostgreSQL (as `TESSERA_BENCH_DATABASE_URL`) for its `tessera-pg` row.
 //!
 //! Every cargo started here runs without the `CARGO_*` variables that cargo
 //! set for this program (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …): build
@@ -29,7 +32,8 @@ const EXAMPLE_PLUGINS: &[(&str, &str)] = &[
     ("roles-from-app-metadata", "roles_from_app_metadata"),
 ];
 
-const USAGE: &str = "usage: cargo xtask demo [--check] | cargo xtask test [ARGS…]";
+const USAGE: &str =
+    "usage: cargo xtask demo [--check] | cargo xtask test [ARGS…] | cargo xtask bench [ARGS…]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
             _ => Err(USAGE.to_owned()),
         },
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -307,6 +312,30 @@ fn test(extra: &[String]) -> Result<(), String> {
             "running every test (cargo test)"
         },
     )
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    run(
+        cargo().args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "tessera",
+            "-p",
+            "tessera-bench",
+        ]),
+        "building tessera and the benchmark tools",
+    )?;
+    let pg = test_database()?;
+    let mut cmd = Command::new(target_dir().join("release/tessera-bench"));
+    cmd.current_dir(root()).args(args);
+    match (&pg, std::env::var(TEST_DATABASE_URL)) {
+        (Some(pg), _) => cmd.env("TESSERA_BENCH_DATABASE_URL", &pg.url),
+        (None, Ok(url)) => cmd.env("TESSERA_BENCH_DATABASE_URL", url),
+        (None, Err(_)) => &mut cmd,
+    };
+    run(&mut cmd, "running the benchmarks (tessera-bench)")
 }
 
 #[cfg(test)]

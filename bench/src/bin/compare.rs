@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+#[path = "compare/user_flow.rs"]
+mod user_flow;
+
 const CLIENT_SECRET_HASH: &str =
     "sha256:04e149338a0452c6ac0e8fb9678a35511ee5552eae68569faf9bbe976b492fb5";
 const BASIC: &str = "YWNtZS1zeW5jOmRlbW8tYWNtZS1zZWNyZXQtZG8tbm90LXVzZS1pbi1wcm9kdWN0aW9u";
@@ -35,8 +38,24 @@ const NAMESPACE: &str = "https://claims.example.com/";
 enum System {
     Floor,
     Tessera(Plugin),
+    /// Tessera without plugins on a PostgreSQL store (keys sealed in it): the
+    /// client-credentials path reads nothing from the store, so this row
+    /// should match `tessera`'s.
+    TesseraPostgres,
+    /// A user's code exchange and refresh, on SQLite (`false`) or PostgreSQL
+    /// (`true`): the path that does use the store ([`user_flow`]).
+    TesseraUserFlow {
+        postgres: bool,
+    },
     OidcProvider,
 }
+
+/// The PostgreSQL the `tessera-pg` row runs on (`cargo xtask bench` starts a
+/// throwaway one); without it the row is skipped.
+const DATABASE_URL: &str = "TESSERA_BENCH_DATABASE_URL";
+
+/// The key-encryption key of the `tessera-pg` row: a benchmark's, not a secret.
+const BENCH_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Plugin {
@@ -65,6 +84,9 @@ impl Scenario {
             System::Tessera(Plugin::RustWarm) => "tessera+rust-warm",
             System::Tessera(Plugin::JavaScript) => "tessera+js",
             System::Tessera(Plugin::Python) => "tessera+python",
+            System::TesseraPostgres => "tessera-pg",
+            System::TesseraUserFlow { postgres: false } => "tessera-code+refresh",
+            System::TesseraUserFlow { postgres: true } => "tessera-pg-code+refresh",
             System::OidcProvider => "oidc-provider",
         };
         format!("{system} {} c{}", self.alg, self.connections)
@@ -152,9 +174,16 @@ fn main() {
         alg: "ES256",
         connections,
     };
+    let database = std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty());
+    if database.is_none() {
+        eprintln!(
+            "bench: {DATABASE_URL} is not set, so the tessera-pg row is skipped (bench/run starts a PostgreSQL when it is installed)"
+        );
+    }
     for system in [
         System::Floor,
         System::Tessera(Plugin::None),
+        System::TesseraPostgres,
         System::Tessera(Plugin::Rust),
         System::Tessera(Plugin::RustWarm),
         System::Tessera(Plugin::JavaScript),
@@ -162,6 +191,9 @@ fn main() {
         System::OidcProvider,
     ] {
         scenarios.push(es(system, 32));
+    }
+    for postgres in [false, true] {
+        scenarios.push(es(System::TesseraUserFlow { postgres }, 32));
     }
     for system in [
         System::Floor,
@@ -189,6 +221,9 @@ fn main() {
             System::Tessera(Plugin::JavaScript) => plugins.contains_key("client-claims-js"),
             System::Tessera(Plugin::Python) => plugins.contains_key("client-claims-py"),
             System::OidcProvider => oidc.is_some(),
+            System::TesseraPostgres | System::TesseraUserFlow { postgres: true } => {
+                database.is_some()
+            }
             _ => true,
         };
         let wanted = options.only.is_empty()
@@ -236,14 +271,60 @@ fn main() {
                     plugin,
                     Plugin::RustWarm | Plugin::JavaScript | Plugin::Python
                 );
-                std::fs::write(&config, tessera_config(port, scenario.alg, wasm, warm))
-                    .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
+                std::fs::write(
+                    &config,
+                    tessera_config(port, scenario.alg, wasm, warm, None),
+                )
+                .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
                 (
                     spawn(
                         Command::new(&tessera)
                             .arg("serve")
                             .arg("--config")
                             .arg(&config),
+                    ),
+                    "/oauth/token",
+                )
+            }
+            System::TesseraPostgres => {
+                let Some(url) = &database else { continue };
+                let config = dir.join("tessera.toml");
+                std::fs::write(
+                    &config,
+                    tessera_config(port, scenario.alg, None, false, Some(url)),
+                )
+                .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
+                (
+                    spawn(
+                        Command::new(&tessera)
+                            .arg("serve")
+                            .arg("--config")
+                            .arg(&config)
+                            .env("TESSERA_BENCH_KEK", BENCH_KEK),
+                    ),
+                    "/oauth/token",
+                )
+            }
+            System::TesseraUserFlow { postgres } => {
+                let url = if postgres { database.as_deref() } else { None };
+                let config = dir.join("tessera.toml");
+                let text = tessera_config(port, scenario.alg, None, false, url)
+                    + &user_flow::config_section();
+                std::fs::write(&config, text)
+                    .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
+                if let Err(e) =
+                    user_flow::add_user(&tessera, &config, &[("TESSERA_BENCH_KEK", BENCH_KEK)])
+                {
+                    eprintln!("bench: {name}: {e}");
+                    continue;
+                }
+                (
+                    spawn(
+                        Command::new(&tessera)
+                            .arg("serve")
+                            .arg("--config")
+                            .arg(&config)
+                            .env("TESSERA_BENCH_KEK", BENCH_KEK),
                     ),
                     "/oauth/token",
                 )
@@ -263,9 +344,22 @@ fn main() {
                 )
             }
         };
-        let outcome = measure(
-            &options, &scenario, &mut child, port, path, ticks, &root, None,
-        );
+        let outcome = match scenario.system {
+            System::TesseraUserFlow { .. } => wait_for_token(&mut child, port, path, &scenario)
+                .and_then(|()| {
+                    user_flow::measure(
+                        port,
+                        scenario.connections,
+                        Duration::from_secs(options.warmup),
+                        Duration::from_secs(options.duration),
+                        child.id(),
+                        ticks,
+                    )
+                }),
+            _ => measure(
+                &options, &scenario, &mut child, port, path, ticks, &root, None,
+            ),
+        };
         let _ = child.kill();
         let _ = child.wait();
         match outcome {
@@ -330,7 +424,11 @@ fn reload_soak(
     std::fs::write(&live, &original).ok()?;
     let port = free_port();
     let config = dir.join("tessera.toml");
-    std::fs::write(&config, tessera_config(port, "ES256", Some(&live), false)).ok()?;
+    std::fs::write(
+        &config,
+        tessera_config(port, "ES256", Some(&live), false, None),
+    )
+    .ok()?;
     let mut child = spawn(
         Command::new(tessera)
             .arg("serve")
@@ -550,7 +648,10 @@ fn check_token(body: &str, scenario: &Scenario) -> Result<(), String> {
     expect(claims["aud"] == AUDIENCE, "wrong aud")?;
     expect(claims["client_id"] == "acme-sync", "wrong client_id")?;
     expect(claims["scope"] == "read:orders", "wrong scope")?;
-    if scenario.system != System::Tessera(Plugin::None) {
+    if !matches!(
+        scenario.system,
+        System::Tessera(Plugin::None) | System::TesseraPostgres | System::TesseraUserFlow { .. }
+    ) {
         expect(
             claims[format!("{NAMESPACE}client_name")] == "ACME order sync"
                 && claims[format!("{NAMESPACE}client_app_type")] == "machine",
@@ -560,7 +661,22 @@ fn check_token(body: &str, scenario: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-fn tessera_config(port: u16, alg: &str, plugin: Option<&PathBuf>, warm: bool) -> String {
+/// A Tessera configuration: SQLite and a key folder, or with `postgres` that
+/// store and the keys sealed in it.
+fn tessera_config(
+    port: u16,
+    alg: &str,
+    plugin: Option<&PathBuf>,
+    warm: bool,
+    postgres: Option<&str>,
+) -> String {
+    let (keys, store) = match postgres {
+        Some(url) => ("kek_env = \"TESSERA_BENCH_KEK\"".to_owned(), url.to_owned()),
+        None => (
+            "key_dir = \"keys\"".to_owned(),
+            "sqlite://tessera.db".to_owned(),
+        ),
+    };
     let mut config = format!(
         r#"[server]
 issuer = "http://127.0.0.1:{port}"
@@ -568,10 +684,10 @@ listen = "127.0.0.1:{port}"
 
 [signing]
 algorithm = "{alg}"
-key_dir = "keys"
+{keys}
 
 [store]
-url = "sqlite://tessera.db"
+url = "{store}"
 
 [runtime]
 cache_dir = "cache"
