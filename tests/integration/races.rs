@@ -28,6 +28,17 @@ const ROUNDS: usize = 5;
 /// `bases[i % bases.len()]`. Each thread opens its connection first (a
 /// `/healthz`) and waits at a barrier, so the requests reach the replicas
 /// together. Returns (replica index, reply) per request.
+/// Three replicas on a fresh PostgreSQL schema with Ada signed up: the
+/// schema's URL, the folder of their KEK and the replicas; `None` when
+/// PostgreSQL is skipped.
+fn three_replicas_with_ada() -> Option<(String, tempfile::TempDir, Vec<Tessera>)> {
+    let url = postgres_url()?;
+    let keys = tempfile::tempdir().expect("keys");
+    let r = crate::replicas::replicas(3, &url, keys.path());
+    add_user(&r[0], "ada@example.com", "{}");
+    Some((url, keys, r))
+}
+
 fn race(bases: &[&str], form: &[(&str, &str)]) -> Vec<(usize, Reply)> {
     let barrier = Barrier::new(RACERS);
     std::thread::scope(|s| {
@@ -137,10 +148,9 @@ const HALF_WRITTEN: &str = "SELECT count(*) FROM refresh_families f WHERE NOT f.
 
 #[test]
 fn one_code_redeemed_fifty_times_at_once_on_three_replicas() {
-    let Some(url) = postgres_url() else { return };
-    let keys = tempfile::tempdir().expect("keys");
-    let r = crate::replicas::replicas(3, &url, keys.path());
-    add_user(&r[0], "ada@example.com", "{}");
+    let Some((url, _keys, r)) = three_replicas_with_ada() else {
+        return;
+    };
     let bases: Vec<&str> = r.iter().map(|t| t.base.as_str()).collect();
     let mut won = 0;
     for round in 0..ROUNDS {
@@ -179,10 +189,9 @@ fn one_code_redeemed_fifty_times_at_once_on_three_replicas() {
 
 #[test]
 fn one_refresh_token_used_fifty_times_at_once_on_three_replicas() {
-    let Some(url) = postgres_url() else { return };
-    let keys = tempfile::tempdir().expect("keys");
-    let r = crate::replicas::replicas(3, &url, keys.path());
-    add_user(&r[0], "ada@example.com", "{}");
+    let Some((url, _keys, r)) = three_replicas_with_ada() else {
+        return;
+    };
     let bases: Vec<&str> = r.iter().map(|t| t.base.as_str()).collect();
     let mut won = 0;
     for round in 0..ROUNDS {

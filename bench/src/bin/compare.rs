@@ -294,16 +294,7 @@ fn main() {
                     tessera_config(port, scenario.alg, None, false, Some(url)),
                 )
                 .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
-                (
-                    spawn(
-                        Command::new(&tessera)
-                            .arg("serve")
-                            .arg("--config")
-                            .arg(&config)
-                            .env("TESSERA_BENCH_KEK", BENCH_KEK),
-                    ),
-                    "/oauth/token",
-                )
+                (serve_with_kek(&tessera, &config), "/oauth/token")
             }
             System::TesseraUserFlow { postgres } => {
                 let url = if postgres { database.as_deref() } else { None };
@@ -318,16 +309,7 @@ fn main() {
                     eprintln!("bench: {name}: {e}");
                     continue;
                 }
-                (
-                    spawn(
-                        Command::new(&tessera)
-                            .arg("serve")
-                            .arg("--config")
-                            .arg(&config)
-                            .env("TESSERA_BENCH_KEK", BENCH_KEK),
-                    ),
-                    "/oauth/token",
-                )
+                (serve_with_kek(&tessera, &config), "/oauth/token")
             }
             System::OidcProvider => {
                 let Some(node) = &oidc else { continue };
@@ -659,6 +641,18 @@ fn check_token(body: &str, scenario: &Scenario) -> Result<(), String> {
         )?;
     }
     Ok(())
+}
+
+/// `tessera serve` on `config`, with the benchmark's KEK in the environment
+/// (used when the configuration names it).
+fn serve_with_kek(tessera: &Path, config: &Path) -> Child {
+    spawn(
+        Command::new(tessera)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("TESSERA_BENCH_KEK", BENCH_KEK),
+    )
 }
 
 /// A Tessera configuration: SQLite and a key folder, or with `postgres` that
