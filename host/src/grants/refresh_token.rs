@@ -40,8 +40,18 @@ pub async fn exchange(
             "scope {extra:?} was not part of the original grant"
         )));
     }
+    // The rotation is one transaction: the token is spent and its successor
+    // stored together, so a crash never leaves the family half-written.
+    let rt = user_tokens::opaque_token()?;
+    let now = clock.now();
     let record = match store
-        .use_refresh_with_leeway(&hash, clock.now(), client.refresh_reuse_leeway.as_secs())
+        .rotate_refresh(
+            &hash,
+            now,
+            client.refresh_reuse_leeway.as_secs(),
+            &secret_hash(&rt),
+            now + user_tokens::REFRESH_LIFETIME,
+        )
         .await
         .map_err(store_error)?
     {
@@ -87,19 +97,8 @@ pub async fn exchange(
         None,
     )
     .await?;
-    // Rotation: the new refresh token joins the family with the family's
-    // original scope, whatever this request narrowed.
-    let rt = user_tokens::opaque_token()?;
-    let now = clock.now();
-    store
-        .put_refresh(&crate::store::RefreshRecord {
-            token_hash: secret_hash(&rt),
-            issued_at: now,
-            expires_at: now + user_tokens::REFRESH_LIFETIME,
-            ..record
-        })
-        .await
-        .map_err(store_error)?;
+    // The successor (stored above) keeps the family's original scope,
+    // whatever this request narrowed.
     tokens.refresh_token = Some(rt);
     Ok(tokens)
 }

@@ -735,6 +735,26 @@ impl Store {
         on_backend!(self, db => db.use_refresh(token_hash, now, leeway).await)
     }
 
+    /// Rotates a refresh token in one transaction: uses it as
+    /// [`Store::use_refresh_with_leeway`] does and, when it is
+    /// [`RefreshUse::Fresh`], stores its successor (`successor_hash`, the
+    /// same grant, issued at `now`, expiring at `successor_expires_at`) in
+    /// the same commit. A crash or a lost connection leaves the family either
+    /// rotated or as it was, never with a spent token and no successor.
+    /// [`StoreError::Revoked`] when the family was revoked meanwhile (the old
+    /// token then stays unused).
+    pub async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        now: u64,
+        leeway: u64,
+        successor_hash: &str,
+        successor_expires_at: u64,
+    ) -> Result<RefreshUse, StoreError> {
+        check_key("token_hash", successor_hash)?;
+        on_backend!(self, db => db.rotate_refresh(token_hash, now, leeway, successor_hash, successor_expires_at).await)
+    }
+
     /// Reads a refresh token without using it, so a request can be checked
     /// (its scope, say) before the token is spent.
     pub async fn refresh_token(

@@ -153,6 +153,20 @@ macro_rules! refresh_columns {
     };
 }
 
+/// The single-use guarantee for refresh tokens, as for codes: of concurrent
+/// uses one finds the token unused. A revoked family's tokens are never
+/// marked used, so they keep answering Revoked. Within the client's reuse
+/// leeway (`$3` = now − leeway) a token used before may be used again (its
+/// first use time stays), so a client whose response was lost can retry.
+const USE_REFRESH: &str = concat!(
+    "UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) \
+     WHERE token_hash = $1 AND (used_at IS NULL OR used_at > $3) AND NOT EXISTS (\
+         SELECT 1 FROM refresh_families f \
+         WHERE f.family_id = refresh_tokens.family_id AND f.revoked) \
+     RETURNING ",
+    refresh_columns!()
+);
+
 /// The store on one SQL database: a connection pool and the statements.
 pub(super) struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
@@ -477,6 +491,18 @@ where
 
     pub(super) async fn put_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        Self::insert_refresh(&mut *tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a refresh token, and its family on first use, inside the
+    /// caller's write transaction: refused when the family is revoked or
+    /// born from a replayed code.
+    async fn insert_refresh(
+        tx: &mut DB::Connection,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
         // A family born from a code that was replayed meanwhile is stillborn.
         // The code's row is locked first (see the module's documentation), so
         // a replay's revocation either happened before and is seen here, or
@@ -549,7 +575,6 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict(e, "a refresh token with this hash already exists".into()))?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -574,24 +599,12 @@ where
         now: u64,
         leeway: u64,
     ) -> Result<RefreshUse, StoreError> {
-        // The single-use guarantee, as for codes; a revoked family's tokens
-        // are never marked used, so they keep answering Revoked. Within the
-        // client's reuse leeway a token used before may be used again (its
-        // first use time stays), so a client whose response was lost can
-        // retry.
-        let first = sqlx::query(concat!(
-            "UPDATE refresh_tokens SET used_at = COALESCE(used_at, $2) \
-             WHERE token_hash = $1 AND (used_at IS NULL OR used_at > $3) AND NOT EXISTS (\
-                 SELECT 1 FROM refresh_families f \
-                 WHERE f.family_id = refresh_tokens.family_id AND f.revoked) \
-             RETURNING ",
-            refresh_columns!()
-        ))
-        .bind(token_hash)
-        .bind(db_time(now))
-        .bind(db_time(now.saturating_sub(leeway)))
-        .fetch_optional(&self.pool)
-        .await?;
+        let first = sqlx::query(USE_REFRESH)
+            .bind(token_hash)
+            .bind(db_time(now))
+            .bind(db_time(now.saturating_sub(leeway)))
+            .fetch_optional(&self.pool)
+            .await?;
         if let Some(row) = first {
             let token = refresh_from_row(&row)?;
             return Ok(if token.expires_at <= now {
@@ -600,6 +613,52 @@ where
                 RefreshUse::Fresh(token)
             });
         }
+        self.refused_use(token_hash).await
+    }
+
+    /// A rotation in one transaction: the token is used as by
+    /// [`SqlStore::use_refresh`] and, when fresh, its successor
+    /// (`successor_hash`, issued at `now`, expiring at `successor_expires_at`)
+    /// joins the family in the same commit. A crash leaves the old token
+    /// unused or the family rotated, never a spent token without a successor.
+    pub(super) async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        now: u64,
+        leeway: u64,
+        successor_hash: &str,
+        successor_expires_at: u64,
+    ) -> Result<RefreshUse, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let first = sqlx::query(USE_REFRESH)
+            .bind(token_hash)
+            .bind(db_time(now))
+            .bind(db_time(now.saturating_sub(leeway)))
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = first {
+            let token = refresh_from_row(&row)?;
+            if token.expires_at <= now {
+                tx.commit().await?;
+                return Ok(RefreshUse::Expired);
+            }
+            let successor = RefreshRecord {
+                token_hash: successor_hash.to_owned(),
+                issued_at: now,
+                expires_at: successor_expires_at,
+                ..token.clone()
+            };
+            Self::insert_refresh(&mut *tx, &successor).await?;
+            tx.commit().await?;
+            return Ok(RefreshUse::Fresh(token));
+        }
+        tx.rollback().await?;
+        self.refused_use(token_hash).await
+    }
+
+    /// Why a token the single-use statement did not take was refused; a
+    /// second use outside the leeway revokes the family.
+    async fn refused_use(&self, token_hash: &str) -> Result<RefreshUse, StoreError> {
         let again = sqlx::query(concat!(
             "SELECT ",
             refresh_columns!(),

@@ -308,6 +308,81 @@ async fn parallel_uses_of_a_refresh_token_give_one_fresh_and_revoke_the_family()
 }
 
 #[tokio::test]
+async fn a_rotation_spends_the_token_and_stores_its_successor_in_one_commit() {
+    on_each_backend(|store| async move {
+        let user = add_user(&store, "rot@example.com").await;
+        store
+            .put_refresh(&refresh("h-1", "fam", &user, 9_000))
+            .await
+            .unwrap();
+        let RefreshUse::Fresh(old) = store
+            .rotate_refresh("h-1", 2_000, 0, "h-2", 8_000)
+            .await
+            .unwrap()
+        else {
+            panic!("the first rotation is fresh");
+        };
+        assert_eq!(old.token_hash, "h-1");
+        let next = store
+            .refresh_token("h-2")
+            .await
+            .unwrap()
+            .expect("successor");
+        assert_eq!(
+            (next.family_id.as_str(), next.issued_at, next.expires_at),
+            ("fam", 2_000, 8_000)
+        );
+        assert_eq!(next.scopes, old.scopes, "the family keeps its grant");
+
+        // Concurrent rotations of the successor: one wins, and the family
+        // gains exactly one more token.
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .rotate_refresh("h-2", 3_000, 0, &format!("h-3-{i}"), 8_000)
+                        .await
+                })
+            })
+            .collect();
+        let mut fresh = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(RefreshUse::Fresh(_)) => fresh += 1,
+                Ok(RefreshUse::Reused(_) | RefreshUse::Revoked) | Err(StoreError::Revoked) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(fresh, 1);
+        // The replays revoked the family: nothing rotates any more, and a
+        // refused rotation stores no successor and spends nothing.
+        assert!(matches!(
+            store.rotate_refresh("h-1", 4_000, 0, "h-x", 8_000).await,
+            Ok(RefreshUse::Revoked) | Err(StoreError::Revoked)
+        ));
+        assert!(store.refresh_token("h-x").await.unwrap().is_none());
+
+        // A family revoked between the read and the rotation: refused, the
+        // token stays unused.
+        store
+            .put_refresh(&refresh("h-a", "fam-2", &user, 9_000))
+            .await
+            .unwrap();
+        store.revoke_family("fam-2").await.unwrap();
+        assert_eq!(
+            store
+                .rotate_refresh("h-a", 2_000, 0, "h-b", 8_000)
+                .await
+                .unwrap(),
+            RefreshUse::Revoked
+        );
+        assert!(store.refresh_token("h-b").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn refresh_expiry_unknown_and_family_ownership() {
     on_each_backend(|store| async move {
         let user = add_user(&store, "kim@example.com").await;
