@@ -6,9 +6,9 @@
 //! token at all; scopes are the request narrowed to the grant; then the
 //! credentials-exchange plugins run; then the token is signed.
 
+use super::policy;
 use super::user_tokens::TokenSet;
 use crate::Snapshot;
-use crate::config::{ClientAccess, Subject};
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::pipeline::{self, CredentialsExchange, RequestInfo, TransactionInfo};
@@ -48,9 +48,7 @@ pub async fn exchange(
     };
 
     let api = match &req.audience {
-        Some(aud) => config.api(aud).ok_or_else(|| {
-            OAuthError::invalid_target(format!("no API has the identifier {aud:?}"))
-        })?,
+        Some(aud) => policy::named_api(config, aud)?,
         None => match client.client_grant_apis.as_slice() {
             [only] => config
                 .api(only)
@@ -63,24 +61,8 @@ pub async fn exchange(
             }
         },
     };
-
-    let grant = match api.client_access {
-        ClientAccess::DenyAll => {
-            return Err(OAuthError::access_denied(format!(
-                "API {:?} does not accept client-credentials tokens",
-                api.identifier
-            )));
-        }
-        ClientAccess::RequireClientGrant => config
-            .grant(&client.id, &api.identifier, Subject::Client)
-            .ok_or_else(|| {
-                OAuthError::access_denied(format!(
-                    "client {:?} has no grant for API {:?}",
-                    client.id, api.identifier
-                ))
-            })?,
-    };
-    let scopes = scope::narrow(req.scope.as_deref(), &grant.scopes)?;
+    let ceiling = policy::client_ceiling(config, &client, api)?;
+    let scopes = scope::narrow(req.scope.as_deref(), ceiling)?;
 
     let jti = token::new_jti()
         .map_err(|_| OAuthError::server_error("the random number generator failed"))?;

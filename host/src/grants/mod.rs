@@ -1,10 +1,14 @@
-//! One file per grant. Each takes an authenticated client and a typed request,
-//! applies the API's policy and the client's grant, runs the plugin stage, and
-//! mints tokens. No HTTP types.
+//! One file per grant or flow. Each takes an authenticated client (or a
+//! validated authorization request) and a typed request, applies the access
+//! policy of [`policy`], runs the plugin stage, and mints tokens or a code.
+//! No HTTP types: `crate::http` turns requests into these inputs and their
+//! results into responses.
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod policy;
 pub mod refresh_token;
+pub mod sign_in;
 pub mod user_tokens;
 
 use crate::oauth::{ErrorCode, OAuthError};

@@ -1,0 +1,379 @@
+//! The front half of the authorization code flow (RFC 6749 §4.1.1–4.1.2,
+//! OpenID Connect Core §3.1.2): a validated request either finds its user
+//! signed in and gets a code at once, or is parked in the store as a pending
+//! sign-in, so that any replica can finish it, while the user gives a
+//! password.
+//!
+//! A pending sign-in carries a CSRF token for its form and is bound to the
+//! browser that started it, so a form cannot be replayed into someone else's
+//! browser (login CSRF). Completing means: the API's `user_access` policy and
+//! the scope ceiling ([`super::policy`]), the authorize-stage plugins, then a
+//! single-use code stored as a hash. A plugin failure or denial stores
+//! nothing.
+//!
+//! No HTTP here: `http::authorize` reads cookies and forms and turns these
+//! results into pages, cookies and redirects.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::policy;
+use super::user_tokens::opaque_token;
+use crate::config::{Api, Client, Config};
+use crate::oauth::OAuthError;
+use crate::oauth::authorize::{AuthorizeRequest, redirect_with};
+use crate::plugin::pipeline::{self, Authorize, RequestInfo, TransactionInfo};
+use crate::plugin::{PluginRun, TokenShape};
+use crate::store::{CodeRecord, User, secret_hash};
+use crate::{Issuer, Snapshot};
+
+/// How long an authorization code lives.
+pub const CODE_LIFETIME: u64 = 300;
+/// How long a pending sign-in (the login form) stays valid.
+pub const PENDING_LIFETIME: u64 = 600;
+/// How long a sign-in lasts.
+pub const SESSION_LIFETIME: u64 = 8 * 3600;
+
+/// A parked authorization request, as the store keeps it.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    request: AuthorizeRequest,
+    csrf: String,
+    browser: String,
+    params: Vec<(String, String)>,
+}
+
+/// Why a sign-in cannot go on. The user sees a page, not a redirect: none of
+/// these is the client's doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The pending sign-in is unknown or has expired.
+    Expired,
+    /// The form's CSRF token or the browser binding does not match.
+    OtherBrowser,
+    /// The client has left the configuration since the sign-in started.
+    UnknownClient,
+    /// The form was submitted before.
+    AlreadyUsed,
+    /// The store failed.
+    Unavailable,
+    /// The random number generator failed.
+    NoRandom,
+}
+
+/// A sign-in waiting for its user.
+pub struct Challenge {
+    /// The pending sign-in's id (the form carries it; the store has its hash).
+    pub tx: String,
+    /// The form's CSRF token.
+    pub csrf: String,
+    /// The browser binding.
+    pub browser: String,
+    /// Whether `browser` is new, so the browser must be given it.
+    pub new_browser: bool,
+}
+
+/// Parks `request` until its user signs in. `browser` is the binding the
+/// browser already has, if any.
+pub async fn start(
+    issuer: &Issuer,
+    request: AuthorizeRequest,
+    params: Vec<(String, String)>,
+    browser: Option<String>,
+) -> Result<Challenge, Refusal> {
+    let fresh = || opaque_token().map_err(|_| Refusal::NoRandom);
+    let (tx, csrf) = (fresh()?, fresh()?);
+    let (browser, new_browser) = match browser {
+        Some(b) => (b, false),
+        None => (fresh()?, true),
+    };
+    let pending = Pending {
+        request,
+        csrf: csrf.clone(),
+        browser: browser.clone(),
+        params,
+    };
+    let json = serde_json::to_value(&pending).map_err(|_| Refusal::Unavailable)?;
+    let now = issuer.clock.now();
+    issuer
+        .store
+        .put_pending(&secret_hash(&tx), &json, now + PENDING_LIFETIME)
+        .await
+        .map_err(|e| unavailable(e, "storing a pending sign-in"))?;
+    Ok(Challenge {
+        tx,
+        csrf,
+        browser,
+        new_browser,
+    })
+}
+
+/// A submitted login form and the browser it came from.
+pub struct LoginAttempt<'a> {
+    /// The pending sign-in's id.
+    pub tx: &'a str,
+    /// The form's CSRF token.
+    pub csrf: Option<&'a str>,
+    /// The browser binding the browser sent.
+    pub browser: Option<&'a str>,
+    /// The email address typed.
+    pub email: &'a str,
+    /// The password typed.
+    pub password: &'a str,
+}
+
+/// Why a login form did not sign anyone in.
+pub enum LoginFailure {
+    /// The sign-in cannot go on.
+    Refused(Refusal),
+    /// Wrong email or password: the form is shown again, for the same
+    /// pending sign-in.
+    WrongPassword {
+        /// The client, for its name.
+        client: Arc<Client>,
+        /// The form's CSRF token.
+        csrf: String,
+    },
+}
+
+impl From<Refusal> for LoginFailure {
+    fn from(r: Refusal) -> Self {
+        LoginFailure::Refused(r)
+    }
+}
+
+/// A user who just signed in, with the request that was waiting.
+pub struct SignedIn {
+    /// The client that asked.
+    pub client: Arc<Client>,
+    /// Its authorization request.
+    pub request: AuthorizeRequest,
+    /// The request's parameters as plugins see them.
+    pub params: Vec<(String, String)>,
+    /// The user.
+    pub user: User,
+    /// The new session's id, for the session cookie (the store has its hash).
+    pub session: String,
+    /// When the user signed in.
+    pub auth_time: u64,
+}
+
+/// Checks a login form: the pending sign-in, its binding to this browser, the
+/// password. On success the pending sign-in is spent and a session starts.
+pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedIn, LoginFailure> {
+    let now = issuer.clock.now();
+    let tx_hash = secret_hash(attempt.tx);
+    let pending: Pending = issuer
+        .store
+        .get_pending(&tx_hash, now)
+        .await
+        .map_err(|e| unavailable(e, "reading a pending sign-in"))?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or(Refusal::Expired)?;
+    let csrf_ok = attempt.csrf == Some(pending.csrf.as_str());
+    let browser_ok = attempt.browser == Some(pending.browser.as_str());
+    if !csrf_ok || !browser_ok {
+        return Err(Refusal::OtherBrowser.into());
+    }
+    let client = issuer
+        .snapshot()
+        .config
+        .clients
+        .get(&pending.request.client_id)
+        .cloned()
+        .ok_or(Refusal::UnknownClient)?;
+    let user = issuer
+        .store
+        .verify_password(attempt.email, attempt.password)
+        .await
+        .map_err(|e| unavailable(e, "checking a password"))?
+        .ok_or_else(|| LoginFailure::WrongPassword {
+            client: client.clone(),
+            csrf: pending.csrf.clone(),
+        })?;
+    // One-shot: a second submission of the same form finds nothing.
+    issuer
+        .store
+        .take_pending(&tx_hash, now)
+        .await
+        .map_err(|e| unavailable(e, "spending a pending sign-in"))?
+        .ok_or(Refusal::AlreadyUsed)?;
+    let session = opaque_token().map_err(|_| Refusal::NoRandom)?;
+    issuer
+        .store
+        .create_session(
+            &secret_hash(&session),
+            &user.id,
+            now,
+            now + SESSION_LIFETIME,
+        )
+        .await
+        .map_err(|e| unavailable(e, "starting a session"))?;
+    Ok(SignedIn {
+        client,
+        request: pending.request,
+        params: pending.params,
+        user,
+        session,
+        auth_time: now,
+    })
+}
+
+/// The user of the session `session` (the cookie's value), and when they
+/// signed in; `None` when there is no such live session.
+pub async fn signed_in_user(
+    issuer: &Issuer,
+    session: Option<&str>,
+) -> Result<Option<(User, u64)>, OAuthError> {
+    let Some(sid) = session else {
+        return Ok(None);
+    };
+    let store = &issuer.store;
+    let Some(session) = store
+        .session(&secret_hash(sid), issuer.clock.now())
+        .await
+        .map_err(super::store_error)?
+    else {
+        return Ok(None);
+    };
+    let user = store
+        .user_by_id(&session.user_id)
+        .await
+        .map_err(super::store_error)?;
+    Ok(user.map(|u| (u, session.auth_time)))
+}
+
+/// A request and the signed-in user it is for.
+pub struct Completion<'a> {
+    /// The client.
+    pub client: &'a Arc<Client>,
+    /// Its validated request.
+    pub request: &'a AuthorizeRequest,
+    /// The user.
+    pub user: &'a User,
+    /// When the user signed in.
+    pub auth_time: u64,
+    /// The HTTP request as plugins see it.
+    pub info: RequestInfo,
+}
+
+/// Policy, plugins, code: returns where to send the browser, the client's
+/// redirect URI with `code`, `state` and `iss`. `trace` receives every
+/// plugin run, also when the request fails.
+pub async fn complete(
+    issuer: &Issuer,
+    snapshot: &Snapshot,
+    c: Completion<'_>,
+    trace: &mut Vec<PluginRun>,
+) -> Result<String, OAuthError> {
+    let config = &snapshot.config;
+    let req = c.request;
+    let api: Option<&Arc<Api>> = match &req.audience {
+        Some(aud) => Some(policy::named_api(config, aud)?),
+        None if req.api_scopes.is_empty() => None,
+        None => {
+            return Err(OAuthError::invalid_request(
+                "audience (or resource) is required when asking for API scopes",
+            ));
+        }
+    };
+    let ceiling: &[String] = match api {
+        None => &[],
+        Some(api) => policy::user_ceiling(config, c.client, api)?,
+    };
+    if let Some(extra) = req.api_scopes.iter().find(|s| !ceiling.contains(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {extra:?} is not available to this application"
+        )));
+    }
+
+    let now = issuer.clock.now();
+    let code = opaque_token()?;
+    let code_hash = secret_hash(&code);
+    let transaction = TransactionInfo {
+        // A short, non-secret id for the transaction (the code itself is secret).
+        id: code_hash.chars().take(22).collect(),
+        grant_type: "authorization_code",
+        requested_scopes: req.scopes(),
+        granted_scopes: req.api_scopes.clone(),
+        redirect_uri: Some(req.redirect_uri.clone()),
+        requested_audience: req.audience.clone(),
+    };
+    let mut shape = TokenShape {
+        scopes: req.api_scopes.clone(),
+        ..TokenShape::default()
+    };
+    pipeline::authorize(
+        &issuer.runtime,
+        &snapshot.plugins,
+        config.claims,
+        Authorize {
+            client: c.client,
+            api: api.map(|a| &**a),
+            user: c.user,
+            request: &c.info,
+            transaction: &transaction,
+        },
+        ceiling,
+        &mut shape,
+        trace,
+    )
+    .await
+    .map_err(|e| e.to_oauth())?;
+
+    let mut scopes = req.oidc_scopes.clone();
+    scopes.extend(shape.scopes);
+    issuer
+        .store
+        .put_code(&CodeRecord {
+            code_hash,
+            client_id: c.client.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
+            user_id: c.user.id.clone(),
+            scopes,
+            audience: api.map(|a| a.identifier.clone()),
+            nonce: req.nonce.clone(),
+            auth_time: c.auth_time,
+            access_claims: shape.claims,
+            id_claims: shape.id_claims,
+            issued_at: now,
+            expires_at: now + CODE_LIFETIME,
+        })
+        .await
+        .map_err(super::store_error)?;
+    tracing::debug!(client = %c.client.id, user = %c.user.id, plugins = %serde_json::to_string(&trace).unwrap_or_default(), "authorization code issued");
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", &config.server.issuer));
+    Ok(redirect_with(&req.redirect_uri, &pairs))
+}
+
+/// Where an error goes once the client and its redirect URI are trusted:
+/// the redirect URI with `error`, `error_description`, `state` and `iss`
+/// (RFC 6749 §4.1.2.1, RFC 9207).
+pub fn error_location(
+    config: &Config,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+) -> String {
+    let description = error.safe_description();
+    let mut pairs = vec![
+        ("error", error.code.as_str()),
+        ("error_description", description.as_str()),
+    ];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", &config.server.issuer));
+    redirect_with(redirect_uri, &pairs)
+}
+
+fn unavailable(e: crate::store::StoreError, doing: &str) -> Refusal {
+    tracing::error!(error = %e, "{doing} failed");
+    Refusal::Unavailable
+}
