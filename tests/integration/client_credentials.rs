@@ -227,7 +227,10 @@ fn discovery_lists_only_what_is_implemented() {
         let methods = doc["token_endpoint_auth_methods_supported"]
             .as_array()
             .expect("methods");
-        assert_eq!(methods.len(), 2);
+        assert_eq!(
+            methods,
+            &["client_secret_basic", "client_secret_post", "none"]
+        );
     }
     let jwks: serde_json::Value = t.get("/.well-known/jwks.json").json().expect("json");
     for key in jwks["keys"].as_array().expect("keys") {

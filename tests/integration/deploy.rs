@@ -153,14 +153,26 @@ fn three_replicas_behind_nginx_are_one_issuer() {
             "n0nce"
         );
     }
-    let info: Value = reqwest::blocking::Client::new()
-        .get(front.url("/userinfo"))
-        .bearer_auth(rotated.access_token())
-        .send()
-        .expect("userinfo")
-        .json()
-        .expect("json");
-    assert_eq!(info["sub"], id);
+    // The Orders API's resource server introspects the user's token, and
+    // the SPA revokes it: each request may land on another replica, and
+    // every replica reads the same revocation list.
+    let rs = Some(("orders-api", ORDERS_API_SECRET));
+    let at = rotated.access_token();
+    let seen = front.post_form("/oauth/introspect", rs, &[("token", at)]);
+    assert_eq!(
+        (seen.body["active"].as_bool(), &seen.body["sub"]),
+        (Some(true), &Value::from(id.as_str()))
+    );
+    let revoked = front.post_form(
+        "/oauth/revoke",
+        None,
+        &[("client_id", "web-spa"), ("token", at)],
+    );
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
+    for _ in 0..3 {
+        let seen = front.post_form("/oauth/introspect", rs, &[("token", at)]);
+        assert_eq!(seen.body, serde_json::json!({"active": false}));
+    }
 
     // Machine clients: M2M_REQUESTS client-credentials requests from
     // M2M_THREADS threads, all through nginx.
@@ -246,7 +258,12 @@ fn three_replicas_behind_nginx_are_one_issuer() {
 
     // The user's requests went through nginx too, and nginx saw no failure.
     let log = front.access_log();
-    for request in ["\"GET /authorize?", "\"POST /login ", "\"GET /userinfo "] {
+    for request in [
+        "\"GET /authorize?",
+        "\"POST /login ",
+        "\"POST /oauth/introspect ",
+        "\"POST /oauth/revoke ",
+    ] {
         assert!(log.contains(request), "no {request} in\n{log}");
     }
     let logs = front.logs();

@@ -19,4 +19,5 @@ mod rotation;
 mod sandbox;
 mod secrets;
 mod support;
+mod token_ops;
 mod user_flows;

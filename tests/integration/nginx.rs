@@ -247,11 +247,24 @@ impl Nginx {
 
     /// POSTs a form to the token endpoint with optional Basic credentials.
     pub fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.post(self.url("/oauth/token")).form(form);
+        self.post_form("/oauth/token", basic, form)
+    }
+
+    /// POSTs a form to `path` with optional Basic credentials.
+    pub fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.post(self.url(path)).form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
-        Reply::from(req.send().expect("POST /oauth/token through nginx"))
+        Reply::from(
+            req.send()
+                .unwrap_or_else(|e| panic!("POST {path} through nginx: {e}")),
+        )
     }
 
     /// The access log so far: one line per request, `upstream=HOST:PORT`

@@ -17,6 +17,9 @@ pub const BILLING: &str = "https://billing.example.com";
 pub const LOCKED: &str = "https://locked.example.com";
 pub const ACME_SECRET: &str = "acme-secret-0123456789abcdefghijklmnopqrstuv";
 pub const GLOBEX_SECRET: &str = "globex-secret-0123456789abcdefghijklmnopqrs";
+/// The Orders API's own client: its resource server, which may introspect
+/// the Orders API's tokens.
+pub const ORDERS_API_SECRET: &str = "orders-api-secret-0123456789abcdefghijklmn";
 
 /// The cargo target folder this test binary was built into.
 pub fn target_dir() -> PathBuf {
@@ -71,6 +74,7 @@ pub fn shared_cache() -> PathBuf {
 pub fn base_config(algorithm: &str) -> String {
     let acme = hash(ACME_SECRET);
     let globex = hash(GLOBEX_SECRET);
+    let orders_api = hash(ORDERS_API_SECRET);
     format!(
         r#"
 [server]
@@ -87,6 +91,7 @@ cache_dir = "{cache}"
 identifier = "{ORDERS}"
 name = "Orders API"
 scopes = ["read:orders", "write:orders", "delete:orders"]
+resource_servers = ["orders-api"]
 metadata = {{ owner = "orders-team", allowed_app_types = ["machine"], restricted_scopes = {{ "write:orders" = {{ tier = ["gold"] }} }} }}
 
 [[apis]]
@@ -113,6 +118,12 @@ name = "Globex reporting"
 app_type = "machine"
 secret_hash = "{globex}"
 metadata = {{ partner = "globex", tier = "silver" }}
+
+[[clients]]
+id = "orders-api"
+name = "Orders API (resource server)"
+app_type = "machine"
+secret_hash = "{orders_api}"
 
 [[clients]]
 id = "web-spa"
@@ -233,11 +244,21 @@ impl Tessera {
 
     /// POSTs a form to the token endpoint with optional Basic credentials.
     pub fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.post(self.url("/oauth/token")).form(form);
+        self.post_form("/oauth/token", basic, form)
+    }
+
+    /// POSTs a form to `path` with optional Basic credentials.
+    pub fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.post(self.url(path)).form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
-        Reply::from(req.send().expect("POST /oauth/token"))
+        Reply::from(req.send().unwrap_or_else(|e| panic!("POST {path}: {e}")))
     }
 
     /// A client-credentials token request for ACME with Basic auth.
@@ -341,8 +362,13 @@ impl From<reqwest::blocking::Response> for Reply {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().expect("body");
-        let body =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text:?}"));
+        // An empty body (a revocation's answer) is `null`.
+        let body = match text.as_str() {
+            "" => Value::Null,
+            _ => {
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text:?}"))
+            }
+        };
         Reply {
             status,
             headers,

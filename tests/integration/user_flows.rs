@@ -174,33 +174,64 @@ fn exchange(t: &Tessera, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> 
     t.token(basic, &f)
 }
 
-/// The whole flow for the SPA: returns (tokens reply, verifier).
+/// The whole flow for the SPA, for the Orders API: the token reply.
 pub fn spa_tokens(t: &Tessera, scope: &str) -> Reply {
+    flow_tokens(
+        t,
+        "web-spa",
+        SPA_REDIRECT,
+        None,
+        &format!("{scope}&audience={ORDERS}"),
+    )
+}
+
+/// The whole flow for the SPA without an API: a token for `/userinfo`.
+pub fn spa_tokens_for_userinfo(t: &Tessera, scope: &str) -> Reply {
+    flow_tokens(t, "web-spa", SPA_REDIRECT, None, scope)
+}
+
+/// The whole flow for the portal (confidential), for the Orders API.
+pub fn portal_tokens(t: &Tessera, scope: &str) -> Reply {
+    flow_tokens(
+        t,
+        "portal",
+        PORTAL_REDIRECT,
+        Some(("portal", PORTAL_SECRET)),
+        &format!("{scope}&audience={ORDERS}"),
+    )
+}
+
+/// Ada signs in for `client` in a new browser, and the code is exchanged
+/// (with `basic`, for a confidential client). `scope` is space-separated
+/// and may carry further `&` parameters.
+fn flow_tokens(
+    t: &Tessera,
+    client: &str,
+    redirect: &str,
+    basic: Option<(&str, &str)>,
+    scope: &str,
+) -> Reply {
     let b = browser();
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         t,
-        "web-spa",
-        SPA_REDIRECT,
+        client,
+        redirect,
         &challenge,
-        &format!(
-            "&scope={}&nonce=n0nce&audience={ORDERS}",
-            scope.replace(' ', "%20")
-        ),
+        &format!("&scope={}&nonce=n0nce", scope.replace(' ', "%20")),
     );
     let back = sign_in(&b, t, &url, "ada@example.com", PASSWORD);
     let params = location_params(&back);
     let code = param(&params, "code").expect("code").to_owned();
-    exchange(
-        t,
-        &[
-            ("client_id", "web-spa"),
-            ("code", &code),
-            ("redirect_uri", SPA_REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-        None,
-    )
+    let mut form = vec![
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", &verifier),
+    ];
+    if basic.is_none() {
+        form.push(("client_id", client));
+    }
+    exchange(t, &form, basic)
 }
 
 fn verify_id_token(t: &Tessera, token: &str, client: &str) -> Value {
@@ -273,24 +304,60 @@ fn a_user_signs_in_and_the_spa_gets_verified_tokens() {
     assert!(idt["auth_time"].as_u64().is_some());
     assert!(reply.body["refresh_token"].is_string());
 
-    // userinfo with the access token.
-    let info: Value = reqwest::blocking::Client::new()
+    // An access token for an API is for that API: /userinfo refuses it,
+    // openid or not (its audience is not the issuer's /userinfo).
+    let refused = reqwest::blocking::Client::new()
         .get(t.url("/userinfo"))
         .bearer_auth(reply.access_token())
+        .send()
+        .expect("userinfo");
+    assert_eq!(refused.status(), 401);
+    let challenge_header = refused.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        challenge_header.contains("invalid_token"),
+        "{challenge_header}"
+    );
+
+    // A second authorize in the same browser skips the login page, and a
+    // token without an API is the one /userinfo takes.
+    let (verifier2, challenge2) = pkce();
+    let again = b
+        .get(authorize_url(
+            &t,
+            "web-spa",
+            SPA_REDIRECT,
+            &challenge2,
+            "&scope=openid%20email",
+        ))
+        .send()
+        .expect("authorize");
+    let code2 = param(&location_params(&again), "code")
+        .expect("code")
+        .to_owned();
+    let reply2 = exchange(
+        &t,
+        &[
+            ("client_id", "web-spa"),
+            ("code", &code2),
+            ("redirect_uri", SPA_REDIRECT),
+            ("code_verifier", &verifier2),
+        ],
+        None,
+    );
+    let at2 = t.verify(reply2.access_token(), &format!("{ISSUER}/userinfo"));
+    assert_eq!(at2["scope"], "openid email");
+    let info: Value = reqwest::blocking::Client::new()
+        .get(t.url("/userinfo"))
+        .bearer_auth(reply2.access_token())
         .send()
         .expect("userinfo")
         .json()
         .expect("json");
     assert_eq!(info["sub"], id);
     assert_eq!(info["email"], "ada@example.com");
-
-    // A second authorize in the same browser skips the login page.
-    let (_, challenge2) = pkce();
-    let again = b
-        .get(authorize_url(&t, "web-spa", SPA_REDIRECT, &challenge2, ""))
-        .send()
-        .expect("authorize");
-    assert!(param(&location_params(&again), "code").is_some());
+    assert!(info.get("name").is_none(), "profile was not granted");
 }
 
 #[test]

@@ -450,6 +450,8 @@ struct RawApi {
     #[serde(default)]
     client_access: ClientAccess,
     #[serde(default)]
+    resource_servers: Vec<String>,
+    #[serde(default)]
     metadata: toml::Table,
 }
 
@@ -712,6 +714,9 @@ pub struct Api {
     pub user_access: UserAccess,
     /// Client-credentials policy.
     pub client_access: ClientAccess,
+    /// The confidential clients that act as this API's resource servers:
+    /// each may introspect any token whose audience is this API.
+    pub resource_servers: Vec<String>,
     /// Metadata passed to plugins.
     pub metadata: Map<String, Value>,
 }
@@ -997,6 +1002,30 @@ impl Validator<'_> {
                     continue;
                 }
                 clients.insert(client.id.clone(), client);
+            }
+        }
+
+        for api in &apis {
+            for id in &api.resource_servers {
+                let key = format!("apis[{}].resource_servers", api.identifier);
+                match clients.get(id) {
+                    Some(c) if c.app_type.is_confidential() => {}
+                    Some(c) => self.problem(
+                        key,
+                        format_args!(
+                            "client {id:?} is a public {} application; a resource server must \
+                             authenticate to introspect, so name a machine client",
+                            c.app_type.as_str()
+                        ),
+                    ),
+                    None if raw.named_clients.contains(id) => {}
+                    None => self.problem(
+                        key,
+                        format_args!(
+                            "no client has id {id:?}; add it under [[clients]] or fix the id"
+                        ),
+                    ),
+                }
             }
         }
 
@@ -1372,6 +1401,7 @@ impl Validator<'_> {
             token_lifetime: Duration::from_secs(raw.token_lifetime_secs),
             user_access: raw.user_access,
             client_access: raw.client_access,
+            resource_servers: raw.resource_servers,
             metadata,
         })
     }
@@ -1926,6 +1956,31 @@ scopes = ["read:orders"]
         assert_eq!(g.scopes, ["read:orders"]);
         assert_eq!(c.signing.key_dir, Path::new("/etc/tessera/data/keys"));
         assert_eq!(c.store.url, "sqlite:///etc/tessera/data/tessera.db");
+    }
+
+    #[test]
+    fn resource_servers_are_known_confidential_clients() {
+        let with = |servers: &str| {
+            base().replace(
+                "scopes = [\"read:orders\", \"write:orders\"]\nmetadata",
+                &format!("scopes = [\"read:orders\", \"write:orders\"]\nresource_servers = {servers}\nmetadata"),
+            ) + "\n[[clients]]\nid = \"spa\"\napp_type = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\n"
+        };
+        let c = parse(&with("[\"acme-sync\"]")).expect("valid");
+        assert_eq!(
+            c.api("https://orders.example.com")
+                .expect("api")
+                .resource_servers,
+            ["acme-sync"]
+        );
+        let e = problems(&with("[\"nobody\"]"));
+        assert!(
+            e.contains("apis[https://orders.example.com].resource_servers")
+                && e.contains("no client has id \"nobody\""),
+            "{e}"
+        );
+        let e = problems(&with("[\"spa\"]"));
+        assert!(e.contains("public spa application"), "{e}");
     }
 
     #[test]

@@ -553,6 +553,7 @@ impl Input {
                 token_lifetime: Duration::from_secs(3600),
                 user_access: UserAccess::AllowAll,
                 client_access: ClientAccess::RequireClientGrant,
+                resource_servers: Vec::new(),
                 metadata: api.metadata.clone(),
             }),
             (None, Stage::Authorize) => None,

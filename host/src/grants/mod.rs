@@ -6,8 +6,10 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod introspection;
 pub mod policy;
 pub mod refresh_token;
+pub mod revocation;
 pub mod sign_in;
 pub mod user_tokens;
 

@@ -10,8 +10,12 @@ pub mod authorize;
 pub mod pages;
 pub mod response;
 pub mod token;
+pub mod token_ops;
 pub mod userinfo;
 pub mod well_known;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -65,6 +69,14 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route(
             "/oauth/token",
             post(token::token).fallback(response::method_not_allowed),
+        )
+        .route(
+            "/oauth/introspect",
+            post(token_ops::introspect).fallback(response::method_not_allowed),
+        )
+        .route(
+            "/oauth/revoke",
+            post(token_ops::revoke).fallback(response::method_not_allowed),
         )
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/reload", post(admin::reload))

@@ -63,9 +63,9 @@ pub fn error_response(e: &OAuthError, status: StatusCode) -> Response {
     r
 }
 
-/// Any method but POST at the token endpoint.
+/// Any method but POST at the token, introspection or revocation endpoint.
 pub async fn method_not_allowed() -> Response {
-    let e = OAuthError::invalid_request("the token endpoint accepts only POST (RFC 6749 §3.2)");
+    let e = OAuthError::invalid_request("this endpoint accepts only POST (RFC 6749 §3.2)");
     let mut r = error_response(&e, StatusCode::METHOD_NOT_ALLOWED);
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));

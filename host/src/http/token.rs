@@ -28,18 +28,15 @@ pub async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            let e = OAuthError::invalid_request(format!(
-                "the request body is over {MAX_BODY_BYTES} bytes"
-            ));
+    let params = match read_form(body, &uri, &headers).await {
+        Ok(p) => p,
+        Err((e, status)) => {
             issuer.metrics.error(e.code);
-            return error_response(&e, StatusCode::PAYLOAD_TOO_LARGE);
+            return error_response(&e, status);
         }
     };
     let mut trace = Vec::new();
-    let result = handle(&issuer, peer, &method, &uri, &headers, &body, &mut trace).await;
+    let result = handle(&issuer, peer, &method, &headers, &params, &mut trace).await;
     count_plugin_failures(&issuer, &trace);
     match result {
         Ok(issued) => {
@@ -76,36 +73,11 @@ async fn handle(
     issuer: &Issuer,
     peer: SocketAddr,
     method: &Method,
-    uri: &Uri,
     headers: &HeaderMap,
-    body: &[u8],
+    params: &Params,
     trace: &mut Vec<PluginRun>,
 ) -> Result<TokenSet, OAuthError> {
-    if uri.query().is_some_and(|q| !q.is_empty()) {
-        return Err(OAuthError::invalid_request(
-            "token request parameters belong in the body, not the URL",
-        ));
-    }
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form {
-        return Err(OAuthError::invalid_request(
-            "Content-Type must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body)?;
-    let authorization: Vec<&[u8]> = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    let request = TokenRequest::parse(&params, &authorization)?;
+    let request = TokenRequest::parse(params, &authorization(headers))?;
 
     let snapshot = issuer.snapshot();
     let keys = issuer.keys();
@@ -171,6 +143,54 @@ async fn handle(
             .await
         }
     }
+}
+
+/// Reads the form a client POSTs to the token, introspection or revocation
+/// endpoint (RFC 6749 §3.2): at most [`MAX_BODY_BYTES`] (413 past it),
+/// `application/x-www-form-urlencoded`, nothing in the URL's query, each
+/// parameter once.
+pub(super) async fn read_form(
+    body: Body,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Params, (OAuthError, StatusCode)> {
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        let e =
+            OAuthError::invalid_request(format!("the request body is over {MAX_BODY_BYTES} bytes"));
+        return Err((e, StatusCode::PAYLOAD_TOO_LARGE));
+    };
+    let bad = |e: OAuthError| {
+        let status = super::response::status(&e);
+        (e, status)
+    };
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err(bad(OAuthError::invalid_request(
+            "request parameters belong in the body, not the URL",
+        )));
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return Err(bad(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        )));
+    }
+    Params::parse(&body).map_err(bad)
+}
+
+/// The `Authorization` header values, for client authentication.
+pub(super) fn authorization(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect()
 }
 
 /// Counts the plugins of `trace` that failed (whether the request failed or

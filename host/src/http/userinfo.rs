@@ -1,6 +1,10 @@
 //! `GET /userinfo` (OpenID Connect Core §5.3): the signed-in user's claims,
 //! chosen by the access token's scopes, for a bearer token of this issuer
-//! that was granted `openid`.
+//! that was granted `openid` and whose audience is this endpoint (a user
+//! flow without an API). §5.3 leaves to the provider which tokens the
+//! endpoint takes; an access token for an API is for that API, so a
+//! resource server cannot turn the tokens it is shown into the users'
+//! profiles. A revoked token (RFC 7009) is refused.
 
 use std::sync::Arc;
 
@@ -33,6 +37,30 @@ pub async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> 
             );
         }
     };
+    let audience = snapshot.config.server.url("/userinfo");
+    if claims.get("aud").and_then(Value::as_str) != Some(audience.as_str()) {
+        return challenge(
+            StatusCode::UNAUTHORIZED,
+            Some((
+                "invalid_token",
+                "the access token is for an API, not for /userinfo; ask for a token without audience",
+            )),
+        );
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match issuer.store.access_token_revoked(jti).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return challenge(
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", "the access token was revoked")),
+            );
+        }
+        Err(e) => return store_unavailable(e),
+    }
     let scopes: Vec<&str> = claims
         .get("scope")
         .and_then(Value::as_str)
@@ -62,13 +90,7 @@ pub async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> 
                 Some(("invalid_token", "the user no longer exists")),
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "reading a user for /userinfo failed");
-            let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
-        }
+        Err(e) => return store_unavailable(e),
     };
     let mut out = Map::new();
     out.insert("sub".into(), user.id.clone().into());
@@ -82,6 +104,14 @@ pub async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> 
         out.insert("email_verified".into(), user.email_verified.into());
     }
     no_store_json(StatusCode::OK, Value::Object(out).to_string().into_bytes())
+}
+
+fn store_unavailable(e: crate::store::StoreError) -> Response {
+    tracing::error!(error = %e, "reading the store for /userinfo failed");
+    let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

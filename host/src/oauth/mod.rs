@@ -108,6 +108,32 @@ impl TokenRequest {
     }
 }
 
+/// A request about a token the caller holds or was shown: introspection
+/// (RFC 7662 §2.1) or revocation (RFC 7009 §2.1).
+#[derive(Debug, Clone)]
+pub struct TokenQuery {
+    /// The caller's credentials as presented (not yet checked).
+    pub client: ClientCredentials,
+    /// `token`. `token_type_hint` is not kept: an access token is a JWT
+    /// and a refresh token is not, so the form says which it is, and both
+    /// RFCs let the server look past the hint.
+    pub token: String,
+}
+
+impl TokenQuery {
+    /// Parses an introspection or revocation request from its form
+    /// parameters and `Authorization` header values.
+    pub fn parse(params: &Params, authorization: &[&[u8]]) -> Result<TokenQuery, OAuthError> {
+        let client = client_auth::credentials(params, authorization)?;
+        let token = params
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?
+            .to_owned();
+        Ok(TokenQuery { client, token })
+    }
+}
+
 /// `audience` (as Auth0 clients send it) and `resource` (RFC 8707) mean the
 /// same; both may be sent only if they agree.
 pub(crate) fn audience(params: &Params) -> Result<Option<String>, OAuthError> {

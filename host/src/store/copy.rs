@@ -108,6 +108,15 @@ pub(super) const TABLES: &[(&str, &[(&str, Kind)])] = {
             ],
         ),
         (
+            "revoked_access_tokens",
+            &[
+                ("jti", Text),
+                ("client_id", Text),
+                ("revoked_at", Int),
+                ("expires_at", Int),
+            ],
+        ),
+        (
             "signing_keys",
             &[
                 ("seq", Int),

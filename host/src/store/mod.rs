@@ -311,6 +311,17 @@ pub struct RefreshRecord {
     pub expires_at: u64,
 }
 
+/// A refresh token as introspection sees it (RFC 7662).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshStatus {
+    /// The token.
+    pub record: RefreshRecord,
+    /// Unused, unexpired, and its family not revoked: a refresh would
+    /// rotate it. (A token just rotated is inactive even within the
+    /// client's reuse leeway, which is a retry allowance, not a second life.)
+    pub active: bool,
+}
+
 /// What using a refresh token found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefreshUse {
@@ -372,6 +383,8 @@ pub struct Purged {
     pub sessions: u64,
     /// Refresh tokens.
     pub refresh_tokens: u64,
+    /// Entries of the access-token revocation list.
+    pub revoked_access_tokens: u64,
 }
 
 /// The hash under which a secret the client holds (code, refresh token,
@@ -784,6 +797,35 @@ impl Store {
         client_id: &str,
     ) -> Result<bool, StoreError> {
         on_backend!(self, db => db.revoke_refresh(token_hash, client_id).await)
+    }
+
+    /// A refresh token and whether it is active, without using it.
+    pub async fn refresh_status(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<RefreshStatus>, StoreError> {
+        on_backend!(self, db => db.refresh_status(token_hash, now).await)
+    }
+
+    // ---- revoked access tokens ---------------------------------------------
+
+    /// Puts an access token on the revocation list until `expires_at` (its
+    /// `exp`). Revoking a token twice is not an error.
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        check_key("jti", jti)?;
+        on_backend!(self, db => db.revoke_access_token(jti, client_id, now, expires_at).await)
+    }
+
+    /// Whether the access token `jti` is on the revocation list.
+    pub async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.access_token_revoked(jti).await)
     }
 
     // ---- signing keys ------------------------------------------------------

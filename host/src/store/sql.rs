@@ -31,8 +31,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 
 use super::copy::{Cell, Dump, Kind, RowCounts, TABLES};
 use super::{
-    CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshUse, Session, StoreError,
-    StoredKey, User,
+    CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshStatus, RefreshUse, Session,
+    StoreError, StoredKey, User,
 };
 
 /// The schema, oldest first, shared by every backend. Never edit a released
@@ -47,6 +47,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "signing keys",
         include_str!("../../migrations/0002_signing_keys.sql"),
+    ),
+    (
+        3,
+        "revoked access tokens",
+        include_str!("../../migrations/0003_revoked_access_tokens.sql"),
     ),
 ];
 
@@ -726,6 +731,61 @@ where
         Ok(DB::rows_affected(&done) > 0)
     }
 
+    pub(super) async fn refresh_status(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<RefreshStatus>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            refresh_columns!(),
+            ", used_at, (SELECT f.revoked FROM refresh_families f \
+                 WHERE f.family_id = refresh_tokens.family_id) AS family_revoked \
+             FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = refresh_from_row(&row)?;
+        let active = row.int_or_null("used_at")?.is_none()
+            && !row.flag_or_null("family_revoked")?.unwrap_or(true)
+            && record.expires_at > now;
+        Ok(Some(RefreshStatus { record, active }))
+    }
+
+    // ---- revoked access tokens ---------------------------------------------
+
+    pub(super) async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(db_time(now))
+        .bind(db_time(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM revoked_access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     // ---- signing keys ------------------------------------------------------
 
     pub(super) async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
@@ -914,6 +974,7 @@ where
             ("pending_requests", &mut purged.pending),
             ("sessions", &mut purged.sessions),
             ("refresh_tokens", &mut purged.refresh_tokens),
+            ("revoked_access_tokens", &mut purged.revoked_access_tokens),
         ] {
             let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
                 .bind(now)

@@ -486,6 +486,89 @@ async fn revocation_by_family_and_by_token_for_its_client_only() {
 }
 
 #[tokio::test]
+async fn a_refresh_tokens_status_follows_its_use_family_and_expiry() {
+    on_each_backend(|store| async move {
+        let user = add_user(&store, "ines@example.com").await;
+        store
+            .put_refresh(&refresh("h-live", "fam-1", &user, 9_000))
+            .await
+            .unwrap();
+        store
+            .put_refresh(&refresh("h-other", "fam-2", &user, 9_000))
+            .await
+            .unwrap();
+        let active = |hash: &'static str, now: u64| {
+            let store = &store;
+            async move {
+                store
+                    .refresh_status(hash, now)
+                    .await
+                    .unwrap()
+                    .map(|s| s.active)
+            }
+        };
+        assert_eq!(active("h-live", 2_000).await, Some(true));
+        let status = store
+            .refresh_status("h-live", 2_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.record, refresh("h-live", "fam-1", &user, 9_000));
+        assert_eq!(active("h-live", 9_000).await, Some(false), "expired");
+        assert_eq!(active("h-unknown", 2_000).await, None);
+
+        // Rotated: the old token is spent, its successor active.
+        let rotated = store
+            .rotate_refresh("h-live", 2_000, 60, "h-next", 9_500)
+            .await
+            .unwrap();
+        assert!(matches!(rotated, RefreshUse::Fresh(_)));
+        assert_eq!(
+            active("h-live", 2_001).await,
+            Some(false),
+            "used, even within the leeway"
+        );
+        assert_eq!(active("h-next", 2_001).await, Some(true));
+
+        store.revoke_family("fam-2").await.unwrap();
+        assert_eq!(active("h-other", 2_000).await, Some(false), "revoked");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoked_access_tokens_are_listed_once_until_they_expire() {
+    on_each_backend(|store| async move {
+        assert!(!store.access_token_revoked("jti-1").await.unwrap());
+        store
+            .revoke_access_token("jti-1", "spa", 1_000, 4_600)
+            .await
+            .unwrap();
+        store
+            .revoke_access_token("jti-1", "spa", 1_001, 4_600)
+            .await
+            .expect("revoking twice is no error");
+        assert!(store.access_token_revoked("jti-1").await.unwrap());
+        assert!(!store.access_token_revoked("jti-2").await.unwrap());
+        assert!(matches!(
+            store.revoke_access_token("", "spa", 1_000, 4_600).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert_eq!(store.purge_expired(4_599).await.unwrap(), Purged::default());
+        assert_eq!(
+            store
+                .purge_expired(4_600)
+                .await
+                .unwrap()
+                .revoked_access_tokens,
+            1
+        );
+        assert!(!store.access_token_revoked("jti-1").await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn sessions_expire_and_end() {
     on_each_backend(|store| async move {
         let user = add_user(&store, "kim@example.com").await;
@@ -669,6 +752,14 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
             .put_refresh(&refresh("h-r-new", "fam-new", &user, 3_000))
             .await
             .unwrap();
+        store
+            .revoke_access_token("jti-old", "spa", 1_000, 1_500)
+            .await
+            .unwrap();
+        store
+            .revoke_access_token("jti-new", "spa", 1_000, 3_000)
+            .await
+            .unwrap();
 
         let purged = store.purge_expired(2_000).await.unwrap();
         assert_eq!(
@@ -677,7 +768,8 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
                 codes: 1,
                 pending: 1,
                 sessions: 1,
-                refresh_tokens: 1
+                refresh_tokens: 1,
+                revoked_access_tokens: 1,
             }
         );
         assert_eq!(family_ids(&store).await, ["fam-new"]);
@@ -691,6 +783,8 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
         ));
         assert!(store.get_pending("h-p-new", 1_000).await.unwrap().is_some());
         assert!(store.session("h-s-new", 1_000).await.unwrap().is_some());
+        assert!(!store.access_token_revoked("jti-old").await.unwrap());
+        assert!(store.access_token_revoked("jti-new").await.unwrap());
         assert!(matches!(
             store.use_refresh("h-r-new", 1_000).await.unwrap(),
             RefreshUse::Fresh(_)
@@ -944,6 +1038,10 @@ async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
         retire_at: Some(99),
     };
     source.add_signing_key(&key, true).await.unwrap();
+    source
+        .revoke_access_token("jti-1", "spa", 2, 9_000)
+        .await
+        .unwrap();
     let expected = dump(&source).await;
     assert!(
         expected.tables.iter().all(|rows| !rows.is_empty()),

@@ -1,0 +1,241 @@
+//! An issuer in process for tests: the router driven with `oneshot`, a clock
+//! the test moves, an SQLite store in a folder of its own, one user, a SPA
+//! and a machine client.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine as _;
+use tower::ServiceExt as _;
+
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use crate::Issuer;
+use crate::config::Config;
+use crate::store::{NewUser, Store};
+use crate::token::Clock;
+
+pub const ISSUER: &str = "http://127.0.0.1:8080";
+pub const CALLBACK: &str = "https://app.example.com/callback";
+pub const VERIFIER: &str = "a-code-verifier-of-forty-three-characters-or-more";
+pub const EMAIL: &str = "ada@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+/// The machine client `acme`'s secret.
+pub const ACME_SECRET: &str = "acme-secret-of-a-good-length-0123456789";
+
+/// A clock that moves when the test says.
+pub struct TestClock(AtomicU64);
+
+impl Clock for TestClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Flow {
+    pub issuer: Arc<Issuer>,
+    pub clock: Arc<TestClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// What a response said, read once.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> url::Url {
+        let l = self.headers[header::LOCATION].to_str().expect("ascii");
+        url::Url::parse(l).expect("an absolute Location")
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.location()
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// `name=value` for each cookie set.
+    pub fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| {
+                let v = v.to_str().expect("ascii");
+                v.split(';').next().unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
+
+    /// The value of the hidden form field `name`.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).expect("the field") + marker.len();
+        let len = self.body[start..].find('"').expect("closing quote");
+        self.body[start..start + len].to_owned()
+    }
+}
+
+impl Flow {
+    pub async fn new() -> Flow {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let acme = crate::secret::SecretHash::of(ACME_SECRET);
+        let text = format!(
+            r#"
+[server]
+issuer = "{ISSUER}"
+
+[[apis]]
+identifier = "https://orders.example.com"
+scopes = ["read:orders", "write:orders"]
+user_access = "allow_all"
+
+[[apis]]
+identifier = "https://machines.example.com"
+scopes = ["run"]
+user_access = "deny_all"
+
+[[clients]]
+id = "acme"
+app_type = "machine"
+secret_hash = "{acme}"
+
+[[grants]]
+client = "acme"
+api = "https://orders.example.com"
+scopes = ["read:orders"]
+
+[[clients]]
+id = "web-spa"
+name = "Web <Shop>"
+app_type = "spa"
+redirect_uris = ["{CALLBACK}"]
+"#
+        );
+        let path = dir.path().join("tessera.toml");
+        let config = Config::parse(&path, &text, &|_| None).expect("a valid config");
+        let store = Store::open(&config.store.url).await.expect("store");
+        store
+            .add_user(
+                NewUser {
+                    email: EMAIL.into(),
+                    email_verified: true,
+                    name: Some("Ada".into()),
+                    password: PASSWORD.into(),
+                    app_metadata: Default::default(),
+                    user_metadata: Default::default(),
+                },
+                1_000,
+            )
+            .await
+            .expect("a user");
+        let clock = Arc::new(TestClock(AtomicU64::new(1_000_000)));
+        let runtime = crate::plugin::Runtime::new().expect("runtime");
+        let issuer = Issuer::new(runtime, config, clock.clone(), store)
+            .await
+            .expect("issuer");
+        Flow {
+            issuer: Arc::new(issuer),
+            clock,
+            _dir: dir,
+        }
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Answer {
+        let mut req = req;
+        let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let r = super::router(self.issuer.clone())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn authorize(&self, extra: &str, cookies: &[String]) -> Answer {
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            ring::digest::digest(&ring::digest::SHA256, VERIFIER.as_bytes()),
+        );
+        let uri = format!(
+            "/authorize?response_type=code&client_id=web-spa&redirect_uri={}&state=s1\
+             &code_challenge={challenge}&code_challenge_method=S256{extra}",
+            urlencode(CALLBACK)
+        );
+        let mut req = Request::get(uri);
+        if !cookies.is_empty() {
+            req = req.header(header::COOKIE, cookies.join("; "));
+        }
+        self.send(req.body(Body::empty()).expect("request")).await
+    }
+
+    pub async fn login(&self, page: &Answer, cookies: &[String], password: &str) -> Answer {
+        let form = format!(
+            "tx={}&csrf={}&email={}&password={}",
+            urlencode(&page.field("tx")),
+            urlencode(&page.field("csrf")),
+            urlencode(EMAIL),
+            urlencode(password)
+        );
+        let mut req = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if !cookies.is_empty() {
+            req = req.header(header::COOKIE, cookies.join("; "));
+        }
+        self.send(req.body(Body::from(form)).expect("request"))
+            .await
+    }
+
+    /// POSTs `form` to `path`, with HTTP Basic credentials when given.
+    pub async fn post_form(&self, path: &str, basic: Option<(&str, &str)>, form: &str) -> Answer {
+        let mut req =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                urlencode(id),
+                urlencode(secret)
+            ));
+            req = req.header(header::AUTHORIZATION, format!("Basic {pair}"));
+        }
+        self.send(req.body(Body::from(form.to_owned())).expect("request"))
+            .await
+    }
+
+    pub async fn redeem(&self, code: &str) -> Answer {
+        let form = format!(
+            "grant_type=authorization_code&client_id=web-spa&code={}&redirect_uri={}&code_verifier={VERIFIER}",
+            urlencode(code),
+            urlencode(CALLBACK)
+        );
+        let req = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .expect("request");
+        self.send(req).await
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
