@@ -259,3 +259,67 @@ fn limits_are_checked_by_name() {
     assert!(err.contains("server.limits.max_headers"), "{err}");
     assert!(err.contains("server.limits.request_timeout_ms"), "{err}");
 }
+
+#[test]
+fn http_1_1_needs_exactly_one_host_header() {
+    let t = Tessera::start(&base_config("ES256"));
+    for (request, why) in [
+        (
+            &b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+            "no Host",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+            "two Hosts",
+        ),
+        (
+            b"GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            "two Hosts in HTTP/1.0",
+        ),
+    ] {
+        let reply = exchange(&t, request, Duration::from_secs(5));
+        assert_eq!(status_of(&reply), 400, "{why}: {reply}");
+        assert!(reply.contains("RFC 9112"), "{why}: {reply}");
+    }
+    // HTTP/1.0 may leave Host out.
+    let old = exchange(&t, b"GET /healthz HTTP/1.0\r\n\r\n", Duration::from_secs(5));
+    assert_eq!(status_of(&old), 200, "{old}");
+    token_ok(&t);
+}
+
+#[test]
+fn errors_echo_at_most_a_short_piece_of_the_request() {
+    let t = Tessera::start(&base_config("ES256"));
+    let long_scope = "s".repeat(14_000);
+    let long_api = format!("https://{}.example.com", "a".repeat(10_000));
+    let long_grant = "g".repeat(10_000);
+    for (form, error) in [
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("audience", ORDERS),
+                ("scope", long_scope.as_str()),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("audience", long_api.as_str()),
+            ],
+            "invalid_target",
+        ),
+        (
+            vec![("grant_type", long_grant.as_str())],
+            "unsupported_grant_type",
+        ),
+    ] {
+        let reply = t.token(Some(("acme-sync", ACME_SECRET)), &form);
+        let description = reply.expect_error(400, error);
+        assert!(
+            description.len() < 200,
+            "{error}: {} bytes",
+            description.len()
+        );
+    }
+}

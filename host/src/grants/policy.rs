@@ -12,7 +12,10 @@ use crate::oauth::OAuthError;
 /// The API whose identifier is `audience` (`invalid_target` when none is).
 pub fn named_api<'a>(config: &'a Config, audience: &str) -> Result<&'a Arc<Api>, OAuthError> {
     config.api(audience).ok_or_else(|| {
-        OAuthError::invalid_target(format!("no API has the identifier {audience:?}"))
+        OAuthError::invalid_target(format!(
+            "no API has the identifier {}",
+            crate::oauth::params::echo(audience)
+        ))
     })
 }
 

@@ -37,7 +37,8 @@ pub async fn exchange(
         && let Some(extra) = asked.iter().find(|s| !stored.scopes.contains(s))
     {
         return Err(OAuthError::invalid_scope(format!(
-            "scope {extra:?} was not part of the original grant"
+            "scope {} was not part of the original grant",
+            crate::oauth::params::echo(extra)
         )));
     }
     // The rotation is one transaction: the token is spent and its successor

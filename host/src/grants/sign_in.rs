@@ -284,7 +284,8 @@ pub async fn complete(
     };
     if let Some(extra) = req.api_scopes.iter().find(|s| !ceiling.contains(s)) {
         return Err(OAuthError::invalid_scope(format!(
-            "scope {extra:?} is not available to this application"
+            "scope {} is not available to this application",
+            crate::oauth::params::echo(extra)
         )));
     }
 

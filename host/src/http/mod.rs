@@ -169,9 +169,14 @@ pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Fu
                 .iter()
                 .map(|(name, value)| name.as_str().len() + value.len())
                 .sum();
+            let hosts = req.headers().get_all(header::HOST).iter().count();
+            let host_ok = hosts == 1 || (hosts == 0 && req.version() < hyper::Version::HTTP_11);
             async move {
                 if header_bytes > limits.max_header_bytes {
                     return Ok(response::headers_too_large(limits.max_header_bytes));
+                }
+                if !host_ok {
+                    return Ok(response::bad_host(hosts));
                 }
                 // The whole request, body included, has a deadline: a client
                 // that sends its body slowly (or less than its Content-Length)

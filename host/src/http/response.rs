@@ -85,6 +85,20 @@ pub fn request_timeout(limit: std::time::Duration) -> Response {
     r
 }
 
+/// An HTTP/1.1 request without a `Host` header, or any request with more
+/// than one: 400 (RFC 9112 §3.2), and the connection closes.
+pub fn bad_host(count: usize) -> Response {
+    let e = OAuthError::invalid_request(if count == 0 {
+        "the request has no Host header (RFC 9112 §3.2)"
+    } else {
+        "the request has more than one Host header (RFC 9112 §3.2)"
+    });
+    let mut r = error_response(&e, StatusCode::BAD_REQUEST);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// Request headers past `[server.limits] max_header_bytes`: 431, and the
 /// connection closes.
 pub fn headers_too_large(limit: usize) -> Response {

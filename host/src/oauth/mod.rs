@@ -98,7 +98,8 @@ impl TokenRequest {
                 return Err(OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
                     format!(
-                        "grant_type {other:?} is not supported; supported: {}",
+                        "grant_type {} is not supported; supported: {}",
+                        params::echo(other),
                         GRANT_TYPES_SUPPORTED.join(", ")
                     ),
                 ));

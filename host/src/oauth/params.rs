@@ -29,10 +29,7 @@ impl Params {
                 } else {
                     OAuthError::new(
                         ErrorCode::InvalidRequest,
-                        format!(
-                            "parameter {:?} is repeated (RFC 6749 §3.2)",
-                            truncate(&name)
-                        ),
+                        format!("parameter {} is repeated (RFC 6749 §3.2)", echo(&name)),
                     )
                 });
             }
@@ -76,13 +73,35 @@ fn is_sensitive(name: &str) -> bool {
             .any(|w| name.contains(w))
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
+/// Longest piece of a request echoed in an error description, in characters.
+const ECHO_MAX_CHARS: usize = 64;
+
+/// A value from the request, cut for an error description, so an error is
+/// never larger than the request made it. Quoted, as `{:?}` would.
+pub fn echo(s: &str) -> String {
+    let mut cut: String = s.chars().take(ECHO_MAX_CHARS).collect();
+    if cut.len() < s.len() {
+        cut.push('…');
+    }
+    format!("{cut:?}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoes_are_cut_and_quoted() {
+        assert_eq!(echo("read"), "\"read\"");
+        let long = "x".repeat(14_000);
+        let cut = echo(&long);
+        assert_eq!(cut, format!("\"{}…\"", "x".repeat(64)));
+        assert_eq!(
+            echo(&"é".repeat(64)),
+            format!("{:?}", "é".repeat(64)),
+            "characters, not bytes"
+        );
+    }
 
     #[test]
     fn decodes_and_drops_empty_values() {

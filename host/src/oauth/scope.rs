@@ -29,7 +29,8 @@ pub fn narrow(requested: Option<&[String]>, ceiling: &[String]) -> Result<Vec<St
         Some(req) => {
             if let Some(extra) = req.iter().find(|s| !ceiling.contains(s)) {
                 return Err(OAuthError::invalid_scope(format!(
-                    "scope {extra:?} was not granted to this client for this API"
+                    "scope {} was not granted to this client for this API",
+                    super::params::echo(extra)
                 )));
             }
             Ok(req.to_vec())
