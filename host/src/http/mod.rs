@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod authorize;
+mod conn;
 pub mod pages;
 pub mod response;
 pub mod token;
@@ -132,8 +133,8 @@ pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Fu
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
-    // Headers: a deadline (slowloris), a count and, through the read buffer,
-    // a size; past them hyper answers 408 or 431 and closes.
+    // Headers: a deadline (slowloris; `conn` answers 408 when hyper gives
+    // up), a count and, through the read buffer, a size (431).
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -160,10 +161,12 @@ pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Fu
             },
         };
         let _ = stream.set_nodelay(true);
+        let (socket, returned, linger) = conn::wrap(stream);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             let app = app.clone();
+            let linger = linger.clone();
             let header_bytes: usize = req
                 .headers()
                 .iter()
@@ -186,18 +189,31 @@ pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Fu
                     app.oneshot(req.map(axum::body::Body::new)),
                 )
                 .await;
-                Ok::<_, Infallible>(match response {
+                let mut response = match response {
                     Ok(r) => r.unwrap_or_else(|e| match e {}),
                     Err(_) => response::request_timeout(limits.request_timeout),
-                })
+                };
+                // A body refused unread: say the connection closes, and let
+                // the client finish writing before it does (see `conn`).
+                if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    response.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
+                    linger.set();
+                }
+                Ok::<_, Infallible>(response)
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = builder.serve_connection(TokioIo::new(socket), service);
         let conn = graceful.watch(conn);
+        let header_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let ended = conn.await;
+            if let Err(e) = &ended {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            returned.finish(&ended, header_timeout).await;
             drop(permit);
         });
     }
