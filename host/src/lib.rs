@@ -142,6 +142,9 @@ pub struct Issuer {
     pub metrics: metrics::Metrics,
     /// Users, sessions, codes and refresh tokens.
     pub store: store::Store,
+    /// Password checks (argon2) running at once: one per core, so a burst of
+    /// logins queues instead of taking every core and a gigabyte of memory.
+    pub password_checks: tokio::sync::Semaphore,
 }
 
 impl Issuer {
@@ -171,6 +174,9 @@ impl Issuer {
             clock,
             metrics: metrics::Metrics::default(),
             store,
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         })
     }
 

@@ -34,6 +34,9 @@ pub const CODE_LIFETIME: u64 = 300;
 pub const PENDING_LIFETIME: u64 = 600;
 /// How long a sign-in lasts.
 pub const SESSION_LIFETIME: u64 = 8 * 3600;
+/// How long a login waits for a free password check before it is told to
+/// come back ([`Refusal::Busy`]).
+pub const PASSWORD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A parked authorization request, as the store keeps it.
 #[derive(Serialize, Deserialize)]
@@ -58,6 +61,9 @@ pub enum Refusal {
     AlreadyUsed,
     /// The store failed.
     Unavailable,
+    /// Every password check is busy and none came free within
+    /// [`PASSWORD_QUEUE_WAIT`]: try again in a moment.
+    Busy,
     /// The random number generator failed.
     NoRandom,
 }
@@ -183,6 +189,12 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
         .get(&pending.request.client_id)
         .cloned()
         .ok_or(Refusal::UnknownClient)?;
+    // Taken before the email is looked at, so known and unknown users queue
+    // alike.
+    let _check = tokio::time::timeout(PASSWORD_QUEUE_WAIT, issuer.password_checks.acquire())
+        .await
+        .map_err(|_| Refusal::Busy)?
+        .map_err(|_| Refusal::Busy)?;
     let user = issuer
         .store
         .verify_password(attempt.email, attempt.password)

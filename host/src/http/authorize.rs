@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::grants::sign_in::{
     self, Completion, LoginAttempt, LoginFailure, Refusal, SESSION_LIFETIME,
 };
-use crate::oauth::authorize::{AuthorizeError, AuthorizeRequest};
+use crate::oauth::authorize::{AuthorizeError, AuthorizeRequest, MAX_QUERY_BYTES};
 use crate::oauth::{ErrorCode, OAuthError, Params};
 
 /// The session cookie.
@@ -33,7 +33,14 @@ pub async fn authorize(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let params = match Params::parse(uri.query().unwrap_or("").as_bytes()) {
+    let query = uri.query().unwrap_or("");
+    if query.len() > MAX_QUERY_BYTES {
+        return pages::error(
+            &format!("The request is longer than {MAX_QUERY_BYTES} bytes."),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let params = match Params::parse(query.as_bytes()) {
         Ok(p) => p,
         Err(e) => return pages::error(&e.safe_description(), StatusCode::BAD_REQUEST),
     };
@@ -212,6 +219,15 @@ fn refusal_page(refusal: Refusal) -> Response {
             "The server could not start a sign-in.",
             StatusCode::INTERNAL_SERVER_ERROR,
         ),
+        Refusal::Busy => {
+            let mut r = pages::error(
+                "Too many sign-ins are being checked right now; try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
     };
     pages::error(message, status)
 }

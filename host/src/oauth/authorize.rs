@@ -57,6 +57,14 @@ pub enum AuthorizeError {
     },
 }
 
+/// The longest `state` and `nonce` accepted, in bytes. A client needs a few
+/// dozen; the limit keeps what an anonymous caller can park in the store small.
+pub const MAX_STATE_BYTES: usize = 1024;
+/// The longest value of any other authorization request parameter, in bytes.
+pub const MAX_PARAM_BYTES: usize = 2048;
+/// The longest authorization request (its query string), in bytes.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
 impl AuthorizeRequest {
     /// Validates an authorization request against the configuration.
     pub fn parse(
@@ -77,12 +85,34 @@ impl AuthorizeRequest {
                 "The redirect_uri is not registered for this application.".into(),
             ));
         }
+        // A state too long to keep is too long to send back: a page.
+        if params
+            .get("state")
+            .is_some_and(|s| s.len() > MAX_STATE_BYTES)
+        {
+            return Err(AuthorizeError::Page(format!(
+                "The request's state is longer than {MAX_STATE_BYTES} bytes."
+            )));
+        }
         let state = params.get("state").map(str::to_owned);
         let fail = |error: OAuthError| AuthorizeError::Redirect {
             redirect_uri: redirect_uri.to_owned(),
             state: state.clone(),
             error,
         };
+        for (name, value) in params.iter() {
+            let limit = if name == "nonce" {
+                MAX_STATE_BYTES
+            } else {
+                MAX_PARAM_BYTES
+            };
+            if value.len() > limit {
+                return Err(fail(OAuthError::invalid_request(format!(
+                    "{} is longer than {limit} bytes",
+                    super::params::echo(name)
+                ))));
+            }
+        }
 
         match params.get("response_type") {
             Some("code") => {}
@@ -250,6 +280,34 @@ redirect_uris = ["http://127.0.0.1/callback"]
         assert_eq!(r.api_scopes, ["read:orders"]);
         assert_eq!(r.state.as_deref(), Some("xyz"));
         assert_eq!(r.audience.as_deref(), Some("https://orders.example.com"));
+    }
+
+    #[test]
+    fn long_values_are_refused_before_anything_is_kept() {
+        // A state too long to send back: a page, no redirect.
+        let long_state = ok_query("").replace("state=xyz", &format!("state={}", "s".repeat(1025)));
+        assert!(matches!(parse(&long_state), Err(AuthorizeError::Page(m)) if m.contains("state")));
+        let fits = ok_query("").replace("state=xyz", &format!("state={}", "s".repeat(1024)));
+        assert!(parse(&fits).is_ok());
+        // Anything else too long: invalid_request back to the client, with
+        // its short state and the parameter's name.
+        for extra in [
+            format!("&nonce={}", "n".repeat(1025)),
+            format!("&login_hint={}", "h".repeat(2049)),
+        ] {
+            match parse(&ok_query(&extra)) {
+                Err(AuthorizeError::Redirect { error, state, .. }) => {
+                    assert_eq!(error.code, ErrorCode::InvalidRequest);
+                    assert_eq!(state.as_deref(), Some("xyz"));
+                    assert!(
+                        error.description.contains("longer than"),
+                        "{}",
+                        error.description
+                    );
+                }
+                other => panic!("{extra:.20}: {:?}", other.is_ok()),
+            }
+        }
     }
 
     #[test]

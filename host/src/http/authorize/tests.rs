@@ -1,10 +1,13 @@
 //! The sign-in flow in process (see [`crate::http::testing`]).
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 
 use super::{BROWSER_COOKIE, SESSION_COOKIE};
 use crate::grants::sign_in::{self, CODE_LIFETIME, PENDING_LIFETIME};
-use crate::http::testing::{Flow, ISSUER, PASSWORD};
+use axum::body::Body;
+use axum::http::Request;
+
+use crate::http::testing::{CALLBACK, Flow, ISSUER, PASSWORD, urlencode};
 
 #[tokio::test]
 async fn a_sign_in_ends_in_a_code_the_token_endpoint_takes() {
@@ -137,4 +140,76 @@ async fn the_policy_decides_before_a_code_exists() {
     let late = flow.redeem(&code).await;
     assert_eq!(late.status, StatusCode::BAD_REQUEST);
     assert!(late.body.contains("invalid_grant"), "{}", late.body);
+}
+
+#[tokio::test]
+async fn logins_queue_for_a_password_check_and_are_told_to_come_back() {
+    let flow = Flow::new().await;
+    let page = flow.authorize("&scope=openid", &[]).await;
+    let browser = page.cookies();
+    // Every password check is taken (a burst of logins elsewhere).
+    let all = u32::try_from(flow.issuer.password_checks.available_permits()).expect("few");
+    let busy = flow
+        .issuer
+        .password_checks
+        .acquire_many(all)
+        .await
+        .expect("open");
+    let refused = flow.login(&page, &browser, PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers[header::RETRY_AFTER], "1");
+    assert!(
+        refused.body.contains("try again in a moment"),
+        "{}",
+        refused.body
+    );
+    // The form was not spent: once a check is free, the same form signs in.
+    drop(busy);
+    let done = flow.login(&page, &browser, PASSWORD).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+}
+
+#[tokio::test]
+async fn overlong_requests_are_refused_before_a_sign_in_is_kept() {
+    let flow = Flow::new().await;
+    let long_state = format!(
+        "/authorize?response_type=code&client_id=web-spa&redirect_uri={}&state={}",
+        urlencode(CALLBACK),
+        "a".repeat(2000)
+    );
+    for (page, what) in [
+        (
+            flow.authorize(&format!("&x={}", "a".repeat(9000)), &[])
+                .await,
+            "longer than 8192 bytes",
+        ),
+        (
+            flow.send(
+                Request::get(long_state)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await,
+            "state is longer",
+        ),
+    ] {
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+        assert!(page.body.contains(what), "{}", page.body);
+        assert!(page.cookies().is_empty(), "nothing started");
+    }
+    let nonce = flow
+        .authorize(&format!("&nonce={}", "n".repeat(1500)), &[])
+        .await;
+    assert_eq!(nonce.status, StatusCode::SEE_OTHER);
+    assert_eq!(nonce.query("error").as_deref(), Some("invalid_request"));
+    assert_eq!(nonce.query("state").as_deref(), Some("s1"));
+    assert_eq!(
+        flow.issuer
+            .store
+            .row_counts()
+            .await
+            .expect("counts")
+            .of("pending_requests"),
+        0
+    );
 }
