@@ -145,6 +145,8 @@ pub struct Issuer {
     /// Password checks (argon2) running at once: one per core, so a burst of
     /// logins queues instead of taking every core and a gigabyte of memory.
     pub password_checks: tokio::sync::Semaphore,
+    /// The key of browser bindings (read from the store once).
+    browser_key: tokio::sync::OnceCell<ring::hmac::Key>,
 }
 
 impl Issuer {
@@ -177,7 +179,22 @@ impl Issuer {
             password_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            browser_key: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The HMAC key that browser bindings are made with, shared by every
+    /// replica through the store ([`grants::sign_in`]).
+    pub async fn browser_key(&self) -> Result<&ring::hmac::Key, store::StoreError> {
+        self.browser_key
+            .get_or_try_init(|| async {
+                let secret = self
+                    .store
+                    .issuer_secret("browser-binding", self.clock.now())
+                    .await?;
+                Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret))
+            })
+            .await
     }
 
     /// The current snapshot; hold it for the whole request.

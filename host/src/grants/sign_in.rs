@@ -16,6 +16,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::policy;
@@ -90,9 +92,13 @@ pub async fn start(
 ) -> Result<Challenge, Refusal> {
     let fresh = || opaque_token().map_err(|_| Refusal::NoRandom);
     let (tx, csrf) = (fresh()?, fresh()?);
-    let (browser, new_browser) = match browser {
+    let key = issuer
+        .browser_key()
+        .await
+        .map_err(|e| unavailable(e, "reading the browser-binding key"))?;
+    let (browser, new_browser) = match browser.filter(|b| genuine_binding(key, b)) {
         Some(b) => (b, false),
-        None => (fresh()?, true),
+        None => (new_binding(key, fresh()?), true),
     };
     let pending = Pending {
         request,
@@ -113,6 +119,26 @@ pub async fn start(
         browser,
         new_browser,
     })
+}
+
+/// A browser binding the issuer makes: `RANDOM.MAC`, the MAC an HMAC-SHA256
+/// of `RANDOM` under the store's browser-binding key. A value the browser
+/// made up is not one, so a cookie set by someone else (a sibling subdomain,
+/// an attacker's page) cannot choose what a sign-in is bound to.
+fn new_binding(key: &ring::hmac::Key, random: String) -> String {
+    let mac = ring::hmac::sign(key, random.as_bytes());
+    format!("{random}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))
+}
+
+/// Whether `value` is a binding [`new_binding`] made with `key`.
+fn genuine_binding(key: &ring::hmac::Key, value: &str) -> bool {
+    let Some((random, mac)) = value.split_once('.') else {
+        return false;
+    };
+    let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else {
+        return false;
+    };
+    ring::hmac::verify(key, random.as_bytes(), &mac).is_ok()
 }
 
 /// A submitted login form and the browser it came from.

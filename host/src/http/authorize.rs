@@ -64,7 +64,7 @@ pub async fn authorize(
     let user = if req.prompt_login {
         None
     } else {
-        let session = cookie(&headers, SESSION_COOKIE);
+        let session = cookie(&headers, config, SESSION_COOKIE);
         match sign_in::signed_in_user(&issuer, session.as_deref()).await {
             Ok(u) => u,
             Err(e) => return fail(&e),
@@ -97,7 +97,7 @@ pub async fn authorize(
             "the user is not signed in",
         )),
         None => {
-            let browser = cookie(&headers, BROWSER_COOKIE);
+            let browser = cookie(&headers, config, BROWSER_COOKIE);
             match sign_in::start(&issuer, req, info.params, browser).await {
                 Ok(challenge) => {
                     let mut r = pages::login(
@@ -137,7 +137,8 @@ pub async fn login(
     let Ok(form) = Params::parse(&body) else {
         return pages::error("The sign-in form was malformed.", StatusCode::BAD_REQUEST);
     };
-    let browser = cookie(&headers, BROWSER_COOKIE);
+    let snapshot = issuer.snapshot();
+    let browser = cookie(&headers, &snapshot.config, BROWSER_COOKIE);
     let attempt = LoginAttempt {
         tx: form.get("tx").unwrap_or_default(),
         csrf: form.get("csrf"),
@@ -162,7 +163,6 @@ pub async fn login(
             );
         }
     };
-    let snapshot = issuer.snapshot();
     let config = &snapshot.config;
     let req = &signed_in.request;
     let info = super::request_info(peer, &headers, "POST", signed_in.params);
@@ -253,7 +253,19 @@ fn redirect_error(
     redirect(&sign_in::error_location(config, redirect_uri, state, error))
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A cookie's name on the wire: with the `__Host-` prefix when the issuer
+/// is https, so that only this host, over TLS, can set it (RFC 6265bis §4.1.3.2).
+fn cookie_name(config: &Config, name: &str) -> String {
+    if config.server.issuer.starts_with("https://") {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The value of the cookie `name` (see [`cookie_name`]) the browser sent.
+fn cookie(headers: &HeaderMap, config: &Config, name: &str) -> Option<String> {
+    let name = cookie_name(config, name);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -266,7 +278,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 fn set_cookie(r: &mut Response, config: &Config, name: &str, value: &str, max_age: Option<u64>) {
     let secure = config.server.issuer.starts_with("https://");
-    let mut c = cookie::Cookie::build((name, value))
+    let mut c = cookie::Cookie::build((cookie_name(config, name), value))
         .path("/")
         .http_only(true)
         .secure(secure)

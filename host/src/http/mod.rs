@@ -99,7 +99,34 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(well_known::metrics))
+        .layer(axum::middleware::map_response_with_state(
+            issuer.clone(),
+            strict_transport,
+        ))
         .with_state(issuer)
+}
+
+/// How long a browser keeps to https for this host once told (a year, as
+/// the HSTS preload list asks).
+const HSTS: &str = "max-age=31536000";
+
+/// `Strict-Transport-Security` on every answer of an https issuer (RFC 6797):
+/// a browser that once reached it over TLS never sends it a cookie or a
+/// password in the clear.
+async fn strict_transport(State(issuer): State<Arc<Issuer>>, mut r: Response) -> Response {
+    if issuer
+        .snapshot()
+        .config
+        .server
+        .issuer
+        .starts_with("https://")
+    {
+        r.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static(HSTS),
+        );
+    }
+    r
 }
 
 /// How long `/readyz` waits for the store before it answers "not ready".

@@ -86,12 +86,17 @@ impl Answer {
 
 impl Flow {
     pub async fn new() -> Flow {
+        Flow::with_issuer(ISSUER).await
+    }
+
+    /// The same issuer under another URL (an `https://` one, say).
+    pub async fn with_issuer(issuer_url: &str) -> Flow {
         let dir = tempfile::tempdir().expect("temp dir");
         let acme = crate::secret::SecretHash::of(ACME_SECRET);
         let text = format!(
             r#"
 [server]
-issuer = "{ISSUER}"
+issuer = "{issuer_url}"
 
 [[apis]]
 identifier = "https://orders.example.com"

@@ -117,6 +117,10 @@ pub(super) const TABLES: &[(&str, &[(&str, Kind)])] = {
             ],
         ),
         (
+            "issuer_secrets",
+            &[("name", Text), ("value", Text), ("created_at", Int)],
+        ),
+        (
             "signing_keys",
             &[
                 ("seq", Int),

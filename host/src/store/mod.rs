@@ -660,6 +660,22 @@ impl Store {
         on_backend!(self, db => db.delete_session(id_hash).await)
     }
 
+    // ---- issuer secrets ----------------------------------------------------
+
+    /// The secret called `name` that every replica shares: made (32 random
+    /// bytes) by the first one to ask, the same bytes for everyone after.
+    pub async fn issuer_secret(&self, name: &str, now: u64) -> Result<Vec<u8>, StoreError> {
+        let mut fresh = [0u8; 32];
+        SystemRandom::new().fill(&mut fresh).map_err(|_| {
+            StoreError::invalid("issuer secret", "the random number generator failed")
+        })?;
+        let fresh = URL_SAFE_NO_PAD.encode(fresh);
+        let value = on_backend!(self, db => db.issuer_secret(name, &fresh, now).await)?;
+        URL_SAFE_NO_PAD
+            .decode(value.as_bytes())
+            .map_err(|e| StoreError::invalid("issuer_secrets.value", e.to_string()))
+    }
+
     // ---- pending authorization requests ---------------------------------
 
     /// Saves an authorization request while the user logs in. At most

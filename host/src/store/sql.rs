@@ -53,6 +53,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revoked access tokens",
         include_str!("../../migrations/0003_revoked_access_tokens.sql"),
     ),
+    (
+        4,
+        "issuer secrets",
+        include_str!("../../migrations/0004_issuer_secrets.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -784,6 +789,32 @@ where
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
+    }
+
+    // ---- issuer secrets ----------------------------------------------------
+
+    pub(super) async fn issuer_secret(
+        &self,
+        name: &str,
+        fresh: &str,
+        now: u64,
+    ) -> Result<String, StoreError> {
+        // The first replica to ask stores its fresh value; everyone reads
+        // back the one that won.
+        sqlx::query(
+            "INSERT INTO issuer_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(db_time(now))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM issuer_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.text("value")?)
     }
 
     // ---- signing keys ------------------------------------------------------

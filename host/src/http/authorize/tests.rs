@@ -213,3 +213,93 @@ async fn overlong_requests_are_refused_before_a_sign_in_is_kept() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_browser_binding_is_one_the_issuer_made() {
+    let flow = Flow::new().await;
+    // A binding the browser made up (or a sibling site planted) is replaced.
+    let planted = format!("{BROWSER_COOKIE}=chosen-by-someone-else");
+    let page = flow
+        .authorize("&scope=openid", std::slice::from_ref(&planted))
+        .await;
+    let given = page.cookies();
+    assert_eq!(given.len(), 1, "a binding is issued: {given:?}");
+    assert_ne!(given[0], planted);
+    assert_eq!(
+        flow.login(&page, &[planted], PASSWORD).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A forged MAC is no better than none.
+    let value = given[0].split_once('=').expect("name=value").1;
+    let (random, _) = value.split_once('.').expect("RANDOM.MAC");
+    let forged = format!("{BROWSER_COOKIE}={random}.AAAA");
+    let again = flow.authorize("&scope=openid", &[forged]).await;
+    assert_eq!(again.cookies().len(), 1, "replaced again");
+    // The issued one binds, and is kept by later requests.
+    let kept = flow.authorize("&scope=openid", &given).await;
+    assert!(kept.cookies().is_empty());
+    let done = flow.login(&kept, &given, PASSWORD).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+}
+
+#[tokio::test]
+async fn an_https_issuer_names_its_cookies_with_the_host_prefix() {
+    let flow = Flow::with_issuer("https://login.example.com").await;
+    let page = flow.authorize("&scope=openid", &[]).await;
+    let set: Vec<String> = page
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(
+        set[0].starts_with(&format!("__Host-{BROWSER_COOKIE}=")),
+        "{set:?}"
+    );
+    for attribute in ["Secure", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(set[0].contains(attribute), "{attribute}: {set:?}");
+    }
+    assert!(!set[0].contains("Domain"), "{set:?}");
+    // The unprefixed name means nothing to it.
+    let browser = page.cookies();
+    let unprefixed = browser[0].trim_start_matches("__Host-").to_owned();
+    assert_eq!(
+        flow.login(&page, &[unprefixed], PASSWORD).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let done = flow.login(&page, &browser, PASSWORD).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(
+        done.cookies()
+            .iter()
+            .any(|c| c.starts_with(&format!("__Host-{SESSION_COOKIE}="))),
+        "{:?}",
+        done.cookies()
+    );
+}
+
+#[tokio::test]
+async fn an_https_issuer_tells_browsers_to_keep_to_https() {
+    let get = |path: &str| Request::get(path).body(Body::empty()).expect("request");
+    let https = Flow::with_issuer("https://login.example.com").await;
+    for path in [
+        "/healthz",
+        "/.well-known/openid-configuration",
+        "/authorize",
+    ] {
+        let answer = https.send(get(path)).await;
+        assert_eq!(
+            answer.headers[header::STRICT_TRANSPORT_SECURITY],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    let http = Flow::new().await;
+    let answer = http.send(get("/healthz")).await;
+    assert!(
+        !answer
+            .headers
+            .contains_key(header::STRICT_TRANSPORT_SECURITY)
+    );
+}

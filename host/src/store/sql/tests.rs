@@ -1042,6 +1042,7 @@ async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
         .revoke_access_token("jti-1", "spa", 2, 9_000)
         .await
         .unwrap();
+    source.issuer_secret("browser-binding", 4).await.unwrap();
     let expected = dump(&source).await;
     assert!(
         expected.tables.iter().all(|rows| !rows.is_empty()),
@@ -1078,6 +1079,19 @@ async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
             source.copy_to(&target, true).await.unwrap();
             assert_eq!(dump(&target).await, expected);
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_issuer_secret_is_made_once_and_shared() {
+    on_each_backend(|store| async move {
+        let first = store.issuer_secret("browser-binding", 1).await.unwrap();
+        assert_eq!(first.len(), 32);
+        let again = store.issuer_secret("browser-binding", 2).await.unwrap();
+        assert_eq!(first, again, "whoever asks next reads the same bytes");
+        let other = store.issuer_secret("another", 3).await.unwrap();
+        assert_ne!(first, other);
     })
     .await;
 }
