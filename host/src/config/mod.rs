@@ -610,6 +610,12 @@ impl ServerConfig {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer.trim_end_matches('/'), path)
     }
+
+    /// Whether the issuer is reached over TLS: its cookies are `Secure` and
+    /// `__Host-`, and its answers carry `Strict-Transport-Security`.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
 }
 
 /// `[signing]`.

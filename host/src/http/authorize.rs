@@ -219,17 +219,17 @@ fn refusal_page(refusal: Refusal) -> Response {
             "The server could not start a sign-in.",
             StatusCode::INTERNAL_SERVER_ERROR,
         ),
-        Refusal::Busy => {
-            let mut r = pages::error(
-                "Too many sign-ins are being checked right now; try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
-        }
+        Refusal::Busy => (
+            "Too many sign-ins are being checked right now; try again in a moment.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
     };
-    pages::error(message, status)
+    let mut r = pages::error(message, status);
+    if refusal == Refusal::Busy {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }
 
 /// A `303 See Other` to `location`.
@@ -256,7 +256,7 @@ fn redirect_error(
 /// A cookie's name on the wire: with the `__Host-` prefix when the issuer
 /// is https, so that only this host, over TLS, can set it (RFC 6265bis §4.1.3.2).
 fn cookie_name(config: &Config, name: &str) -> String {
-    if config.server.issuer.starts_with("https://") {
+    if config.server.is_https() {
         format!("__Host-{name}")
     } else {
         name.to_owned()
@@ -277,11 +277,10 @@ fn cookie(headers: &HeaderMap, config: &Config, name: &str) -> Option<String> {
 }
 
 fn set_cookie(r: &mut Response, config: &Config, name: &str, value: &str, max_age: Option<u64>) {
-    let secure = config.server.issuer.starts_with("https://");
     let mut c = cookie::Cookie::build((cookie_name(config, name), value))
         .path("/")
         .http_only(true)
-        .secure(secure)
+        .secure(config.server.is_https())
         .same_site(cookie::SameSite::Lax);
     if let Some(age) = max_age {
         c = c.max_age(cookie::time::Duration::seconds(age as i64));

@@ -134,11 +134,24 @@ fn header_timeout_answer(limit: Duration) -> Vec<u8> {
 }
 
 impl Socket {
-    fn stream(&mut self) -> &mut TcpStream {
+    /// The stream; it is only taken when the socket is dropped, so a poll
+    /// never finds it gone, and would get an error rather than a panic if one did.
+    fn stream(&mut self) -> io::Result<Pin<&mut TcpStream>> {
         self.stream
             .as_mut()
-            .expect("the stream is only taken on drop")
+            .map(Pin::new)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
+}
+
+/// `?` for a poll function: an error out of `stream()` is the poll's result.
+macro_rules! stream_or_ready {
+    ($socket:expr) => {
+        match $socket.stream() {
+            Ok(s) => s,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    };
 }
 
 impl Drop for Socket {
@@ -156,7 +169,7 @@ impl AsyncRead for Socket {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(self.stream()).poll_read(cx, buf);
+        let polled = stream_or_ready!(self).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.mid_request = true;
         }
@@ -170,7 +183,7 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(self.stream()).poll_write(cx, buf);
+        let polled = stream_or_ready!(self).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.mid_request = false;
         }
@@ -182,7 +195,7 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(self.stream()).poll_write_vectored(cx, bufs);
+        let polled = stream_or_ready!(self).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.mid_request = false;
         }
@@ -194,10 +207,10 @@ impl AsyncWrite for Socket {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self.stream()).poll_flush(cx)
+        stream_or_ready!(self).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self.stream()).poll_shutdown(cx)
+        stream_or_ready!(self).poll_shutdown(cx)
     }
 }

@@ -114,13 +114,7 @@ const HSTS: &str = "max-age=31536000";
 /// a browser that once reached it over TLS never sends it a cookie or a
 /// password in the clear.
 async fn strict_transport(State(issuer): State<Arc<Issuer>>, mut r: Response) -> Response {
-    if issuer
-        .snapshot()
-        .config
-        .server
-        .issuer
-        .starts_with("https://")
-    {
+    if issuer.snapshot().config.server.is_https() {
         r.headers_mut().insert(
             header::STRICT_TRANSPORT_SECURITY,
             header::HeaderValue::from_static(HSTS),

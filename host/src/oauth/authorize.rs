@@ -86,15 +86,13 @@ impl AuthorizeRequest {
             ));
         }
         // A state too long to keep is too long to send back: a page.
-        if params
-            .get("state")
-            .is_some_and(|s| s.len() > MAX_STATE_BYTES)
-        {
+        let state = params.get("state");
+        if state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
             return Err(AuthorizeError::Page(format!(
                 "The request's state is longer than {MAX_STATE_BYTES} bytes."
             )));
         }
-        let state = params.get("state").map(str::to_owned);
+        let state = state.map(str::to_owned);
         let fail = |error: OAuthError| AuthorizeError::Redirect {
             redirect_uri: redirect_uri.to_owned(),
             state: state.clone(),

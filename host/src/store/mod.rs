@@ -667,7 +667,7 @@ impl Store {
     pub async fn issuer_secret(&self, name: &str, now: u64) -> Result<Vec<u8>, StoreError> {
         let mut fresh = [0u8; 32];
         SystemRandom::new().fill(&mut fresh).map_err(|_| {
-            StoreError::invalid("issuer secret", "the random number generator failed")
+            StoreError::Internal("the system random number generator failed".into())
         })?;
         let fresh = URL_SAFE_NO_PAD.encode(fresh);
         let value = on_backend!(self, db => db.issuer_secret(name, &fresh, now).await)?;
