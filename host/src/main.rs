@@ -483,9 +483,8 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         let _watcher = tessera::reload::watch(issuer.clone());
         #[cfg(unix)]
         tokio::spawn(tessera::reload::on_sighup(issuer.clone()));
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let listener =
+            tessera::http::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         // One line on stdout, for people and for tests that start the binary.
         println!("Tessera listening on http://{addr} (issuer {issuer_url})");

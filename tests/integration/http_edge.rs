@@ -66,7 +66,10 @@ fn too_many_or_too_large_headers_get_431() {
 
 #[test]
 fn slow_header_senders_are_cut_off_and_others_are_served() {
-    let config = base_config("ES256") + "\n[server.limits]\nheader_read_timeout_ms = 300\n";
+    // The deadline is long enough that the normal clients below finish well
+    // inside it, even on a loaded machine: what this checks is that they are
+    // served while the slow connections are all still held, not how fast.
+    let config = base_config("ES256") + "\n[server.limits]\nheader_read_timeout_ms = 3000\n";
     let t = Tessera::start(&config);
     // 1,000 connections that start a request and never finish its headers.
     let slow: Vec<TcpStream> = (0..1000)
@@ -77,20 +80,25 @@ fn slow_header_senders_are_cut_off_and_others_are_served() {
             s
         })
         .collect();
-    // Meanwhile, normal clients are served promptly.
-    for _ in 0..20 {
-        let started = Instant::now();
+    // Meanwhile, normal clients are served...
+    for _ in 0..10 {
         token_ok(&t);
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
     }
-    // Each slow connection is answered 408 soon after the timeout, and closed.
+    // ... before the last slow connection's deadline has passed: they did
+    // not wait for the slow ones to go.
+    let last = slow.last().expect("slow connections");
+    last.set_nonblocking(true).expect("nonblocking");
+    let mut probe = [0u8; 1];
+    let early = (&*last).read(&mut probe);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the normal clients were served only after the slow connections' deadline: {early:?}"
+    );
+    last.set_nonblocking(false).expect("blocking");
+    // Each slow connection is answered 408 once the deadline passes, and closed.
     let started = Instant::now();
     for mut s in slow {
-        s.set_read_timeout(Some(Duration::from_secs(5)))
+        s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         let mut out = Vec::new();
         let read = s.read_to_end(&mut out);
@@ -98,15 +106,15 @@ fn slow_header_senders_are_cut_off_and_others_are_served() {
         let text = String::from_utf8_lossy(&out);
         assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
         assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
-        assert!(text.contains("not received within 300 ms"), "{text}");
+        assert!(text.contains("not received within 3000 ms"), "{text}");
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(10));
     token_ok(&t);
 
     // A keep-alive connection left idle after its answer is closed without
     // a word: a 408 there could pass for the answer to its next request.
     let mut idle = TcpStream::connect(addr(&t)).expect("connect");
-    idle.set_read_timeout(Some(Duration::from_secs(5)))
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");

@@ -146,6 +146,28 @@ async fn readyz(State(issuer): State<Arc<Issuer>>) -> Response {
         .into_response()
 }
 
+/// How many finished TCP handshakes the kernel holds for the accept loop.
+/// The standard library asks for 128; a burst of new connections larger than
+/// that while the loop is busy has its handshakes dropped, and each of those
+/// clients waits a second for its SYN to be sent again. 1024 is what nginx
+/// and Go servers ask for (the kernel caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `addr` for [`serve`], with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As the standard library does: a restarted server binds while its old
+    // connections to the port are still in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `issuer` on `listener` until `shutdown` resolves, then lets in-flight
 /// requests finish (up to [`SHUTDOWN_GRACE`]).
 pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Future<Output = ()>) {
@@ -243,5 +265,31 @@ pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Fu
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A burst of a thousand connections is held by the kernel whole while
+    /// nothing accepts them; with the standard library's 128, the rest of
+    /// the handshakes would be dropped and their clients would wait.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = super::bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let connected = tokio::task::spawn_blocking(move || {
+            (0..1000)
+                .map(|i| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                        .unwrap_or_else(|e| panic!("connection {i} was not taken: {e}"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("connect");
+        assert_eq!(connected.len(), 1000);
+        drop(listener);
     }
 }
