@@ -473,6 +473,8 @@ struct RawClient {
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
     refresh_reuse_leeway_secs: u64,
     #[serde(default)]
     metadata: toml::Table,
@@ -739,6 +741,9 @@ pub struct Client {
     pub secret: Option<SecretHash>,
     /// Registered redirect URIs (exact match).
     pub redirect_uris: Vec<String>,
+    /// Where `/oidc/logout` may send the browser afterwards (exact match,
+    /// OpenID Connect RP-Initiated Logout 1.0 §3).
+    pub post_logout_redirect_uris: Vec<String>,
     /// Metadata passed to plugins. Never secrets.
     pub metadata: Map<String, Value>,
     /// APIs this client has a `subject = "client"` grant for, in file order.
@@ -1512,18 +1517,20 @@ impl Validator<'_> {
                 ),
             );
         }
-        if raw.app_type == AppType::Machine && !raw.redirect_uris.is_empty() {
-            self.problem(
-                format!("{key}.redirect_uris"),
-                "machine clients do not take part in user flows; remove the redirect URIs",
-            );
-        }
-        for uri in &raw.redirect_uris {
-            if let Err(why) = check_redirect_uri(uri, raw.app_type) {
+        for (field, uris) in [
+            ("redirect_uris", &raw.redirect_uris),
+            ("post_logout_redirect_uris", &raw.post_logout_redirect_uris),
+        ] {
+            if raw.app_type == AppType::Machine && !uris.is_empty() {
                 self.problem(
-                    format!("{key}.redirect_uris"),
-                    format_args!("{uri:?}: {why}"),
+                    format!("{key}.{field}"),
+                    "machine clients do not take part in user flows; remove the URIs",
                 );
+            }
+            for uri in uris {
+                if let Err(why) = check_redirect_uri(uri, raw.app_type) {
+                    self.problem(format!("{key}.{field}"), format_args!("{uri:?}: {why}"));
+                }
             }
         }
         if raw.refresh_reuse_leeway_secs > MAX_REFRESH_REUSE_LEEWAY_SECS {
@@ -1543,6 +1550,7 @@ impl Validator<'_> {
             app_type: raw.app_type,
             secret,
             redirect_uris: raw.redirect_uris,
+            post_logout_redirect_uris: raw.post_logout_redirect_uris,
             metadata,
             client_grant_apis: Vec::new(),
             refresh_reuse_leeway: Duration::from_secs(raw.refresh_reuse_leeway_secs),
@@ -2297,6 +2305,14 @@ scopes = ["read:orders"]
         assert!(e.contains("http:// is allowed only for loopback"), "{e}");
         assert!(e.contains("must not have a fragment"), "{e}");
         assert!(!e.contains("127.0.0.1/cb"), "{e}");
+        let logout = base()
+            + "\n[[clients]]\nid = \"web\"\napp_type = \"spa\"\npost_logout_redirect_uris = [\"http://app.example.com/bye\", \"http://127.0.0.1/bye\"]\n";
+        let e = problems(&logout);
+        assert!(
+            e.contains("clients[web].post_logout_redirect_uris: \"http://app.example.com/bye\": http:// is allowed only for loopback"),
+            "{e}"
+        );
+        assert!(!e.contains("127.0.0.1/bye"), "{e}");
     }
 
     #[test]

@@ -573,6 +573,7 @@ impl Input {
             app_type: event.client.app_type.unwrap_or(default_app_type),
             secret: None,
             redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
             metadata: event.client.metadata.clone(),
             client_grant_apis: Vec::new(),
             refresh_reuse_leeway: Duration::ZERO,

@@ -7,6 +7,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod introspection;
+pub mod logout;
 pub mod policy;
 pub mod refresh_token;
 pub mod revocation;

@@ -233,7 +233,7 @@ fn refusal_page(refusal: Refusal) -> Response {
 }
 
 /// A `303 See Other` to `location`.
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -264,7 +264,7 @@ fn cookie_name(config: &Config, name: &str) -> String {
 }
 
 /// The value of the cookie `name` (see [`cookie_name`]) the browser sent.
-fn cookie(headers: &HeaderMap, config: &Config, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, config: &Config, name: &str) -> Option<String> {
     let name = cookie_name(config, name);
     headers
         .get_all(header::COOKIE)
@@ -276,7 +276,14 @@ fn cookie(headers: &HeaderMap, config: &Config, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-fn set_cookie(r: &mut Response, config: &Config, name: &str, value: &str, max_age: Option<u64>) {
+/// Sets the cookie `name` (see [`cookie_name`]); `max_age` 0 removes it.
+pub(super) fn set_cookie(
+    r: &mut Response,
+    config: &Config,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) {
     let mut c = cookie::Cookie::build((cookie_name(config, name), value))
         .path("/")
         .http_only(true)

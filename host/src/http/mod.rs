@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod authorize;
 mod conn;
+pub mod logout;
 pub mod pages;
 pub mod response;
 pub mod token;
@@ -83,6 +84,7 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/authorize", get(authorize::authorize))
         .route("/login", post(authorize::login))
+        .route("/oidc/logout", get(logout::get).post(logout::post))
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -1,5 +1,6 @@
-//! Server-rendered pages: the login form and the error page shown when an
-//! authorization error cannot be sent back to the client.
+//! Server-rendered pages: the login form, the error page shown when an
+//! authorization error cannot be sent back to the client, and the pages of
+//! signing out.
 //!
 //! No external assets, no scripts: one inline style block allowed by a
 //! per-response CSP nonce. Every page forbids framing (`frame-ancestors
@@ -72,6 +73,64 @@ pub fn error(message: &str, status: StatusCode) -> Response {
         escape(message)
     );
     page("Sign-in error", &body, status)
+}
+
+/// What the sign-out confirmation form carries back to `/oidc/logout`.
+pub struct LogoutForm<'a> {
+    /// The application's display name, when the request named one.
+    pub client_name: Option<&'a str>,
+    /// The hidden fields: the request's parameters and the confirmation.
+    pub fields: &'a [(&'a str, &'a str)],
+}
+
+/// "Sign out?": asked when the request does not show that it comes from the
+/// signed-in user's application (no `id_token_hint`, or one for someone
+/// else), so that a link on any page cannot sign a user out unasked.
+pub fn logout_confirm(form: &LogoutForm<'_>) -> Response {
+    let from = form
+        .client_name
+        .map(|n| {
+            format!(
+                "<p><strong>{}</strong> asks to sign you out.</p>",
+                escape(n)
+            )
+        })
+        .unwrap_or_default();
+    let fields: String = form
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>Sign out?</h1>{from}<p>You will be signed out of every application that uses this sign-in.</p>\
+<form method=\"post\" action=\"/oidc/logout\">{fields}<button type=\"submit\">Sign out</button></form>"
+    );
+    page("Sign out", &body, StatusCode::OK)
+}
+
+/// The page after signing out when the application gave nowhere to return to.
+pub fn signed_out() -> Response {
+    page(
+        "Signed out",
+        "<h1>You are signed out</h1><p>You can close this window.</p>",
+        StatusCode::OK,
+    )
+}
+
+/// A sign-out request that cannot be honoured.
+pub fn logout_error(message: &str, status: StatusCode) -> Response {
+    let body = format!(
+        "<h1>This sign-out request cannot continue</h1><p class=\"error\" role=\"alert\">{}</p>\
+<p>Return to the application and try again.</p>",
+        escape(message)
+    );
+    page("Sign-out error", &body, status)
 }
 
 fn page(title: &str, body: &str, status: StatusCode) -> Response {

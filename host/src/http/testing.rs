@@ -22,6 +22,8 @@ use crate::token::Clock;
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
 pub const CALLBACK: &str = "https://app.example.com/callback";
+/// Where the SPA asks to return after signing out.
+pub const SIGNED_OUT: &str = "https://app.example.com/signed-out";
 pub const VERIFIER: &str = "a-code-verifier-of-forty-three-characters-or-more";
 pub const EMAIL: &str = "ada@example.com";
 pub const PASSWORD: &str = "correct horse battery";
@@ -123,6 +125,7 @@ id = "web-spa"
 name = "Web <Shop>"
 app_type = "spa"
 redirect_uris = ["{CALLBACK}"]
+post_logout_redirect_uris = ["{SIGNED_OUT}"]
 "#
         );
         let path = dir.path().join("tessera.toml");

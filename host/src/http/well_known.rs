@@ -41,6 +41,7 @@ pub fn discovery_document(config: &Config) -> Vec<u8> {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint": server.url("/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "end_session_endpoint": server.url("/oidc/logout"),
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
         "access_token_signing_alg_values_supported": [config.signing.algorithm.as_str()],

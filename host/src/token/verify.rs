@@ -1,4 +1,5 @@
-//! Verifying Tessera's own access tokens (for `/userinfo` and the admin API):
+//! Verifying Tessera's own tokens: access tokens (for `/userinfo`, the admin
+//! API and introspection) and ID tokens given back as logout hints. A
 //! compact JWS, a `kid` from our key set, the algorithm that key is for (never
 //! the header's word alone), `typ`, `iss` and `exp`.
 
@@ -29,6 +30,39 @@ pub fn access_token(
     issuer: &str,
     token: &str,
     now: u64,
+) -> Result<Map<String, Value>, Invalid> {
+    let claims = signed_claims(keys, issuer, "at+jwt", token)?;
+    match claims.get("exp").and_then(Value::as_u64) {
+        Some(exp) if exp > now => Ok(claims),
+        Some(_) => Err(Invalid::Expired),
+        None => Err(Invalid::Claims),
+    }
+}
+
+/// Verifies an ID token this issuer made, expired or not, and returns its
+/// claims: the `id_token_hint` of RP-initiated logout, which names a past
+/// sign-in, so its age does not matter (RP-Initiated Logout 1.0 §2).
+pub fn id_token_hint(
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+) -> Result<Map<String, Value>, Invalid> {
+    let claims = signed_claims(keys, issuer, "JWT", token)?;
+    let named = |name| claims.get(name).and_then(Value::as_str).is_some();
+    if named("sub") && named("aud") {
+        Ok(claims)
+    } else {
+        Err(Invalid::Claims)
+    }
+}
+
+/// The claims of a compact JWS signed by one of `keys`, with header `typ`
+/// and claim `iss` as given; no time checks.
+fn signed_claims(
+    keys: &KeySet,
+    issuer: &str,
+    typ: &str,
+    token: &str,
 ) -> Result<Map<String, Value>, Invalid> {
     if token.len() > 16 * 1024 {
         return Err(Invalid::Malformed);
@@ -62,18 +96,14 @@ pub fn access_token(
     UnparsedPublicKey::new(alg, key.public_key())
         .verify(signed.as_bytes(), &sig)
         .map_err(|_| Invalid::Signature)?;
-    if header.get("typ").and_then(Value::as_str) != Some("at+jwt") {
+    if header.get("typ").and_then(Value::as_str) != Some(typ) {
         return Err(Invalid::Claims);
     }
     let claims: Map<String, Value> = decode_json(p)?;
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(Invalid::Claims);
     }
-    match claims.get("exp").and_then(Value::as_u64) {
-        Some(exp) if exp > now => Ok(claims),
-        Some(_) => Err(Invalid::Expired),
-        None => Err(Invalid::Claims),
-    }
+    Ok(claims)
 }
 
 fn decode_json(part: &str) -> Result<Map<String, Value>, Invalid> {
@@ -140,6 +170,29 @@ mod tests {
         assert_eq!(
             access_token(&set, "https://i", "a.b", 50),
             Err(Invalid::Malformed)
+        );
+    }
+
+    #[test]
+    fn id_token_hints_verify_even_when_expired_but_not_access_tokens() {
+        let set = keys(Algorithm::ES256);
+        let mut c = claims(1);
+        c.insert("aud".into(), "web".into());
+        let id = jwt::sign(&set, "JWT", &c).expect("sign");
+        assert_eq!(
+            id_token_hint(&set, "https://i", &id).expect("valid")["aud"],
+            "web"
+        );
+        assert_eq!(
+            id_token_hint(&set, "https://other", &id),
+            Err(Invalid::Claims)
+        );
+        let at = jwt::sign(&set, "at+jwt", &c).expect("sign");
+        assert_eq!(id_token_hint(&set, "https://i", &at), Err(Invalid::Claims));
+        let other = keys(Algorithm::ES256);
+        assert_eq!(
+            id_token_hint(&other, "https://i", &id),
+            Err(Invalid::Signature)
         );
     }
 }
