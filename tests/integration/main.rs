@@ -5,6 +5,7 @@
 mod browser;
 mod cli;
 mod client_credentials;
+mod client_libraries;
 mod demo;
 mod deploy;
 mod devkit;
