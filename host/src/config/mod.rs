@@ -311,6 +311,8 @@ struct RawServer {
     listen: String,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -578,6 +580,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Limits of the HTTP edge (read at start; a reload does not change them).
     pub limits: HttpLimits,
+    /// Peers whose `X-Forwarded-For` is believed: the load balancers in
+    /// front of the issuer. Empty: the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[server.limits]`: what one client can hold of the HTTP edge.
@@ -1217,9 +1222,25 @@ impl Validator<'_> {
             1024,
             60 * 1024,
         );
+        let mut trusted_proxies = Vec::new();
+        for (i, text) in raw.trusted_proxies.iter().enumerate() {
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => self.problem(
+                    format!("server.trusted_proxies[{i}]"),
+                    format_args!(
+                        "{text:?} is not an IP address or network; write e.g. \"10.0.0.5\" or \"10.0.0.0/8\""
+                    ),
+                ),
+            }
+        }
         ServerConfig {
             issuer: raw.issuer,
             listen,
+            trusted_proxies,
             limits: HttpLimits {
                 header_read_timeout: Duration::from_millis(l.header_read_timeout_ms),
                 request_timeout: Duration::from_millis(l.request_timeout_ms),

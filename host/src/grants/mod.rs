@@ -12,6 +12,7 @@ pub mod policy;
 pub mod refresh_token;
 pub mod revocation;
 pub mod sign_in;
+pub mod throttle;
 pub mod user_tokens;
 
 use crate::oauth::{ErrorCode, OAuthError};

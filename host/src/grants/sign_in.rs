@@ -21,6 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::policy;
+use super::throttle::{self, Subjects, Throttled};
 use super::user_tokens::opaque_token;
 use crate::config::{Api, Client, Config};
 use crate::oauth::OAuthError;
@@ -39,6 +40,10 @@ pub const SESSION_LIFETIME: u64 = 8 * 3600;
 /// How long a login waits for a free password check before it is told to
 /// come back ([`Refusal::Busy`]).
 pub const PASSWORD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Live pending sign-ins one source address may hold ([`throttle::source`]).
+pub const MAX_PENDING_PER_ADDRESS: u64 = 100;
+/// Live pending sign-ins the store may hold in all.
+pub const MAX_PENDING: u64 = 100_000;
 
 /// A parked authorization request, as the store keeps it.
 #[derive(Serialize, Deserialize)]
@@ -68,6 +73,11 @@ pub enum Refusal {
     Busy,
     /// The random number generator failed.
     NoRandom,
+    /// The source address holds [`MAX_PENDING_PER_ADDRESS`] pending
+    /// sign-ins already.
+    TooManyFromAddress,
+    /// The store holds [`MAX_PENDING`] pending sign-ins already.
+    Full,
 }
 
 /// A sign-in waiting for its user.
@@ -89,7 +99,25 @@ pub async fn start(
     request: AuthorizeRequest,
     params: Vec<(String, String)>,
     browser: Option<String>,
+    address: std::net::IpAddr,
 ) -> Result<Challenge, Refusal> {
+    let now = issuer.clock.now();
+    let source = throttle::source(address);
+    let (from_address, total) = issuer
+        .store
+        .pending_counts(&source, now, MAX_PENDING)
+        .await
+        .map_err(|e| unavailable(e, "counting pending sign-ins"))?;
+    if from_address >= MAX_PENDING_PER_ADDRESS {
+        return Err(Refusal::TooManyFromAddress);
+    }
+    if total >= MAX_PENDING {
+        tracing::warn!(
+            limit = MAX_PENDING,
+            "pending sign-ins at their ceiling; new sign-ins are refused"
+        );
+        return Err(Refusal::Full);
+    }
     let fresh = || opaque_token().map_err(|_| Refusal::NoRandom);
     let (tx, csrf) = (fresh()?, fresh()?);
     let key = issuer
@@ -107,10 +135,9 @@ pub async fn start(
         params,
     };
     let json = serde_json::to_value(&pending).map_err(|_| Refusal::Unavailable)?;
-    let now = issuer.clock.now();
     issuer
         .store
-        .put_pending(&secret_hash(&tx), &json, now + PENDING_LIFETIME)
+        .put_pending(&secret_hash(&tx), &json, &source, now + PENDING_LIFETIME)
         .await
         .map_err(|e| unavailable(e, "storing a pending sign-in"))?;
     Ok(Challenge {
@@ -153,6 +180,8 @@ pub struct LoginAttempt<'a> {
     pub email: &'a str,
     /// The password typed.
     pub password: &'a str,
+    /// Where it came from ([`crate::http::client_ip`]).
+    pub address: std::net::IpAddr,
 }
 
 /// Why a login form did not sign anyone in.
@@ -166,6 +195,16 @@ pub enum LoginFailure {
         client: Arc<Client>,
         /// The form's CSRF token.
         csrf: String,
+    },
+    /// Too many failed sign-ins for this account or from this address: the
+    /// password was not looked at; the form is shown again with the wait.
+    Throttled {
+        /// The client, for its name.
+        client: Arc<Client>,
+        /// The form's CSRF token.
+        csrf: String,
+        /// How long, and whether it is the lock.
+        wait: Throttled,
     },
 }
 
@@ -215,21 +254,45 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
         .get(&pending.request.client_id)
         .cloned()
         .ok_or(Refusal::UnknownClient)?;
+    let subjects = Subjects::new(attempt.email, attempt.address);
+    let throttled = async || {
+        let verdict = throttle::check(&issuer.store, &subjects, issuer.clock.now())
+            .await
+            .map_err(|e| unavailable(e, "reading login failures"))?;
+        verdict.map_err(|wait| LoginFailure::Throttled {
+            client: client.clone(),
+            csrf: pending.csrf.clone(),
+            wait,
+        })
+    };
+    // Looked at before queueing, so a throttled guesser waits for nothing.
+    throttled().await?;
     // Taken before the email is looked at, so known and unknown users queue
     // alike.
     let _check = tokio::time::timeout(PASSWORD_QUEUE_WAIT, issuer.password_checks.acquire())
         .await
         .map_err(|_| Refusal::Busy)?
         .map_err(|_| Refusal::Busy)?;
-    let user = issuer
+    // And again with the permit: guesses sent in parallel were all let in
+    // above, and the failures of those ahead of this one now count.
+    throttled().await?;
+    let verified = issuer
         .store
         .verify_password(attempt.email, attempt.password)
         .await
-        .map_err(|e| unavailable(e, "checking a password"))?
-        .ok_or_else(|| LoginFailure::WrongPassword {
+        .map_err(|e| unavailable(e, "checking a password"))?;
+    let Some(user) = verified else {
+        throttle::failed(&issuer.store, &subjects, issuer.clock.now())
+            .await
+            .map_err(|e| unavailable(e, "counting a failed sign-in"))?;
+        return Err(LoginFailure::WrongPassword {
             client: client.clone(),
             csrf: pending.csrf.clone(),
-        })?;
+        });
+    };
+    throttle::succeeded(&issuer.store, &subjects)
+        .await
+        .map_err(|e| unavailable(e, "clearing login failures"))?;
     // One-shot: a second submission of the same form finds nothing.
     issuer
         .store

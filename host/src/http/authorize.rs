@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::grants::sign_in::{
     self, Completion, LoginAttempt, LoginFailure, Refusal, SESSION_LIFETIME,
 };
+use crate::grants::throttle::Throttled;
 use crate::oauth::authorize::{AuthorizeError, AuthorizeRequest, MAX_QUERY_BYTES};
 use crate::oauth::{ErrorCode, OAuthError, Params};
 
@@ -60,7 +61,8 @@ pub async fn authorize(
         }
     };
     let fail = |e: &OAuthError| redirect_error(config, &req.redirect_uri, req.state.as_deref(), e);
-    let info = super::request_info(peer, &headers, "GET", params.without_secrets());
+    let address = super::client_ip(&config.server, peer, &headers);
+    let info = super::request_info(address, &headers, "GET", params.without_secrets());
     let user = if req.prompt_login {
         None
     } else {
@@ -98,7 +100,7 @@ pub async fn authorize(
         )),
         None => {
             let browser = cookie(&headers, config, BROWSER_COOKIE);
-            match sign_in::start(&issuer, req, info.params, browser).await {
+            match sign_in::start(&issuer, req, info.params, browser, address).await {
                 Ok(challenge) => {
                     let mut r = pages::login(
                         &LoginForm {
@@ -139,12 +141,14 @@ pub async fn login(
     };
     let snapshot = issuer.snapshot();
     let browser = cookie(&headers, &snapshot.config, BROWSER_COOKIE);
+    let address = super::client_ip(&snapshot.config.server, peer, &headers);
     let attempt = LoginAttempt {
         tx: form.get("tx").unwrap_or_default(),
         csrf: form.get("csrf"),
         browser: browser.as_deref(),
         email: form.get("email").unwrap_or_default(),
         password: form.get("password").unwrap_or_default(),
+        address,
     };
     let (tx, email) = (attempt.tx, attempt.email);
     let signed_in = match sign_in::login(&issuer, attempt).await {
@@ -162,10 +166,27 @@ pub async fn login(
                 StatusCode::UNAUTHORIZED,
             );
         }
+        Err(LoginFailure::Throttled { client, csrf, wait }) => {
+            let message = throttled_message(wait);
+            let mut r = pages::login(
+                &LoginForm {
+                    client_name: &client.name,
+                    tx,
+                    csrf: &csrf,
+                    email,
+                    error: Some(&message),
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.retry_after.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
     };
     let config = &snapshot.config;
     let req = &signed_in.request;
-    let info = super::request_info(peer, &headers, "POST", signed_in.params);
+    let info = super::request_info(address, &headers, "POST", signed_in.params);
     let mut trace = Vec::new();
     let done = sign_in::complete(
         &issuer,
@@ -193,6 +214,24 @@ pub async fn login(
         Some(SESSION_LIFETIME),
     );
     r
+}
+
+/// What the login form says to a throttled attempt. The same for every
+/// email, known or not.
+fn throttled_message(wait: Throttled) -> String {
+    if wait.locked {
+        let minutes = wait.retry_after.div_ceil(60);
+        format!(
+            "Too many failed sign-ins. Signing in is locked for {minutes} minute{}; try again later.",
+            if minutes == 1 { "" } else { "s" }
+        )
+    } else {
+        let seconds = wait.retry_after;
+        format!(
+            "Too many failed sign-ins. Wait {seconds} second{} before trying again.",
+            if seconds == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// The page for a sign-in that cannot go on.
@@ -223,11 +262,25 @@ fn refusal_page(refusal: Refusal) -> Response {
             "Too many sign-ins are being checked right now; try again in a moment.",
             StatusCode::SERVICE_UNAVAILABLE,
         ),
+        Refusal::TooManyFromAddress => (
+            "Too many sign-ins were started from your network and not finished; \
+             finish one, or try again in a few minutes.",
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Refusal::Full => (
+            "The sign-in service is at capacity; try again in a few minutes.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
     };
     let mut r = pages::error(message, status);
-    if refusal == Refusal::Busy {
+    let retry_after = match refusal {
+        Refusal::Busy => Some("1"),
+        Refusal::TooManyFromAddress | Refusal::Full => Some("60"),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after {
         r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
     }
     r
 }

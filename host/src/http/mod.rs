@@ -42,10 +42,46 @@ use crate::Issuer;
 /// In-flight requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The HTTP request as plugins see it: peer IP, `User-Agent` and `Host`
-/// (each cut to 512 characters), method, and parameters without secrets.
-pub fn request_info(
+/// The client's address: the peer, or, when the peer is one of
+/// `server.trusted_proxies`, the address that proxy saw. `X-Forwarded-For` is
+/// read from the right (each proxy appends the address it was reached from),
+/// past the trusted proxies, and the first address not trusted is the
+/// client's; a header that is missing or malformed there leaves the last
+/// address that is known, so a client cannot choose its address by sending
+/// the header itself.
+pub fn client_ip(
+    server: &crate::config::ServerConfig,
     peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    let trusted = |ip: &std::net::IpAddr| server.trusted_proxies.iter().any(|n| n.contains(ip));
+    let mut client = peer.ip();
+    if !trusted(&client) {
+        return client;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(",");
+    for hop in forwarded.rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The HTTP request as plugins see it: the client's IP ([`client_ip`]),
+/// `User-Agent` and `Host` (each cut to 512 characters), method, and
+/// parameters without secrets.
+pub fn request_info(
+    ip: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
     method: &str,
     params: Vec<(String, String)>,
@@ -57,7 +93,7 @@ pub fn request_info(
             .map(|s| s.chars().take(512).collect::<String>())
     };
     crate::plugin::pipeline::RequestInfo {
-        ip: peer.ip().to_string(),
+        ip: ip.to_string(),
         user_agent: text(axum::http::header::USER_AGENT),
         hostname: text(axum::http::header::HOST).unwrap_or_default(),
         method: method.to_owned(),

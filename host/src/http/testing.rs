@@ -93,12 +93,18 @@ impl Flow {
 
     /// The same issuer under another URL (an `https://` one, say).
     pub async fn with_issuer(issuer_url: &str) -> Flow {
+        Flow::with_server(issuer_url, "").await
+    }
+
+    /// The same issuer with more `[server]` settings (`trusted_proxies`).
+    pub async fn with_server(issuer_url: &str, server: &str) -> Flow {
         let dir = tempfile::tempdir().expect("temp dir");
         let acme = crate::secret::SecretHash::of(ACME_SECRET);
         let text = format!(
             r#"
 [server]
 issuer = "{issuer_url}"
+{server}
 
 [[apis]]
 identifier = "https://orders.example.com"
@@ -162,8 +168,13 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
     }
 
     pub async fn send(&self, req: Request<Body>) -> Answer {
+        self.send_from(req, "127.0.0.1").await
+    }
+
+    /// Sends `req` as if from the IP address `peer`.
+    pub async fn send_from(&self, req: Request<Body>, peer: &str) -> Answer {
         let mut req = req;
-        let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+        let peer = SocketAddr::new(peer.parse().expect("an IP address"), 40000);
         req.extensions_mut().insert(ConnectInfo(peer));
         let r = super::router(self.issuer.clone())
             .oneshot(req)
@@ -182,6 +193,11 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
     }
 
     pub async fn authorize(&self, extra: &str, cookies: &[String]) -> Answer {
+        self.authorize_from(extra, cookies, "127.0.0.1").await
+    }
+
+    /// [`Flow::authorize`] from the IP address `peer`.
+    pub async fn authorize_from(&self, extra: &str, cookies: &[String], peer: &str) -> Answer {
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             ring::digest::digest(&ring::digest::SHA256, VERIFIER.as_bytes()),
         );
@@ -194,15 +210,29 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
         if !cookies.is_empty() {
             req = req.header(header::COOKIE, cookies.join("; "));
         }
-        self.send(req.body(Body::empty()).expect("request")).await
+        self.send_from(req.body(Body::empty()).expect("request"), peer)
+            .await
     }
 
     pub async fn login(&self, page: &Answer, cookies: &[String], password: &str) -> Answer {
+        self.login_as(page, cookies, EMAIL, password, Origin::default())
+            .await
+    }
+
+    /// Posts the login form of `page` for `email`, from `origin`.
+    pub async fn login_as(
+        &self,
+        page: &Answer,
+        cookies: &[String],
+        email: &str,
+        password: &str,
+        origin: Origin<'_>,
+    ) -> Answer {
         let form = format!(
             "tx={}&csrf={}&email={}&password={}",
             urlencode(&page.field("tx")),
             urlencode(&page.field("csrf")),
-            urlencode(EMAIL),
+            urlencode(email),
             urlencode(password)
         );
         let mut req = Request::post("/login")
@@ -210,7 +240,10 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
         if !cookies.is_empty() {
             req = req.header(header::COOKIE, cookies.join("; "));
         }
-        self.send(req.body(Body::from(form)).expect("request"))
+        if let Some(hops) = origin.forwarded_for {
+            req = req.header("x-forwarded-for", hops);
+        }
+        self.send_from(req.body(Body::from(form)).expect("request"), origin.peer)
             .await
     }
 
@@ -241,6 +274,33 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
             .body(Body::from(form))
             .expect("request");
         self.send(req).await
+    }
+}
+
+/// Where a request comes from: the peer's IP address, and the
+/// `X-Forwarded-For` it sends.
+#[derive(Clone, Copy)]
+pub struct Origin<'a> {
+    pub peer: &'a str,
+    pub forwarded_for: Option<&'a str>,
+}
+
+impl Default for Origin<'_> {
+    fn default() -> Self {
+        Origin {
+            peer: "127.0.0.1",
+            forwarded_for: None,
+        }
+    }
+}
+
+impl<'a> Origin<'a> {
+    /// From `peer`, no header.
+    pub fn peer(peer: &'a str) -> Self {
+        Origin {
+            peer,
+            forwarded_for: None,
+        }
     }
 }
 

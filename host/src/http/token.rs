@@ -96,7 +96,7 @@ async fn handle(
                     audience,
                     // Only this grant runs plugins, so only it pays for their view of the request.
                     request: super::request_info(
-                        peer,
+                        super::client_ip(&snapshot.config.server, peer, headers),
                         headers,
                         method.as_str(),
                         params.without_secrets(),

@@ -56,7 +56,12 @@ pub(super) const TABLES: &[(&str, &[(&str, Kind)])] = {
         ),
         (
             "pending_requests",
-            &[("id_hash", Text), ("data", Text), ("expires_at", Int)],
+            &[
+                ("id_hash", Text),
+                ("data", Text),
+                ("expires_at", Int),
+                ("source", Text),
+            ],
         ),
         (
             "authorization_codes",
@@ -113,6 +118,15 @@ pub(super) const TABLES: &[(&str, &[(&str, Kind)])] = {
                 ("jti", Text),
                 ("client_id", Text),
                 ("revoked_at", Int),
+                ("expires_at", Int),
+            ],
+        ),
+        (
+            "login_failures",
+            &[
+                ("subject", Text),
+                ("failures", Int),
+                ("blocked_until", Int),
                 ("expires_at", Int),
             ],
         ),

@@ -385,6 +385,8 @@ pub struct Purged {
     pub refresh_tokens: u64,
     /// Entries of the access-token revocation list.
     pub revoked_access_tokens: u64,
+    /// Forgotten counts of failed sign-ins.
+    pub login_failures: u64,
 }
 
 /// The hash under which a secret the client holds (code, refresh token,
@@ -678,12 +680,14 @@ impl Store {
 
     // ---- pending authorization requests ---------------------------------
 
-    /// Saves an authorization request while the user logs in. At most
-    /// [`PENDING_MAX_BYTES`] as JSON; an id hash in use is a conflict.
+    /// Saves an authorization request while the user logs in, with the
+    /// address it came from (`source`, for [`Store::pending_counts`]). At
+    /// most [`PENDING_MAX_BYTES`] as JSON; an id hash in use is a conflict.
     pub async fn put_pending(
         &self,
         id_hash: &str,
         data: &Value,
+        source: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
         check_key("id_hash", id_hash)?;
@@ -698,7 +702,18 @@ impl Store {
                 ),
             ));
         }
-        on_backend!(self, db => db.put_pending(id_hash, &json, expires_at).await)
+        on_backend!(self, db => db.put_pending(id_hash, &json, source, expires_at).await)
+    }
+
+    /// How many live pending requests came from `source`, and how many there
+    /// are in all; each count stops at `cap`.
+    pub async fn pending_counts(
+        &self,
+        source: &str,
+        now: u64,
+        cap: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        on_backend!(self, db => db.pending_counts(source, now, cap).await)
     }
 
     /// Removes and returns a pending request: only one caller ever gets it.
@@ -842,6 +857,47 @@ impl Store {
     /// Whether the access token `jti` is on the revocation list.
     pub async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         on_backend!(self, db => db.access_token_revoked(jti).await)
+    }
+
+    // ---- login throttling --------------------------------------------------
+
+    /// The latest `blocked_until` of `subjects` still remembered at `now`
+    /// (0 when none is blocked).
+    pub async fn login_blocked_until(
+        &self,
+        subjects: &[&str],
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        on_backend!(self, db => db.login_blocked_until(subjects, now).await)
+    }
+
+    /// Counts one more failed sign-in for `subject`, remembered until
+    /// `forget_at` (a count already forgotten at `now` starts again at one);
+    /// returns the count. Atomic: concurrent failures each count.
+    pub async fn record_login_failure(
+        &self,
+        subject: &str,
+        now: u64,
+        forget_at: u64,
+    ) -> Result<u64, StoreError> {
+        check_key("subject", subject)?;
+        on_backend!(self, db => db.record_login_failure(subject, now, forget_at).await)
+    }
+
+    /// Refuses sign-ins for `subject` until `until`; the count is remembered
+    /// until `forget_at`.
+    pub async fn block_login(
+        &self,
+        subject: &str,
+        until: u64,
+        forget_at: u64,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, db => db.block_login(subject, until, forget_at).await)
+    }
+
+    /// Forgets the failed sign-ins of `subject` (after a successful one).
+    pub async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError> {
+        on_backend!(self, db => db.clear_login_failures(subject).await)
     }
 
     // ---- signing keys ------------------------------------------------------

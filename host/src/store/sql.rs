@@ -58,6 +58,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "issuer secrets",
         include_str!("../../migrations/0004_issuer_secrets.sql"),
     ),
+    (
+        5,
+        "login throttle",
+        include_str!("../../migrations/0005_login_throttle.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -389,12 +394,16 @@ where
         &self,
         id_hash: &str,
         data: &str,
+        source: &str,
         expires_at: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO pending_requests (id_hash, data, expires_at) VALUES ($1, $2, $3)")
+        sqlx::query(
+            "INSERT INTO pending_requests (id_hash, data, expires_at, source) VALUES ($1, $2, $3, $4)",
+        )
             .bind(id_hash)
             .bind(data)
             .bind(db_time(expires_at))
+            .bind(source)
             .execute(&self.pool)
             .await
             .map_err(|e| conflict(e, "a pending request with this id already exists".into()))?;
@@ -791,6 +800,113 @@ where
         Ok(row.is_some())
     }
 
+    pub(super) async fn pending_counts(
+        &self,
+        source: &str,
+        now: u64,
+        cap: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        // Each count stops at `cap`: the answer needed is "below the limit
+        // or not", and a full table must not make every sign-in slow.
+        let count = |sql: &'static str, source: Option<&str>| {
+            let mut q = sqlx::query(sql).bind(db_time(now)).bind(db_time(cap));
+            if let Some(source) = source {
+                q = q.bind(source.to_owned());
+            }
+            async move {
+                let row = q.fetch_one(&self.pool).await?;
+                Ok::<u64, StoreError>(time(row.int("n")?))
+            }
+        };
+        let from_source = count(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM pending_requests \
+             WHERE expires_at > $1 AND source = $3 LIMIT $2) AS live",
+            Some(source),
+        )
+        .await?;
+        let total = count(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM pending_requests \
+             WHERE expires_at > $1 LIMIT $2) AS live",
+            None,
+        )
+        .await?;
+        Ok((from_source, total))
+    }
+
+    // ---- login throttling --------------------------------------------------
+
+    pub(super) async fn login_blocked_until(
+        &self,
+        subjects: &[&str],
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        let mut until = 0;
+        for subject in subjects {
+            let row = sqlx::query(
+                "SELECT blocked_until FROM login_failures WHERE subject = $1 AND expires_at > $2",
+            )
+            .bind(*subject)
+            .bind(db_time(now))
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                until = until.max(time(row.int("blocked_until")?));
+            }
+        }
+        Ok(until)
+    }
+
+    pub(super) async fn record_login_failure(
+        &self,
+        subject: &str,
+        now: u64,
+        forget_at: u64,
+    ) -> Result<u64, StoreError> {
+        // A row past its expiry counts from one again.
+        let row = sqlx::query(
+            "INSERT INTO login_failures (subject, failures, blocked_until, expires_at) \
+             VALUES ($1, 1, 0, $3) \
+             ON CONFLICT (subject) DO UPDATE SET \
+               failures = CASE WHEN login_failures.expires_at > $2 \
+                          THEN login_failures.failures + 1 ELSE 1 END, \
+               blocked_until = CASE WHEN login_failures.expires_at > $2 \
+                               THEN login_failures.blocked_until ELSE 0 END, \
+               expires_at = $3 \
+             RETURNING failures",
+        )
+        .bind(subject)
+        .bind(db_time(now))
+        .bind(db_time(forget_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(time(row.int("failures")?))
+    }
+
+    pub(super) async fn block_login(
+        &self,
+        subject: &str,
+        until: u64,
+        forget_at: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_failures SET blocked_until = $2, expires_at = $3 WHERE subject = $1",
+        )
+        .bind(subject)
+        .bind(db_time(until))
+        .bind(db_time(forget_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn clear_login_failures(&self, subject: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     // ---- issuer secrets ----------------------------------------------------
 
     pub(super) async fn issuer_secret(
@@ -1006,6 +1122,7 @@ where
             ("sessions", &mut purged.sessions),
             ("refresh_tokens", &mut purged.refresh_tokens),
             ("revoked_access_tokens", &mut purged.revoked_access_tokens),
+            ("login_failures", &mut purged.login_failures),
         ] {
             let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
                 .bind(now)

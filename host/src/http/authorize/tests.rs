@@ -7,7 +7,8 @@ use crate::grants::sign_in::{self, CODE_LIFETIME, PENDING_LIFETIME};
 use axum::body::Body;
 use axum::http::Request;
 
-use crate::http::testing::{CALLBACK, Flow, ISSUER, PASSWORD, urlencode};
+use crate::grants::throttle;
+use crate::http::testing::{CALLBACK, EMAIL, Flow, ISSUER, Origin, PASSWORD, urlencode};
 
 #[tokio::test]
 async fn a_sign_in_ends_in_a_code_the_token_endpoint_takes() {
@@ -302,4 +303,215 @@ async fn an_https_issuer_tells_browsers_to_keep_to_https() {
             .headers
             .contains_key(header::STRICT_TRANSPORT_SECURITY)
     );
+}
+
+/// Posts wrong passwords for `email` from `origin` until the answer is
+/// not 401; returns that answer and how many 401s came before it.
+async fn fail_until_throttled(
+    flow: &Flow,
+    page: &crate::http::testing::Answer,
+    browser: &[String],
+    email: &str,
+    origin: Origin<'_>,
+) -> (crate::http::testing::Answer, usize) {
+    for n in 0..200 {
+        let r = flow
+            .login_as(page, browser, email, "not the password", origin)
+            .await;
+        if r.status != StatusCode::UNAUTHORIZED {
+            return (r, n);
+        }
+    }
+    panic!("never throttled");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_back_off_then_lock_known_and_unknown_accounts_alike() {
+    let flow = Flow::new().await;
+    let page = flow.authorize("&scope=openid", &[]).await;
+    let browser = page.cookies();
+    let mut answers = Vec::new();
+    // Each account from its own address, so only the account is counted.
+    for (email, peer) in [
+        (EMAIL, "198.51.100.1"),
+        ("nobody@example.com", "198.51.100.2"),
+    ] {
+        let origin = Origin::peer(peer);
+        let (first, free) = fail_until_throttled(&flow, &page, &browser, email, origin).await;
+        assert_eq!(free, throttle::ACCOUNT.free as usize, "{}", first.body);
+        assert_eq!(first.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(first.headers[header::RETRY_AFTER], "1");
+        assert!(
+            first.body.contains("Wait 1 second before trying again."),
+            "{}",
+            first.body
+        );
+        assert_eq!(first.field("tx"), page.field("tx"), "the form stays");
+        // Even the right password waits: it is not looked at.
+        let right = flow
+            .login_as(&page, &browser, email, PASSWORD, origin)
+            .await;
+        assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+        // Each wait doubles, up to the lock.
+        let mut waits = Vec::new();
+        loop {
+            let wait: u64 = flow
+                .login_as(&page, &browser, email, "not the password", origin)
+                .await
+                .headers
+                .get(header::RETRY_AFTER)
+                .map_or(0, |v| v.to_str().unwrap().parse().unwrap());
+            if wait > throttle::ACCOUNT.max_backoff {
+                break;
+            }
+            flow.advance(wait);
+            let r = flow
+                .login_as(&page, &browser, email, "not the password", origin)
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "after the wait, a try");
+            waits.push(wait);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16]);
+        let locked = flow
+            .login_as(&page, &browser, email, PASSWORD, origin)
+            .await;
+        assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(locked.headers[header::RETRY_AFTER], "900");
+        assert!(
+            locked.body.contains("Signing in is locked for 15 minutes"),
+            "{}",
+            locked.body
+        );
+        let alert = |a: &crate::http::testing::Answer| {
+            let start = a.body.find("role=\"alert\"").expect("an alert");
+            a.body[start..]
+                .split("</p>")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        answers.push((first.status, alert(&first), locked.status, alert(&locked)));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "nothing tells a known email from an unknown one"
+    );
+
+    // After the lock, the right password signs in and the count starts over
+    // (in a new sign-in: the old one expired meanwhile).
+    flow.advance(throttle::LOCK_SECS);
+    let origin = Origin::peer("198.51.100.1");
+    let page = flow.authorize("&scope=openid", &browser).await;
+    let done = flow
+        .login_as(&page, &browser, EMAIL, PASSWORD, origin)
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = flow.authorize("&scope=openid&prompt=login", &browser).await;
+    let (_, free) = fail_until_throttled(&flow, &page, &browser, EMAIL, origin).await;
+    assert_eq!(free, throttle::ACCOUNT.free as usize);
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_accounts_is_throttled_and_others_are_not() {
+    let flow = Flow::new().await;
+    let page = flow.authorize("&scope=openid", &[]).await;
+    let browser = page.cookies();
+    let guesser = Origin::peer("203.0.113.7");
+    for n in 0..throttle::ADDRESS.free {
+        let email = format!("user{n}@example.com");
+        let r = flow
+            .login_as(&page, &browser, &email, "not the password", guesser)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let next = flow
+        .login_as(&page, &browser, "fresh@example.com", "x", guesser)
+        .await;
+    assert_eq!(next.status, StatusCode::TOO_MANY_REQUESTS);
+    // The same network for IPv6 is its /64.
+    let v6 = flow
+        .login_as(
+            &page,
+            &browser,
+            EMAIL,
+            PASSWORD,
+            Origin::peer("2001:db8::1"),
+        )
+        .await;
+    assert_eq!(v6.status, StatusCode::SEE_OTHER, "another address signs in");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    let config = "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]";
+    let flow = Flow::with_server(ISSUER, config).await;
+    let server = flow.issuer.snapshot().config.server.clone();
+    let ip = |peer: &str, xff: Option<&str>| {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Some(v) = xff {
+            headers.insert("x-forwarded-for", v.parse().unwrap());
+        }
+        let peer = std::net::SocketAddr::new(peer.parse().unwrap(), 1);
+        crate::http::client_ip(&server, peer, &headers).to_string()
+    };
+    assert_eq!(ip("127.0.0.1", Some("203.0.113.9")), "203.0.113.9");
+    // Read from the right: what the client wrote itself is left of it.
+    assert_eq!(
+        ip("127.0.0.1", Some("1.2.3.4, 203.0.113.9, 10.1.2.3")),
+        "203.0.113.9"
+    );
+    assert_eq!(ip("127.0.0.1", Some("garbage, 10.1.2.3")), "10.1.2.3");
+    assert_eq!(ip("127.0.0.1", None), "127.0.0.1");
+    // An untrusted peer's header is its own invention.
+    assert_eq!(ip("198.51.100.5", Some("203.0.113.9")), "198.51.100.5");
+
+    // Behind the proxy, two clients are counted apart.
+    let page = flow.authorize("&scope=openid", &[]).await;
+    let browser = page.cookies();
+    let one = Origin {
+        peer: "127.0.0.1",
+        forwarded_for: Some("203.0.113.1"),
+    };
+    for n in 0..throttle::ADDRESS.free {
+        let email = format!("user{n}@example.com");
+        flow.login_as(&page, &browser, &email, "nope", one).await;
+    }
+    let blocked = flow.login_as(&page, &browser, EMAIL, PASSWORD, one).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    let two = Origin {
+        peer: "127.0.0.1",
+        forwarded_for: Some("203.0.113.2"),
+    };
+    let fine = flow.login_as(&page, &browser, EMAIL, PASSWORD, two).await;
+    assert_eq!(fine.status, StatusCode::SEE_OTHER, "{}", fine.body);
+}
+
+#[tokio::test]
+async fn one_address_cannot_park_more_than_its_share_of_sign_ins() {
+    let flow = Flow::new().await;
+    for n in 0..sign_in::MAX_PENDING_PER_ADDRESS {
+        let r = flow
+            .authorize_from("&scope=openid", &[], "203.0.113.50")
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "sign-in {n}");
+    }
+    let over = flow
+        .authorize_from("&scope=openid", &[], "203.0.113.50")
+        .await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.headers[header::RETRY_AFTER], "60");
+    assert!(
+        over.body
+            .contains("Too many sign-ins were started from your network")
+    );
+    let other = flow
+        .authorize_from("&scope=openid", &[], "203.0.113.51")
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+    // Once they expire, the address may start again.
+    flow.advance(PENDING_LIFETIME + 1);
+    let later = flow
+        .authorize_from("&scope=openid", &[], "203.0.113.50")
+        .await;
+    assert_eq!(later.status, StatusCode::OK);
 }

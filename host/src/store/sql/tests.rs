@@ -609,10 +609,76 @@ async fn sessions_expire_and_end() {
 }
 
 #[tokio::test]
+async fn failed_sign_ins_count_block_and_are_forgotten() {
+    on_each_backend(|store| async move {
+        let (a, b) = ("account:a", "address:198.51.100.7");
+        for n in 1..=3 {
+            assert_eq!(
+                store.record_login_failure(a, 1_000, 1_900).await.unwrap(),
+                n
+            );
+        }
+        assert_eq!(store.login_blocked_until(&[a, b], 1_000).await.unwrap(), 0);
+        store.block_login(a, 1_060, 1_960).await.unwrap();
+        store.record_login_failure(b, 1_000, 1_900).await.unwrap();
+        assert_eq!(
+            store.login_blocked_until(&[a, b], 1_010).await.unwrap(),
+            1_060
+        );
+        assert_eq!(store.login_blocked_until(&[b], 1_010).await.unwrap(), 0);
+        // Past its expiry a count is gone, and starts again from one.
+        assert_eq!(store.login_blocked_until(&[a], 1_960).await.unwrap(), 0);
+        assert_eq!(
+            store.record_login_failure(a, 1_960, 2_800).await.unwrap(),
+            1
+        );
+        assert_eq!(store.login_blocked_until(&[a], 1_970).await.unwrap(), 0);
+        store.clear_login_failures(a).await.unwrap();
+        assert_eq!(
+            store.record_login_failure(a, 1_970, 2_800).await.unwrap(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pending_requests_are_counted_per_source_up_to_a_cap() {
+    on_each_backend(|store| async move {
+        for (i, source) in ["198.51.100.7", "198.51.100.7", "198.51.100.7", "2001:db8::"]
+            .iter()
+            .enumerate()
+        {
+            store
+                .put_pending(&format!("h-{i}"), &json!({}), source, 2_000)
+                .await
+                .unwrap();
+        }
+        store
+            .put_pending("h-gone", &json!({}), "198.51.100.7", 1_200)
+            .await
+            .unwrap();
+        let counts = |source: &'static str, now, cap| {
+            let store = &store;
+            async move { store.pending_counts(source, now, cap).await.unwrap() }
+        };
+        assert_eq!(counts("198.51.100.7", 1_000, 100).await, (4, 5));
+        assert_eq!(counts("198.51.100.7", 1_500, 100).await, (3, 4));
+        assert_eq!(counts("2001:db8::", 1_500, 100).await, (1, 4));
+        assert_eq!(counts("198.51.100.7", 1_500, 2).await, (2, 2));
+        assert_eq!(counts("203.0.113.1", 1_500, 100).await, (0, 4));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_pending_request_is_taken_once() {
     on_each_backend(|store| async move {
         let data = json!({"client_id": "spa", "scope": ["openid"], "state": "xyz"});
-        store.put_pending("h-p", &data, 2_000).await.unwrap();
+        store
+            .put_pending("h-p", &data, "198.51.100.7", 2_000)
+            .await
+            .unwrap();
         assert_eq!(
             store.get_pending("h-p", 1_000).await.unwrap(),
             Some(data.clone())
@@ -628,7 +694,10 @@ async fn a_pending_request_is_taken_once() {
         assert_eq!(store.take_pending("h-p", 1_000).await.unwrap(), None);
         assert_eq!(store.get_pending("h-p", 1_000).await.unwrap(), None);
 
-        store.put_pending("h-old", &data, 2_000).await.unwrap();
+        store
+            .put_pending("h-old", &data, "198.51.100.7", 2_000)
+            .await
+            .unwrap();
         assert_eq!(store.get_pending("h-old", 2_000).await.unwrap(), None);
         assert_eq!(store.take_pending("h-old", 2_000).await.unwrap(), None);
         assert_eq!(
@@ -637,14 +706,23 @@ async fn a_pending_request_is_taken_once() {
             "an expired take still removed it"
         );
 
-        store.put_pending("h-dup", &data, 2_000).await.unwrap();
+        store
+            .put_pending("h-dup", &data, "198.51.100.7", 2_000)
+            .await
+            .unwrap();
         assert!(matches!(
-            store.put_pending("h-dup", &data, 2_000).await.unwrap_err(),
+            store
+                .put_pending("h-dup", &data, "198.51.100.7", 2_000)
+                .await
+                .unwrap_err(),
             StoreError::Conflict(_)
         ));
         let huge = json!({"x": "y".repeat(crate::store::PENDING_MAX_BYTES)});
         assert!(matches!(
-            store.put_pending("h-huge", &huge, 2_000).await.unwrap_err(),
+            store
+                .put_pending("h-huge", &huge, "198.51.100.7", 2_000)
+                .await
+                .unwrap_err(),
             StoreError::Invalid { field: "data", .. }
         ));
     })
@@ -655,7 +733,7 @@ async fn a_pending_request_is_taken_once() {
 async fn parallel_takes_of_a_pending_request_give_it_once() {
     on_each_backend(|store| async move {
         store
-            .put_pending("h-p", &json!({"n": 1}), 2_000)
+            .put_pending("h-p", &json!({"n": 1}), "198.51.100.7", 2_000)
             .await
             .unwrap();
         let tasks: Vec<_> = (0..20)
@@ -729,11 +807,11 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
             .await
             .unwrap();
         store
-            .put_pending("h-p-old", &json!({}), 1_500)
+            .put_pending("h-p-old", &json!({}), "198.51.100.7", 1_500)
             .await
             .unwrap();
         store
-            .put_pending("h-p-new", &json!({}), 3_000)
+            .put_pending("h-p-new", &json!({}), "198.51.100.7", 3_000)
             .await
             .unwrap();
         store
@@ -761,6 +839,15 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
             .await
             .unwrap();
 
+        store
+            .record_login_failure("account:old", 1_000, 1_500)
+            .await
+            .unwrap();
+        store
+            .record_login_failure("account:new", 1_000, 3_000)
+            .await
+            .unwrap();
+
         let purged = store.purge_expired(2_000).await.unwrap();
         assert_eq!(
             purged,
@@ -770,6 +857,7 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
                 sessions: 1,
                 refresh_tokens: 1,
                 revoked_access_tokens: 1,
+                login_failures: 1,
             }
         );
         assert_eq!(family_ids(&store).await, ["fam-new"]);
@@ -830,7 +918,12 @@ async fn store_one_of_each(store: &Store) {
         .await
         .unwrap();
     store
-        .put_pending(&secret_hash(pending_secret), &json!({"state": "s"}), 9_000)
+        .put_pending(
+            &secret_hash(pending_secret),
+            &json!({"state": "s"}),
+            "198.51.100.7",
+            9_000,
+        )
         .await
         .unwrap();
 }
@@ -1043,6 +1136,10 @@ async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
         .await
         .unwrap();
     source.issuer_secret("browser-binding", 4).await.unwrap();
+    source
+        .record_login_failure("account:x", 2, 9_000)
+        .await
+        .unwrap();
     let expected = dump(&source).await;
     assert!(
         expected.tables.iter().all(|rows| !rows.is_empty()),
