@@ -808,29 +808,19 @@ where
     ) -> Result<(u64, u64), StoreError> {
         // Each count stops at `cap`: the answer needed is "below the limit
         // or not", and a full table must not make every sign-in slow.
-        let count = |sql: &'static str, source: Option<&str>| {
-            let mut q = sqlx::query(sql).bind(db_time(now)).bind(db_time(cap));
-            if let Some(source) = source {
-                q = q.bind(source.to_owned());
-            }
-            async move {
-                let row = q.fetch_one(&self.pool).await?;
-                Ok::<u64, StoreError>(time(row.int("n")?))
-            }
-        };
-        let from_source = count(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM pending_requests \
-             WHERE expires_at > $1 AND source = $3 LIMIT $2) AS live",
-            Some(source),
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM (SELECT 1 FROM pending_requests \
+                 WHERE expires_at > $1 AND source = $3 LIMIT $2) AS mine) AS from_source, \
+               (SELECT COUNT(*) FROM (SELECT 1 FROM pending_requests \
+                 WHERE expires_at > $1 LIMIT $2) AS every) AS total",
         )
+        .bind(db_time(now))
+        .bind(db_time(cap))
+        .bind(source)
+        .fetch_one(&self.pool)
         .await?;
-        let total = count(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM pending_requests \
-             WHERE expires_at > $1 LIMIT $2) AS live",
-            None,
-        )
-        .await?;
-        Ok((from_source, total))
+        Ok((time(row.int("from_source")?), time(row.int("total")?)))
     }
 
     // ---- login throttling --------------------------------------------------
