@@ -158,13 +158,13 @@ scopes = ["read:orders"]
     });
     let creds = client_auth::credentials(&params, &[BASIC]).unwrap();
     group.bench_function("authenticate", |b| {
-        b.iter(|| authenticate(&config, black_box(&creds)).unwrap())
+        b.iter(|| authenticate(&config, black_box(&creds), &[], 0).unwrap())
     });
     group.bench_function("parse_and_authenticate", |b| {
         b.iter(|| {
             let params = Params::parse(black_box(BODY)).unwrap();
             let creds = client_auth::credentials(&params, &[BASIC]).unwrap();
-            authenticate(&config, &creds).unwrap();
+            authenticate(&config, &creds, &[], 0).unwrap();
         })
     });
     group.finish();

@@ -229,8 +229,20 @@ fn discovery_lists_only_what_is_implemented() {
             .expect("methods");
         assert_eq!(
             methods,
-            &["client_secret_basic", "client_secret_post", "none"]
+            &[
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ]
         );
+        for endpoint in ["token", "introspection", "revocation"] {
+            assert_eq!(
+                doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                serde_json::json!(["ES256", "EdDSA", "PS256", "RS256"]),
+                "{endpoint}"
+            );
+        }
     }
     let jwks: serde_json::Value = t.get("/.well-known/jwks.json").json().expect("json");
     for key in jwks["keys"].as_array().expect("keys") {

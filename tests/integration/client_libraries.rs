@@ -45,6 +45,11 @@ fn available(what: &str, probe: Result<(), String>) -> bool {
 /// fetch every endpoint from discovery; the user-flow world plus a
 /// confidential relying party that may sign users out.
 fn start_at_own_address() -> Tessera {
+    start_at_own_address_in(tempfile::tempdir().expect("tempdir"), "")
+}
+
+/// [`start_at_own_address`] in `dir`, with `extra` configuration.
+fn start_at_own_address_in(dir: tempfile::TempDir, extra: &str) -> Tessera {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -59,12 +64,29 @@ fn start_at_own_address() -> Tessera {
             &format!("listen = \"127.0.0.1:{port}\""),
         );
     let rp = hash(RP_SECRET);
-    Tessera::start(&format!(
-        "{config}\n[[clients]]\nid = \"rp\"\nname = \"Relying party\"\napp_type = \"regular_web\"\n\
+    Tessera::start_in(
+        dir,
+        &format!(
+            "{config}\n{extra}\n[[clients]]\nid = \"rp\"\nname = \"Relying party\"\napp_type = \"regular_web\"\n\
          secret_hash = \"{rp}\"\nredirect_uris = [\"{RP_CALLBACK}\"]\n\
          post_logout_redirect_uris = [\"{RP_SIGNED_OUT}\"]\n\
          \n[[grants]]\nclient = \"rp\"\napi = \"{ORDERS}\"\nscopes = [\"read:orders\"]\nsubject = \"user\"\n"
-    ))
+        ),
+    )
+}
+
+/// The virtual environment's Python, if it is there.
+fn python() -> Option<PathBuf> {
+    let python = clients_dir().join(".venv/bin/python");
+    let probe = if !python.is_file() {
+        Err(format!(
+            "{} is missing (see tests/clients/README.md)",
+            python.display()
+        ))
+    } else {
+        Ok(())
+    };
+    available("Authlib", probe).then_some(python)
 }
 
 /// Runs a script; its last stdout line is its JSON result.
@@ -86,18 +108,7 @@ fn run(t: &Tessera, program: &Path, args: &[&str]) -> Value {
 
 #[test]
 fn authlib_introspects_and_revokes() {
-    let python = clients_dir().join(".venv/bin/python");
-    let probe = if !python.is_file() {
-        Err(format!(
-            "{} is missing (see tests/clients/README.md)",
-            python.display()
-        ))
-    } else {
-        Ok(())
-    };
-    if !available("Authlib", probe) {
-        return;
-    }
+    let Some(python) = python() else { return };
     let t = start_at_own_address();
     let script = clients_dir().join("authlib_flow.py");
     let r = run(
@@ -130,6 +141,67 @@ fn authlib_introspects_and_revokes() {
     assert_eq!(r["revoke_status"], json!([200, 200, 200]));
     assert_eq!(r["after_revoke"], json!({"active": false}));
     assert_eq!(r["garbage"], json!({"active": false}));
+}
+
+#[test]
+fn authlib_authenticates_with_private_key_jwt() {
+    let Some(python) = python() else { return };
+    let script = clients_dir().join("authlib_private_key_jwt.py");
+    let script = script.to_str().expect("path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().to_str().expect("path").to_owned();
+    let made = Command::new(&python)
+        .args([script, "keys", &keys])
+        .output()
+        .expect("run the key maker");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let public = format!("{keys}/public.json");
+    let t = start_at_own_address_in(
+        dir,
+        &format!(
+            "[[clients]]\nid = \"signer\"\nname = \"Signs its assertions\"\napp_type = \"machine\"\n\
+             jwks_file = \"{public}\"\n\n[[grants]]\nclient = \"signer\"\napi = \"{ORDERS}\"\n\
+             scopes = [\"read:orders\"]\n"
+        ),
+    );
+    let r = run(
+        &t,
+        &python,
+        &[script, "flow", &t.base, ORDERS, "signer", &keys],
+    );
+    let methods = r["methods"].as_array().expect("methods");
+    assert!(methods.contains(&json!("private_key_jwt")), "{methods:?}");
+    let algs = r["algs"].as_array().expect("algs");
+    for alg in ["RS256", "ES256"] {
+        assert!(algs.contains(&json!(alg)), "{algs:?}");
+    }
+    let claims = verify_access_token(
+        &t.jwks(),
+        r["access_token"].as_str().expect("token"),
+        ORDERS,
+        &t.base,
+    );
+    assert_eq!(
+        (&claims["client_id"], &claims["sub"]),
+        (&json!("signer"), &json!("signer@clients"))
+    );
+    let a = &r["introspected"];
+    assert_eq!(a["active"], true, "{a}");
+    assert_eq!(
+        (&a["client_id"], &a["jti"]),
+        (&json!("signer"), &claims["jti"])
+    );
+    assert_eq!(r["revoke_status"], 200);
+    assert_eq!(r["after_revoke"], json!({"active": false}));
+    assert_eq!(r["first"], 200);
+    assert_eq!(r["replayed"][0], 400, "{}", r["replayed"]);
+    assert_eq!(r["replayed"][1]["error"], "invalid_client");
+    assert_eq!(r["stranger"][0], 400, "{}", r["stranger"]);
+    assert_eq!(r["stranger"][1]["error"], "invalid_client");
 }
 
 #[test]

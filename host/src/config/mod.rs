@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::secret::SecretHash;
+use crate::token::jwk::ClientKeys;
 use crate::token::kek::Kek;
 
 mod read;
@@ -46,6 +47,9 @@ pub const ADMIN_SCOPES: &[(&str, &str)] = &[
 
 /// Largest serialized size of one metadata table, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Largest `[[clients]] jwks_file` read.
+pub const MAX_JWKS_FILE_BYTES: u64 = 64 * 1024;
 /// Deepest nesting allowed inside a metadata value.
 pub const MAX_METADATA_DEPTH: usize = 8;
 /// Largest `memory_mb` a plugin may ask for.
@@ -473,6 +477,10 @@ struct RawClient {
     #[serde(default)]
     secret_env: Option<String>,
     #[serde(default)]
+    jwks: Option<toml::Table>,
+    #[serde(default)]
+    jwks_file: Option<PathBuf>,
+    #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
@@ -742,8 +750,12 @@ pub struct Client {
     pub name: String,
     /// Kind of application.
     pub app_type: AppType,
-    /// Hash of the client secret (confidential clients only).
+    /// Hash of the client secret (confidential clients that authenticate
+    /// with a secret).
     pub secret: Option<SecretHash>,
+    /// The public keys of a confidential client that authenticates with
+    /// signed assertions (`private_key_jwt`, RFC 7523) instead of a secret.
+    pub keys: Option<Arc<ClientKeys>>,
     /// Registered redirect URIs (exact match).
     pub redirect_uris: Vec<String>,
     /// Where `/oidc/logout` may send the browser afterwards (exact match,
@@ -765,6 +777,7 @@ impl fmt::Debug for Client {
             .field("name", &self.name)
             .field("app_type", &self.app_type)
             .field("has_secret", &self.secret.is_some())
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -1520,11 +1533,34 @@ impl Validator<'_> {
             },
             (None, None) => None,
         };
-        if raw.app_type.is_confidential() && secret.is_none() && self.problems.len() == before {
+        let keys = self.client_keys(&key, raw.jwks, raw.jwks_file.as_deref());
+        if raw.app_type.is_confidential()
+            && secret.is_none()
+            && keys.is_none()
+            && self.problems.len() == before
+        {
             self.problem(
                 &key,
                 format_args!(
-                    "a {} client is confidential and needs secret_hash or secret_env; run `tessera secret new`",
+                    "a {} client is confidential and needs secret_hash or secret_env (run \
+                     `tessera secret new`), or its public keys in jwks or jwks_file",
+                    raw.app_type.as_str()
+                ),
+            );
+        }
+        if secret.is_some() && keys.is_some() {
+            self.problem(
+                &key,
+                "authenticates with a secret or with its keys (private_key_jwt), not both; \
+                 remove one",
+            );
+        }
+        if !raw.app_type.is_confidential() && keys.is_some() {
+            self.problem(
+                &key,
+                format_args!(
+                    "a {} client is public: it cannot keep a private key, so it cannot sign \
+                     assertions; remove jwks",
                     raw.app_type.as_str()
                 ),
             );
@@ -1570,6 +1606,7 @@ impl Validator<'_> {
             id: raw.id,
             app_type: raw.app_type,
             secret,
+            keys,
             redirect_uris: raw.redirect_uris,
             post_logout_redirect_uris: raw.post_logout_redirect_uris,
             metadata,
@@ -1719,6 +1756,72 @@ impl Validator<'_> {
             config: Arc::new(config),
             secrets: Arc::new(secrets),
         })
+    }
+
+    /// A client's public keys, from `jwks` (inline) or `jwks_file` (a JSON
+    /// JWK Set, read now and at every reload).
+    fn client_keys(
+        &mut self,
+        key: &str,
+        inline: Option<toml::Table>,
+        file: Option<&Path>,
+    ) -> Option<Arc<ClientKeys>> {
+        let (field, set) = match (inline, file) {
+            (None, None) => return None,
+            (Some(_), Some(_)) => {
+                self.problem(key, "set jwks or jwks_file, not both");
+                return None;
+            }
+            (Some(table), None) => {
+                let field = format!("{key}.jwks");
+                match toml_to_json(&toml::Value::Table(table), 0) {
+                    Ok(set) => (field, set),
+                    Err(why) => {
+                        self.problem(field, why);
+                        return None;
+                    }
+                }
+            }
+            (None, Some(file)) => {
+                let path = self.resolve(file);
+                let field = format!("{key}.jwks_file: {}", path.display());
+                let read = std::fs::File::open(&path).and_then(|f| {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(
+                        &mut std::io::Read::take(f, MAX_JWKS_FILE_BYTES + 1),
+                        &mut text,
+                    )
+                    .map(|_| text)
+                });
+                match read {
+                    Ok(text) if text.len() as u64 > MAX_JWKS_FILE_BYTES => {
+                        self.problem(
+                            field,
+                            format_args!("is over {MAX_JWKS_FILE_BYTES} bytes; a JWK Set of public keys is far smaller"),
+                        );
+                        return None;
+                    }
+                    Ok(text) => match serde_json::from_str(&text) {
+                        Ok(set) => (field, set),
+                        Err(e) => {
+                            self.problem(field, format_args!("is not JSON: {e}"));
+                            return None;
+                        }
+                    },
+                    Err(e) => {
+                        self.problem(field, format_args!("cannot read it: {e}"));
+                        return None;
+                    }
+                }
+            }
+        };
+        match ClientKeys::parse(&set) {
+            Ok(keys) => Some(Arc::new(keys)),
+            Err(why) => {
+                self.problem(field, why);
+                None
+            }
+        }
     }
 
     fn metadata(&mut self, key: &str, table: toml::Table) -> Map<String, Value> {
@@ -2316,6 +2419,87 @@ scopes = ["read:orders"]
             e.contains("grants[1].subject: client \"web\" is a public spa application"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_client_may_authenticate_with_its_public_keys() {
+        use crate::token::jwk::testing::ClientKeyPair;
+        let key = ClientKeyPair::new(Algorithm::ES256, "k1");
+        let inline: Vec<String> = key
+            .jwk()
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        let signer = |auth: &str| {
+            base() + &format!("\n[[clients]]\nid = \"signer\"\napp_type = \"machine\"\n{auth}\n")
+        };
+        let c = parse(&signer(&format!(
+            "jwks = {{ keys = [{{ {} }}] }}",
+            inline.join(", ")
+        )))
+        .expect("valid");
+        let keys = c.clients["signer"].keys.as_ref().expect("keys");
+        assert_eq!(keys.algorithms(), ["ES256"]);
+        assert!(c.clients["signer"].secret.is_none());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("signer.jwks.json");
+        std::fs::write(&file, key.jwks().to_string()).expect("write");
+        let c = parse(&signer(&format!("jwks_file = {file:?}"))).expect("valid");
+        assert!(c.clients["signer"].keys.is_some());
+
+        let mut private = key.jwk();
+        private["d"] = "AAAA".into();
+        std::fs::write(&file, serde_json::json!({ "keys": [private] }).to_string()).expect("write");
+        let e = problems(&signer(&format!("jwks_file = {file:?}")));
+        assert!(
+            e.contains(&format!(
+                "clients[signer].jwks_file: {}: keys[0].d: is private key material",
+                file.display()
+            )),
+            "{e}"
+        );
+        std::fs::write(&file, "{").expect("write");
+        assert!(problems(&signer(&format!("jwks_file = {file:?}"))).contains("is not JSON"));
+        let e = problems(&signer("jwks_file = \"missing.json\""));
+        assert!(
+            e.contains("clients[signer].jwks_file: /etc/tessera/missing.json: cannot read it"),
+            "{e}"
+        );
+        let e = problems(&signer("jwks = { keys = [{ kty = \"oct\" }] }"));
+        assert!(e.contains("clients[signer].jwks: keys[0].kty:"), "{e}");
+        let e = problems(&signer(&format!(
+            "jwks_file = {file:?}\njwks = {{ keys = [] }}"
+        )));
+        assert!(
+            e.contains("clients[signer]: set jwks or jwks_file, not both"),
+            "{e}"
+        );
+        let e = problems(&signer(&format!(
+            "secret_env = \"ACME_SECRET\"\njwks_file = {:?}",
+            dir.path().join("none")
+        )));
+        assert!(e.contains("clients[signer]"), "{e}");
+        std::fs::write(&file, key.jwks().to_string()).expect("write");
+        let e = problems(&signer(&format!(
+            "secret_env = \"ACME_SECRET\"\njwks_file = {file:?}"
+        )));
+        assert!(
+            e.contains("a secret or with its keys (private_key_jwt), not both"),
+            "{e}"
+        );
+        let e = problems(&signer(&format!("jwks_file = {file:?}")).replace(
+            "id = \"signer\"\napp_type = \"machine\"",
+            "id = \"signer\"\napp_type = \"spa\"",
+        ));
+        assert!(
+            e.contains("a spa client is public: it cannot keep a private key"),
+            "{e}"
+        );
+        let e = problems(&signer(""));
+        assert!(e.contains("or its public keys in jwks or jwks_file"), "{e}");
     }
 
     #[test]

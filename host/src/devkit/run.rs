@@ -572,6 +572,7 @@ impl Input {
             name: event.client.name.clone(),
             app_type: event.client.app_type.unwrap_or(default_app_type),
             secret: None,
+            keys: None,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             metadata: event.client.metadata.clone(),

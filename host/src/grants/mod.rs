@@ -5,6 +5,7 @@
 //! results into responses.
 
 pub mod authorization_code;
+pub mod client_auth;
 pub mod client_credentials;
 pub mod introspection;
 pub mod logout;

@@ -19,6 +19,7 @@ use crate::Issuer;
 use crate::config::Config;
 use crate::store::{NewUser, Store};
 use crate::token::Clock;
+use crate::token::jwk::testing::ClientKeyPair;
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
 pub const CALLBACK: &str = "https://app.example.com/callback";
@@ -29,6 +30,24 @@ pub const EMAIL: &str = "ada@example.com";
 pub const PASSWORD: &str = "correct horse battery";
 /// The machine client `acme`'s secret.
 pub const ACME_SECRET: &str = "acme-secret-of-a-good-length-0123456789";
+
+/// The key pair of the machine client `signer`, which authenticates with
+/// `private_key_jwt`; its public key is in the configuration as `jwks`.
+pub fn signer_key() -> &'static ClientKeyPair {
+    static KEY: std::sync::OnceLock<ClientKeyPair> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| ClientKeyPair::new(crate::config::Algorithm::ES256, "signer-1"))
+}
+
+/// `value`, a JSON object of strings, as a TOML inline table.
+fn toml_inline(value: &serde_json::Value) -> String {
+    let members: Vec<String> = value
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    format!("{{ {} }}", members.join(", "))
+}
 
 /// A clock that moves when the test says.
 pub struct TestClock(AtomicU64);
@@ -100,6 +119,7 @@ impl Flow {
     pub async fn with_server(issuer_url: &str, server: &str) -> Flow {
         let dir = tempfile::tempdir().expect("temp dir");
         let acme = crate::secret::SecretHash::of(ACME_SECRET);
+        let signer_jwk = toml_inline(&signer_key().jwk());
         let text = format!(
             r#"
 [server]
@@ -123,6 +143,16 @@ secret_hash = "{acme}"
 
 [[grants]]
 client = "acme"
+api = "https://orders.example.com"
+scopes = ["read:orders"]
+
+[[clients]]
+id = "signer"
+app_type = "machine"
+jwks = {{ keys = [{signer_jwk}] }}
+
+[[grants]]
+client = "signer"
 api = "https://orders.example.com"
 scopes = ["read:orders"]
 

@@ -13,7 +13,7 @@ use super::response::{error_response, no_store_json};
 use crate::Issuer;
 use crate::grants;
 use crate::grants::user_tokens::TokenSet;
-use crate::oauth::{self, GrantRequest, OAuthError, Params, TokenRequest};
+use crate::oauth::{GrantRequest, OAuthError, Params, TokenRequest};
 use crate::plugin::{PluginRun, RunOutcome};
 
 /// Largest token request body accepted.
@@ -81,8 +81,15 @@ async fn handle(
 
     let snapshot = issuer.snapshot();
     let keys = issuer.keys();
-    let auth = oauth::authenticate(&snapshot.config, &request.client)?;
     let clock = issuer.clock.as_ref();
+    let auth = grants::client_auth::authenticate(
+        &snapshot.config,
+        &issuer.store,
+        clock,
+        &request.client,
+        "/oauth/token",
+    )
+    .await?;
     match request.grant {
         GrantRequest::ClientCredentials { scope, audience } => {
             grants::client_credentials::exchange(

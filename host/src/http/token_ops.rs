@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use super::response::{error_response, no_store_json};
 use super::token::{authorization, read_form};
 use crate::Issuer;
-use crate::grants::{introspection, revocation};
+use crate::grants::{client_auth, introspection, revocation};
 use crate::oauth::client_auth::Authenticated;
-use crate::oauth::{self, OAuthError, TokenQuery};
+use crate::oauth::{OAuthError, TokenQuery};
 
-/// The form, its token and the client that authenticated.
+/// The form, its token and the client that authenticated to `uri`.
 async fn read(
     issuer: &Issuer,
     uri: &Uri,
@@ -29,8 +29,15 @@ async fn read(
         .map_err(|(e, status)| error_response(&e, status))?;
     let query =
         TokenQuery::parse(&params, &authorization(headers)).map_err(IntoResponse::into_response)?;
-    let auth = oauth::authenticate(&issuer.snapshot().config, &query.client)
-        .map_err(IntoResponse::into_response)?;
+    let auth = client_auth::authenticate(
+        &issuer.snapshot().config,
+        &issuer.store,
+        issuer.clock.as_ref(),
+        &query.client,
+        uri.path(),
+    )
+    .await
+    .map_err(IntoResponse::into_response)?;
     Ok((query, auth))
 }
 

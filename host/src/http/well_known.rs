@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::Issuer;
 use crate::config::Config;
 use crate::oauth::GRANT_TYPES_SUPPORTED;
+use crate::token::jwk::ASSERTION_ALGORITHMS;
 
 /// The discovery document: only what this issuer implements.
 pub fn discovery_document(config: &Config) -> Vec<u8> {
@@ -36,11 +37,14 @@ pub fn discovery_document(config: &Config) -> Vec<u8> {
         "id_token_signing_alg_values_supported": [config.signing.algorithm.as_str()],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified"],
         "prompt_values_supported": ["none", "login"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint": server.url("/oauth/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "revocation_endpoint": server.url("/oauth/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "end_session_endpoint": server.url("/oidc/logout"),
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],

@@ -1,5 +1,7 @@
 //! Client authentication at the token endpoint: `client_secret_basic` (RFC 6749
-//! §2.3.1, credentials form-urlencoded before base64) and `client_secret_post`.
+//! §2.3.1, credentials form-urlencoded before base64), `client_secret_post`,
+//! `private_key_jwt` (RFC 7523, checked in [`super::client_assertion`]) and
+//! `none` for public clients.
 //!
 //! Exactly one method per request (§2.3). Checking a secret always hashes and
 //! compares in constant time, against a dummy hash when the client is unknown,
@@ -9,8 +11,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
+use super::client_assertion::{self, JWT_BEARER, Spent};
 use super::error::OAuthError;
-use super::params::Params;
+use super::params::{self, Params};
 use crate::config::{Client, Config};
 use crate::secret::SecretHash;
 
@@ -26,6 +29,8 @@ pub struct ClientCredentials {
     pub secret: Option<String>,
     /// Whether they came in an HTTP Basic `Authorization` header.
     pub basic: bool,
+    /// A signed client assertion (`private_key_jwt`), if that is the method.
+    pub assertion: Option<String>,
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -34,6 +39,7 @@ impl std::fmt::Debug for ClientCredentials {
             .field("id", &self.id)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("basic", &self.basic)
+            .field("assertion", &self.assertion.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -44,12 +50,10 @@ pub fn credentials(
     params: &Params,
     authorization: &[&[u8]],
 ) -> Result<ClientCredentials, OAuthError> {
-    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
-        return Err(OAuthError::invalid_request(
-            "client assertions are not supported; use client_secret_basic or client_secret_post",
-        ));
-    }
     let body_id = params.get("client_id");
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return assertion_credentials(params, authorization, body_id);
+    }
     let body_secret = params.get("client_secret");
     match authorization {
         [] => {}
@@ -70,6 +74,7 @@ pub fn credentials(
                 id,
                 secret: Some(secret),
                 basic: true,
+                assertion: None,
             });
         }
         _ => return Err(OAuthError::invalid_client(true)),
@@ -79,12 +84,62 @@ pub fn credentials(
             id: id.to_owned(),
             secret: body_secret.map(str::to_owned),
             basic: false,
+            assertion: None,
         }),
         None => Err(OAuthError::new(
             super::ErrorCode::InvalidClient,
             "client authentication is required (HTTP Basic or client_id and client_secret)",
         )),
     }
+}
+
+/// `client_assertion_type` and `client_assertion` (RFC 7521 §4.2): the
+/// client is the assertion's `sub`, and `client_id`, if sent, must agree.
+fn assertion_credentials(
+    params: &Params,
+    authorization: &[&[u8]],
+    body_id: Option<&str>,
+) -> Result<ClientCredentials, OAuthError> {
+    match params.get("client_assertion_type") {
+        Some(JWT_BEARER) => {}
+        Some(other) => {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type {} is not supported; use {JWT_BEARER}",
+                params::echo(other)
+            )));
+        }
+        None => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type is required with client_assertion",
+            ));
+        }
+    }
+    let Some(assertion) = params.get("client_assertion").filter(|a| !a.is_empty()) else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion is required with client_assertion_type",
+        ));
+    };
+    if !authorization.is_empty() || params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "the client authenticated twice (a client assertion and a secret); use one method",
+        ));
+    }
+    let payload = crate::token::jwk::unverified_payload(assertion)
+        .ok_or_else(|| OAuthError::invalid_client(false))?;
+    let sub = payload
+        .get("sub")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| OAuthError::invalid_client(false))?;
+    if body_id.is_some_and(|id| id != sub) {
+        return Err(OAuthError::invalid_client(false));
+    }
+    Ok(ClientCredentials {
+        id: sub.to_owned(),
+        secret: None,
+        basic: false,
+        assertion: Some(assertion.to_owned()),
+    })
 }
 
 /// Decodes `Basic base64(urlencode(id) ":" urlencode(secret))`.
@@ -133,29 +188,58 @@ impl Authenticated {
     }
 }
 
-/// Checks presented credentials against the configuration.
+/// A client that authenticated, and the assertion it used, if it used one:
+/// the caller must spend that in the store before trusting the client.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Who authenticated.
+    pub client: Authenticated,
+    /// The `private_key_jwt` assertion to mark as used.
+    pub assertion: Option<Spent>,
+}
+
+/// Checks presented credentials against the configuration. `audiences`
+/// are what a client assertion's `aud` may name: the issuer, the token
+/// endpoint and the endpoint called.
 pub fn authenticate(
     config: &Config,
     creds: &ClientCredentials,
-) -> Result<Authenticated, OAuthError> {
+    audiences: &[&str],
+    now: u64,
+) -> Result<Verified, OAuthError> {
     let client = config.clients.get(&creds.id);
+    if let Some(assertion) = &creds.assertion {
+        let Some((client, keys)) = client.and_then(|c| Some((c, c.keys.as_ref()?))) else {
+            return Err(OAuthError::invalid_client(false));
+        };
+        let spent = client_assertion::check(client, keys, assertion, audiences, now)?;
+        return Ok(Verified {
+            client: Authenticated::Confidential(client.clone()),
+            assertion: Some(spent),
+        });
+    }
     let expected = client
         .and_then(|c| c.secret.as_ref())
         .unwrap_or(SecretHash::dummy());
     let presented = creds.secret.as_deref().unwrap_or("");
     // Always hash and compare, so unknown clients cost the same as known ones.
     let secret_ok = expected.verify(presented);
-    match client {
-        Some(c) if c.secret.is_some() => {
-            if creds.secret.is_some() && secret_ok {
-                Ok(Authenticated::Confidential(c.clone()))
-            } else {
-                Err(OAuthError::invalid_client(creds.basic))
-            }
+    let client = match client {
+        Some(c) if c.secret.is_some() && creds.secret.is_some() && secret_ok => {
+            Authenticated::Confidential(c.clone())
         }
-        Some(c) if creds.secret.is_none() => Ok(Authenticated::Public(c.clone())),
-        _ => Err(OAuthError::invalid_client(creds.basic)),
-    }
+        Some(c) if c.secret.is_some() => return Err(OAuthError::invalid_client(creds.basic)),
+        // A confidential client without a secret signs assertions; its id
+        // alone proves nothing.
+        Some(c) if !c.app_type.is_confidential() && creds.secret.is_none() => {
+            Authenticated::Public(c.clone())
+        }
+        _ => return Err(OAuthError::invalid_client(creds.basic)),
+    };
+    Ok(Verified {
+        client,
+        assertion: None,
+    })
 }
 
 #[cfg(test)]
@@ -218,6 +302,92 @@ mod tests {
         assert!(creds("client_id=a", &[&basic("a", "b")]).is_ok());
         let e = creds("client_id=a&client_assertion=x", &[]).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let jwt_bearer = format!("client_assertion_type={}", form(JWT_BEARER));
+        let e = creds(
+            &format!("{jwt_bearer}&client_assertion={}", assertion("a")),
+            &[&basic("a", "b")],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest, "an assertion and Basic");
+        let e = creds(
+            &format!(
+                "{jwt_bearer}&client_assertion={}&client_secret=s",
+                assertion("a")
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.code,
+            ErrorCode::InvalidRequest,
+            "an assertion and a secret"
+        );
+    }
+
+    fn form(s: &str) -> String {
+        form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+
+    /// An unsigned assertion naming `sub`: enough for reading who claims
+    /// to be the client, which is all `credentials` does.
+    fn assertion(sub: &str) -> String {
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.sig",
+            b64(serde_json::json!({"alg": "ES256"})),
+            b64(serde_json::json!({"sub": sub}))
+        )
+    }
+
+    #[test]
+    fn an_assertion_names_its_client() {
+        let jwt_bearer = format!("client_assertion_type={}", form(JWT_BEARER));
+        let c = creds(
+            &format!("{jwt_bearer}&client_assertion={}", assertion("acme")),
+            &[],
+        )
+        .expect("ok");
+        assert_eq!((c.id.as_str(), c.secret.is_none()), ("acme", true));
+        assert!(c.assertion.is_some());
+        assert!(!format!("{c:?}").contains(&assertion("acme")));
+        let same = format!(
+            "client_id=acme&{jwt_bearer}&client_assertion={}",
+            assertion("acme")
+        );
+        assert_eq!(creds(&same, &[]).expect("ok").id, "acme");
+        for (body, code) in [
+            (
+                format!(
+                    "client_id=other&{jwt_bearer}&client_assertion={}",
+                    assertion("acme")
+                ),
+                ErrorCode::InvalidClient,
+            ),
+            (
+                format!("{jwt_bearer}&client_assertion=not-a-jwt"),
+                ErrorCode::InvalidClient,
+            ),
+            (
+                format!("{jwt_bearer}&client_assertion={}", assertion("")),
+                ErrorCode::InvalidClient,
+            ),
+            (
+                format!("{jwt_bearer}&client_assertion="),
+                ErrorCode::InvalidRequest,
+            ),
+            (jwt_bearer.clone(), ErrorCode::InvalidRequest),
+            (
+                format!(
+                    "client_assertion_type=saml&client_assertion={}",
+                    assertion("acme")
+                ),
+                ErrorCode::InvalidRequest,
+            ),
+        ] {
+            assert_eq!(creds(&body, &[]).unwrap_err().code, code, "{body}");
+        }
     }
 
     #[test]

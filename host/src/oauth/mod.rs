@@ -6,6 +6,7 @@
 //! handler never looks at raw parameter strings twice.
 
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod error;
 pub mod params;

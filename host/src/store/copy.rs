@@ -131,6 +131,10 @@ pub(super) const TABLES: &[(&str, &[(&str, Kind)])] = {
             ],
         ),
         (
+            "client_assertions",
+            &[("client_id", Text), ("jti", Text), ("expires_at", Int)],
+        ),
+        (
             "issuer_secrets",
             &[("name", Text), ("value", Text), ("created_at", Int)],
         ),

@@ -387,6 +387,8 @@ pub struct Purged {
     pub revoked_access_tokens: u64,
     /// Forgotten counts of failed sign-ins.
     pub login_failures: u64,
+    /// Used client assertions past their expiry.
+    pub client_assertions: u64,
 }
 
 /// The hash under which a secret the client holds (code, refresh token,
@@ -857,6 +859,21 @@ impl Store {
     /// Whether the access token `jti` is on the revocation list.
     pub async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         on_backend!(self, db => db.access_token_revoked(jti).await)
+    }
+
+    // ---- client assertions ---------------------------------------------------
+
+    /// Marks the client assertion `jti` of `client_id` as used, remembered
+    /// until `expires_at`. True the first time; false when it was used
+    /// before (a replay). Atomic: of two concurrent uses one wins.
+    pub async fn spend_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        check_key("jti", jti)?;
+        on_backend!(self, db => db.spend_client_assertion(client_id, jti, expires_at).await)
     }
 
     // ---- login throttling --------------------------------------------------

@@ -63,6 +63,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "login throttle",
         include_str!("../../migrations/0005_login_throttle.sql"),
     ),
+    (
+        6,
+        "client assertions",
+        include_str!("../../migrations/0006_client_assertions.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -800,6 +805,24 @@ where
         Ok(row.is_some())
     }
 
+    pub(super) async fn spend_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO client_assertions (client_id, jti, expires_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(db_time(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
     pub(super) async fn pending_counts(
         &self,
         source: &str,
@@ -1113,6 +1136,7 @@ where
             ("refresh_tokens", &mut purged.refresh_tokens),
             ("revoked_access_tokens", &mut purged.revoked_access_tokens),
             ("login_failures", &mut purged.login_failures),
+            ("client_assertions", &mut purged.client_assertions),
         ] {
             let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
                 .bind(now)

@@ -4,6 +4,7 @@
 //! Access tokens follow RFC 9068 (`typ: at+jwt`). Keys are generated and used
 //! with `ring`; nothing here knows about HTTP or plugins.
 
+pub mod jwk;
 pub mod jwt;
 pub mod kek;
 mod key_dir;

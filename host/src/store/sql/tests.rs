@@ -569,6 +569,54 @@ async fn revoked_access_tokens_are_listed_once_until_they_expire() {
 }
 
 #[tokio::test]
+async fn a_client_assertion_is_spent_once_per_client_until_it_expires() {
+    on_each_backend(|store| async move {
+        assert!(
+            store
+                .spend_client_assertion("acme", "j-1", 1_060)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .spend_client_assertion("acme", "j-1", 1_060)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .spend_client_assertion("other", "j-1", 1_060)
+                .await
+                .unwrap(),
+            "a jti is unique per client, not across clients"
+        );
+        assert!(matches!(
+            store.spend_client_assertion("acme", "", 1_060).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        let spends: Vec<_> = (0..20)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.spend_client_assertion("acme", "j-race", 1_060).await },
+                )
+            })
+            .collect();
+        let mut wins = 0;
+        for spend in spends {
+            wins += usize::from(spend.await.unwrap().unwrap());
+        }
+        assert_eq!(wins, 1, "one of twenty concurrent uses wins");
+        assert_eq!(store.purge_expired(1_059).await.unwrap(), Purged::default());
+        assert_eq!(
+            store.purge_expired(1_060).await.unwrap().client_assertions,
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn sessions_expire_and_end() {
     on_each_backend(|store| async move {
         let user = add_user(&store, "kim@example.com").await;
@@ -840,6 +888,14 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
             .unwrap();
 
         store
+            .spend_client_assertion("acme", "jti-old", 1_500)
+            .await
+            .unwrap();
+        store
+            .spend_client_assertion("acme", "jti-new", 3_000)
+            .await
+            .unwrap();
+        store
             .record_login_failure("account:old", 1_000, 1_500)
             .await
             .unwrap();
@@ -858,6 +914,7 @@ async fn purge_deletes_what_expired_and_keeps_the_rest() {
                 refresh_tokens: 1,
                 revoked_access_tokens: 1,
                 login_failures: 1,
+                client_assertions: 1,
             }
         );
         assert_eq!(family_ids(&store).await, ["fam-new"]);
@@ -1138,6 +1195,10 @@ async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
     source.issuer_secret("browser-binding", 4).await.unwrap();
     source
         .record_login_failure("account:x", 2, 9_000)
+        .await
+        .unwrap();
+    source
+        .spend_client_assertion("acme", "j-1", 9_000)
         .await
         .unwrap();
     let expected = dump(&source).await;
