@@ -612,17 +612,24 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
         let place = ring.describe();
         let result = match command {
             KeysCommand::NewKek => Ok(()),
-            KeysCommand::Rotate { .. } => ring.rotate(signing, now).await.map(|key| {
+            KeysCommand::Rotate { .. } => ring.rotate(signing, now).await.map(|keys| {
+                for key in &keys {
+                    println!(
+                        "new {} signing key {} in {place}",
+                        key.algorithm.as_str(),
+                        key.kid
+                    );
+                }
+                let (it, them) = if keys.len() == 1 {
+                    ("it", "it")
+                } else {
+                    ("them", "each")
+                };
                 println!(
-                    "new {} signing key {} in {place}",
-                    key.algorithm.as_str(),
-                    key.kid
-                );
-                println!(
-                    "Every running tessera publishes it within {} s and signs with it from {} UTC \
+                    "Every running tessera publishes {it} within {} s and signs with {them} from {} UTC \
                      (pre_publication_delay_secs = {}); older keys stay published for the tokens they signed.",
                     keyring::POLL_INTERVAL.as_secs(),
-                    tessera::tabular::utc(key.life.activates_at),
+                    tessera::tabular::utc(keys.first().map_or(now, |k| k.life.activates_at)),
                     signing.pre_publication_delay.as_secs()
                 );
             }),

@@ -162,17 +162,21 @@ fn keys_rotate_publishes_at_once_and_signs_after_the_delay_without_a_restart() {
         t.log()
     );
     t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
-    assert_eq!(published_kids(&t).len(), 2, "the old key stays published");
+    assert_eq!(
+        published_kids(&t).len(),
+        4,
+        "the old keys (ES256 and RS256) stay published beside the new ones"
+    );
     assert_eq!(t.pid(), pid, "no restart");
 
     let (ok, list, _) = run_tessera(&["keys", "list", "--config", &path]);
     assert!(ok);
     assert_eq!(state_of(&list, &before), "retiring", "{list}");
     assert_eq!(state_of(&list, &new_kid), "active", "{list}");
-    let (ok, _, err) = run_tessera(&["keys", "retire", &new_kid, "--config", &path]);
+    let (ok, _, err) = run_tessera(&["keys", "retire", "--config", &path, "--", &new_kid]);
     assert!(!ok);
-    assert!(err.contains("is the active key"), "{err}");
-    let (ok, out, err) = run_tessera(&["keys", "retire", &before, "--config", &path]);
+    assert!(err.contains("is the active ES256 key"), "{err}");
+    let (ok, out, err) = run_tessera(&["keys", "retire", "--config", &path, "--", &before]);
     assert!(ok, "{err}");
     assert!(out.contains("stays published until"), "{out}");
     let (ok, _, err) = run_tessera(&["keys", "retire", "nope", "--config", &path]);

@@ -276,11 +276,15 @@ fn signing_keys_survive_a_restart_and_are_private() {
     let keys: Vec<_> = std::fs::read_dir(dir.path().join("data/keys"))
         .expect("key dir")
         .collect();
-    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        keys.len(),
+        2,
+        "ES256 for access tokens, RS256 for ID tokens"
+    );
     #[cfg(unix)]
-    {
+    for key in &keys {
         use std::os::unix::fs::PermissionsExt;
-        let meta = keys[0].as_ref().expect("entry").metadata().expect("meta");
+        let meta = key.as_ref().expect("entry").metadata().expect("meta");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
     let config = std::fs::read_to_string(dir.path().join("tessera.toml")).expect("config");
@@ -289,4 +293,60 @@ fn signing_keys_survive_a_restart_and_are_private() {
         .expect("h")
         .kid;
     assert_eq!(first, second);
+}
+
+#[test]
+fn a_client_registered_for_one_auth_method_is_refused_with_another() {
+    let config = base_config("ES256").replace(
+        "id = \"acme-sync\"\n",
+        "id = \"acme-sync\"\ntoken_endpoint_auth_method = \"client_secret_post\"\n",
+    );
+    let t = Tessera::start(&config);
+    let posted = t.token(
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", ORDERS),
+            ("client_id", "acme-sync"),
+            ("client_secret", ACME_SECRET),
+        ],
+    );
+    posted.access_token();
+    let basic = t.acme(&[("audience", ORDERS)]);
+    let why = basic.expect_error(401, "invalid_client");
+    assert_eq!(
+        why,
+        "the client is registered to authenticate with client_secret_post, not client_secret_basic"
+    );
+    assert!(basic.header("www-authenticate").starts_with("Basic"));
+    // A wrong secret still says nothing more than that.
+    let wrong = t.token(
+        Some(("acme-sync", "wrong-secret-0123456789")),
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(
+        wrong.expect_error(401, "invalid_client"),
+        "client authentication failed"
+    );
+
+    // The method must fit the client's credentials.
+    for (method, needs) in [
+        (
+            "private_key_jwt",
+            "private_key_jwt needs public keys (jwks or jwks_file)",
+        ),
+        ("none", "none needs a public client (spa or native)"),
+        ("client_secret_jwt", "unknown variant `client_secret_jwt`"),
+    ] {
+        let (_dir, path) = write_config(&config.replace(
+            "token_endpoint_auth_method = \"client_secret_post\"",
+            &format!("token_endpoint_auth_method = \"{method}\""),
+        ));
+        let (ok, _, err) = run_tessera(&["check", "--config", &path]);
+        assert!(!ok, "{method}");
+        assert!(
+            err.contains("clients[acme-sync].token_endpoint_auth_method") && err.contains(needs),
+            "{method}: {err}"
+        );
+    }
 }

@@ -40,7 +40,7 @@ fn a_sqlite_issuer_moves_to_postgres_without_its_users_noticing() {
     let keys = old.path().join("data/keys").display().to_string();
     let (ok, out, err) = run_tessera(&["keys", "import", &keys, "--config", &config]);
     assert!(ok, "{err}");
-    assert!(out.starts_with("imported 1 key from"), "{out}");
+    assert!(out.starts_with("imported 2 keys from"), "{out}");
 
     let after = Tessera::start(&replica_config(&pg, secrets.path()));
     assert_eq!(

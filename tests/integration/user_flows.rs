@@ -768,3 +768,57 @@ fn a_failing_authorize_plugin_issues_no_code() {
         }
     }
 }
+
+#[test]
+fn id_tokens_are_rs256_by_default_and_in_the_algorithm_a_client_registered() {
+    // The portal asks for EdDSA; the SPA names none and gets RS256; access
+    // tokens stay ES256.
+    let config = user_config().replace(
+        "id = \"portal\"\n",
+        "id = \"portal\"\nid_token_signed_response_alg = \"EdDSA\"\n",
+    );
+    let t = Tessera::start(&config);
+    add_user(&t, "ada@example.com", "{}");
+    let doc: Value = t
+        .get("/.well-known/openid-configuration")
+        .json()
+        .expect("json");
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "RS256", "EdDSA"])
+    );
+    assert_eq!(
+        doc["access_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    let jwks: Value = t.get("/.well-known/jwks.json").json().expect("jwks");
+    let mut kinds: Vec<String> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kty"].as_str().expect("kty").to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["EC", "OKP", "RSA"], "one key per algorithm in use");
+
+    let alg = |token: &str| format!("{:?}", jsonwebtoken::decode_header(token).expect("h").alg);
+    for (reply, client, id_alg) in [
+        (spa_tokens(&t, "openid read:orders"), "web-spa", "RS256"),
+        (portal_tokens(&t, "openid read:orders"), "portal", "EdDSA"),
+    ] {
+        let id_token = reply.body["id_token"].as_str().expect("id_token");
+        assert_eq!(alg(id_token), id_alg, "{client}");
+        assert_eq!(alg(reply.access_token()), "ES256", "{client}");
+        assert_eq!(verify_id_token(&t, id_token, client)["aud"], client);
+        t.verify(reply.access_token(), ORDERS);
+    }
+
+    // An unknown algorithm is named.
+    let (_dir, path) = write_config(&config.replace(
+        "id_token_signed_response_alg = \"EdDSA\"",
+        "id_token_signed_response_alg = \"HS256\"",
+    ));
+    let (ok, _, err) = run_tessera(&["check", "--config", &path]);
+    assert!(!ok);
+    assert!(err.contains("HS256"), "{err}");
+}

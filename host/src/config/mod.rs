@@ -72,6 +72,9 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every algorithm, in a fixed order.
+    pub const ALL: [Algorithm; 3] = [Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA];
+
     /// The JOSE `alg` name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -143,6 +146,33 @@ impl AppType {
             AppType::RegularWeb => "regular_web",
             AppType::Native => "native",
             AppType::Machine => "machine",
+        }
+    }
+}
+
+/// How a client authenticates (`token_endpoint_auth_method`, OpenID Connect
+/// Dynamic Client Registration §2), at every endpoint that asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with the secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form.
+    ClientSecretPost,
+    /// A JWT signed with one of the client's keys (RFC 7523).
+    PrivateKeyJwt,
+    /// `client_id` alone: a public client.
+    None,
+}
+
+impl AuthMethod {
+    /// The name used in configuration and discovery.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
         }
     }
 }
@@ -361,6 +391,8 @@ fn default_listen() -> String {
 struct RawSigning {
     #[serde(default)]
     algorithm: Algorithm,
+    #[serde(default = "default_id_token_algorithm")]
+    id_token_algorithm: Algorithm,
     #[serde(default)]
     key_dir: Option<PathBuf>,
     #[serde(default)]
@@ -371,6 +403,12 @@ struct RawSigning {
     pre_publication_delay_secs: u64,
 }
 
+/// OpenID Connect Discovery §3 makes RS256 the algorithm every relying party
+/// can verify, and the one libraries expect when a client registered none.
+fn default_id_token_algorithm() -> Algorithm {
+    Algorithm::RS256
+}
+
 fn default_pre_publication_delay_secs() -> u64 {
     DEFAULT_PRE_PUBLICATION_DELAY_SECS
 }
@@ -379,6 +417,7 @@ impl Default for RawSigning {
     fn default() -> Self {
         RawSigning {
             algorithm: Algorithm::default(),
+            id_token_algorithm: default_id_token_algorithm(),
             key_dir: None,
             kek_env: None,
             kek_file: None,
@@ -486,6 +525,10 @@ struct RawClient {
     post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
     refresh_reuse_leeway_secs: u64,
+    #[serde(default)]
+    id_token_signed_response_alg: Option<Algorithm>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<AuthMethod>,
     #[serde(default)]
     metadata: toml::Table,
 }
@@ -636,8 +679,16 @@ impl ServerConfig {
 /// `[signing]`.
 #[derive(Debug, Clone)]
 pub struct SigningConfig {
-    /// Algorithm of new signing keys and of every token.
+    /// The algorithm of access tokens: the key that signs them is the
+    /// primary key, the one `tessera keys` speaks of first.
     pub algorithm: Algorithm,
+    /// The algorithm of ID tokens for clients that name none
+    /// (`id_token_signed_response_alg`).
+    pub id_token_algorithm: Algorithm,
+    /// Every algorithm a signing key is kept for, `algorithm` first: RS256
+    /// (which OpenID Connect Discovery requires), `id_token_algorithm` and
+    /// each client's `id_token_signed_response_alg`.
+    pub algorithms: Vec<Algorithm>,
     /// Where private keys live (absolute) when there is no KEK.
     pub key_dir: PathBuf,
     /// The key-encryption key (`kek_env` or `kek_file`): when set, the keys
@@ -648,6 +699,18 @@ pub struct SigningConfig {
 }
 
 impl SigningConfig {
+    /// Every algorithm a key is kept for, the access tokens' first (also
+    /// for a configuration built by hand with `algorithms` left empty).
+    pub fn key_algorithms(&self) -> Vec<Algorithm> {
+        let mut out = vec![self.algorithm];
+        for &alg in &self.algorithms {
+            if !out.contains(&alg) {
+                out.push(alg);
+            }
+        }
+        out
+    }
+
     /// Whether `other` keeps its keys in the same place (what a reload
     /// cannot change).
     pub fn same_place(&self, other: &SigningConfig) -> bool {
@@ -657,6 +720,30 @@ impl SigningConfig {
             _ => false,
         }
     }
+}
+
+/// Every algorithm a key is kept for, the access tokens' first, in an order
+/// that depends only on the configuration (replicas starting together on an
+/// empty store make the same keys in the same order).
+fn signing_algorithms<'a>(
+    signing: &SigningConfig,
+    clients: impl Iterator<Item = &'a Client>,
+) -> Vec<Algorithm> {
+    // A machine client gets no ID tokens: its choice needs no key.
+    let chosen: Vec<Algorithm> = clients
+        .filter(|c| c.app_type != AppType::Machine)
+        .map(|c| c.id_token_algorithm)
+        .collect();
+    let mut out = vec![signing.algorithm];
+    let wanted = [Algorithm::RS256, signing.id_token_algorithm]
+        .into_iter()
+        .chain(Algorithm::ALL.into_iter().filter(|a| chosen.contains(a)));
+    for alg in wanted {
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    out
 }
 
 /// The default `[signing] pre_publication_delay_secs`: longer than the
@@ -768,6 +855,12 @@ pub struct Client {
     /// How long after a refresh token's first use it may be used again
     /// without counting as reuse (0: never).
     pub refresh_reuse_leeway: Duration,
+    /// The algorithm of its ID tokens (`id_token_signed_response_alg`, else
+    /// `[signing] id_token_algorithm`).
+    pub id_token_algorithm: Algorithm,
+    /// The one method it may authenticate with, when configured
+    /// (`token_endpoint_auth_method`); else any its credentials allow.
+    pub auth_method: Option<AuthMethod>,
 }
 
 impl fmt::Debug for Client {
@@ -1016,10 +1109,11 @@ impl Validator<'_> {
             }
         }
 
+        let mut signing = signing;
         let mut clients: HashMap<String, Client> = HashMap::new();
         for (i, raw_client) in raw.clients {
             let key = format!("clients[{i}]");
-            if let Some(client) = self.client(&key, raw_client) {
+            if let Some(client) = self.client(&key, raw_client, signing.id_token_algorithm) {
                 if clients.contains_key(&client.id) {
                     self.problem(
                         format!("{key}.id"),
@@ -1033,6 +1127,7 @@ impl Validator<'_> {
                 clients.insert(client.id.clone(), client);
             }
         }
+        signing.algorithms = signing_algorithms(&signing, clients.values());
 
         for api in &apis {
             for id in &api.resource_servers {
@@ -1337,6 +1432,8 @@ impl Validator<'_> {
         }
         SigningConfig {
             algorithm: raw.algorithm,
+            id_token_algorithm: raw.id_token_algorithm,
+            algorithms: Vec::new(),
             key_dir: self.resolve(raw.key_dir.as_deref().unwrap_or(Path::new("data/keys"))),
             kek,
             pre_publication_delay: Duration::from_secs(raw.pre_publication_delay_secs),
@@ -1483,7 +1580,12 @@ impl Validator<'_> {
         }
     }
 
-    fn client(&mut self, key: &str, raw: RawClient) -> Option<Client> {
+    fn client(
+        &mut self,
+        key: &str,
+        raw: RawClient,
+        default_id_token_algorithm: Algorithm,
+    ) -> Option<Client> {
         let before = self.problems.len();
         let key = if is_client_id(&raw.id) {
             format!("clients[{}]", raw.id)
@@ -1600,8 +1702,32 @@ impl Validator<'_> {
                 ),
             );
         }
+        if let Some(method) = raw.token_endpoint_auth_method {
+            let fits = match method {
+                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => secret.is_some(),
+                AuthMethod::PrivateKeyJwt => keys.is_some(),
+                AuthMethod::None => !raw.app_type.is_confidential(),
+            };
+            if !fits {
+                let needs = match method {
+                    AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+                        "a secret (secret_hash or secret_env)"
+                    }
+                    AuthMethod::PrivateKeyJwt => "public keys (jwks or jwks_file)",
+                    AuthMethod::None => "a public client (spa or native)",
+                };
+                self.problem(
+                    format!("{key}.token_endpoint_auth_method"),
+                    format_args!("{} needs {needs}", method.as_str()),
+                );
+            }
+        }
         let metadata = self.metadata(&format!("{key}.metadata"), raw.metadata);
         (self.problems.len() == before).then(|| Client {
+            auth_method: raw.token_endpoint_auth_method,
+            id_token_algorithm: raw
+                .id_token_signed_response_alg
+                .unwrap_or(default_id_token_algorithm),
             name: raw.name.unwrap_or_else(|| raw.id.clone()),
             id: raw.id,
             app_type: raw.app_type,

@@ -578,6 +578,8 @@ impl Input {
             metadata: event.client.metadata.clone(),
             client_grant_apis: Vec::new(),
             refresh_reuse_leeway: Duration::ZERO,
+            id_token_algorithm: crate::config::Algorithm::RS256,
+            auth_method: None,
         };
         let u = &event.user;
         let user = User {

@@ -108,7 +108,7 @@ pub async fn exchange(
         custom: &shape.claims,
     }
     .claims();
-    let access_token = token::jwt::sign(keys, "at+jwt", &claims)
+    let access_token = token::jwt::sign(keys.active(), "at+jwt", &claims)
         .map_err(|_| OAuthError::server_error("signing the token failed"))?;
     Ok(TokenSet {
         access_token,

@@ -96,7 +96,7 @@ pub async fn mint(
         custom: g.access_claims,
     }
     .claims();
-    let access_token = token::jwt::sign(keys, "at+jwt", &claims)
+    let access_token = token::jwt::sign(keys.active(), "at+jwt", &claims)
         .map_err(|_| OAuthError::server_error("signing the token failed"))?;
 
     let id_token = if has("openid") {
@@ -120,7 +120,7 @@ pub async fn mint(
             c.insert("email_verified".into(), g.user.email_verified.into());
         }
         Some(
-            token::jwt::sign(keys, "JWT", &c)
+            token::jwt::sign(keys.active_for(g.client.id_token_algorithm), "JWT", &c)
                 .map_err(|_| OAuthError::server_error("signing the ID token failed"))?,
         )
     } else {

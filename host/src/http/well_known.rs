@@ -34,7 +34,7 @@ pub fn discovery_document(config: &Config) -> Vec<u8> {
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": crate::oauth::pkce::METHODS_SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
-        "id_token_signing_alg_values_supported": [config.signing.algorithm.as_str()],
+        "id_token_signing_alg_values_supported": config.signing.key_algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified"],
         "prompt_values_supported": ["none", "login"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

@@ -144,6 +144,8 @@ mod tests {
             metadata: Map::new(),
             client_grant_apis: Vec::new(),
             refresh_reuse_leeway: std::time::Duration::ZERO,
+            id_token_algorithm: Algorithm::RS256,
+            auth_method: None,
         }
     }
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use super::client_assertion::{self, JWT_BEARER, Spent};
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::params::{self, Params};
-use crate::config::{Client, Config};
+use crate::config::{AuthMethod, Client, Config};
 use crate::secret::SecretHash;
 
 /// Longest `Authorization` header value accepted, in bytes.
@@ -213,6 +213,7 @@ pub fn authenticate(
             return Err(OAuthError::invalid_client(false));
         };
         let spent = client_assertion::check(client, keys, assertion, audiences, now)?;
+        registered_for(client, AuthMethod::PrivateKeyJwt)?;
         return Ok(Verified {
             client: Authenticated::Confidential(client.clone()),
             assertion: Some(spent),
@@ -226,6 +227,14 @@ pub fn authenticate(
     let secret_ok = expected.verify(presented);
     let client = match client {
         Some(c) if c.secret.is_some() && creds.secret.is_some() && secret_ok => {
+            registered_for(
+                c,
+                if creds.basic {
+                    AuthMethod::ClientSecretBasic
+                } else {
+                    AuthMethod::ClientSecretPost
+                },
+            )?;
             Authenticated::Confidential(c.clone())
         }
         Some(c) if c.secret.is_some() => return Err(OAuthError::invalid_client(creds.basic)),
@@ -240,6 +249,25 @@ pub fn authenticate(
         client,
         assertion: None,
     })
+}
+
+/// Refuses a client that authenticated with `used` when it is registered
+/// for another `token_endpoint_auth_method`.
+fn registered_for(client: &Client, used: AuthMethod) -> Result<(), OAuthError> {
+    match client.auth_method {
+        Some(method) if method != used => Err(OAuthError {
+            basic_challenge: used == AuthMethod::ClientSecretBasic,
+            ..OAuthError::new(
+                ErrorCode::InvalidClient,
+                format!(
+                    "the client is registered to authenticate with {}, not {}",
+                    method.as_str(),
+                    used.as_str()
+                ),
+            )
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

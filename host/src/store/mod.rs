@@ -935,6 +935,14 @@ impl Store {
         on_backend!(self, db => db.add_signing_key(key, only_if_first).await)
     }
 
+    /// Adds a store's first signing keys, one per algorithm, all or none:
+    /// only when the store has no key yet, and whether they were added. Of
+    /// replicas starting together on an empty store exactly one adds its
+    /// keys, and the others use them.
+    pub async fn add_first_signing_keys(&self, keys: &[StoredKey]) -> Result<bool, StoreError> {
+        on_backend!(self, db => db.add_first_signing_keys(keys).await)
+    }
+
     /// Sets when a key stops being published. Whether the key exists.
     pub async fn retire_signing_key(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
         on_backend!(self, db => db.retire_signing_key(kid, at).await)

@@ -1011,6 +1011,41 @@ where
         ))
     }
 
+    pub(super) async fn add_first_signing_keys(
+        &self,
+        keys: &[StoredKey],
+    ) -> Result<bool, StoreError> {
+        // One transaction: a replica that sees the first key sees them all.
+        // Another replica adding its first keys at the same moment waits on
+        // seq 1 and then finds it taken.
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        for (i, key) in keys.iter().enumerate() {
+            let done = sqlx::query(concat!(
+                "INSERT INTO signing_keys (seq, ",
+                key_columns!(),
+                ") VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (seq) DO NOTHING"
+            ))
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.public_jwk)
+            .bind(&key.sealed_key)
+            .bind(&key.kek_id)
+            .bind(db_time(key.created_at))
+            .bind(db_time(key.activates_at))
+            .bind(key.retire_at.map(db_time))
+            .bind(i as i64 + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, format!("signing key {} exists", key.kid)))?;
+            if DB::rows_affected(&done) == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(super) async fn retire_signing_key(&self, kid: &str, at: u64) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE signing_keys SET retire_at = $2 WHERE kid = $1")
             .bind(kid)

@@ -4,11 +4,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::keys::{KeySet, SignError};
+use super::keys::{SignError, SigningKey};
 
-/// Encodes and signs a JWT with the active key of `keys`.
-pub fn sign(keys: &KeySet, typ: &str, claims: &Map<String, Value>) -> Result<String, SignError> {
-    let key = keys.active();
+/// Encodes and signs a JWT with `key` (a [`super::keys::KeySet`]'s active
+/// key, or the one it keeps for an ID token's algorithm).
+pub fn sign(key: &SigningKey, typ: &str, claims: &Map<String, Value>) -> Result<String, SignError> {
     let header = json!({ "alg": key.algorithm.as_str(), "typ": typ, "kid": key.kid });
     let header = serde_json::to_vec(&header).map_err(|_| SignError)?;
     let payload = serde_json::to_vec(claims).map_err(|_| SignError)?;

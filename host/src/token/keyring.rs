@@ -102,20 +102,30 @@ impl KeyRing {
         }
     }
 
-    /// The keys in use at `now`. When no live key of the configured
-    /// algorithm exists (a first start, or a changed algorithm), one is made
-    /// first: at once usable when there is no key at all, else after the
-    /// pre-publication delay like a rotation.
+    /// The keys in use at `now`. For each configured algorithm without a
+    /// live key (a first start, a changed algorithm, a client that asks for
+    /// a new ID token algorithm) one is made first: at once usable when there
+    /// is no key at all, else after the pre-publication delay like a
+    /// rotation.
     pub async fn load(&self, signing: &SigningConfig, now: u64) -> Result<KeySet, KeyError> {
         let mut entries = self.entries(signing).await?;
-        let has_own = entries
+        let algorithms = signing.key_algorithms();
+        let first = entries.is_empty();
+        let missing: Vec<Algorithm> = algorithms
             .iter()
-            .any(|(k, life)| k.algorithm == signing.algorithm && !life.retired(now));
-        if !has_own {
-            self.add(signing, now, entries.is_empty()).await?;
+            .copied()
+            .filter(|&alg| {
+                !entries
+                    .iter()
+                    .any(|(k, life)| k.algorithm == alg && !life.retired(now))
+            })
+            .collect();
+        if !missing.is_empty() {
+            let created = self.next_created(now)?;
+            self.add(signing, &missing, created, first).await?;
             entries = self.entries(signing).await?;
         }
-        KeySet::assemble(&entries, signing.algorithm, now).ok_or_else(|| {
+        KeySet::assemble(&entries, &algorithms, now).ok_or_else(|| {
             KeyError::Refused(format!(
                 "no signing key in {} may sign; run `tessera keys rotate`",
                 self.describe()
@@ -123,15 +133,26 @@ impl KeyRing {
         })
     }
 
-    /// Adds a key of the configured algorithm that is published at once and
-    /// signs after the pre-publication delay.
-    pub async fn rotate(&self, signing: &SigningConfig, now: u64) -> Result<KeyInfo, KeyError> {
-        let kid = self.add(signing, now, false).await?;
-        self.list(signing, now)
-            .await?
-            .into_iter()
-            .find(|k| k.kid == kid)
-            .ok_or(KeyError::NoSuchKey(kid))
+    /// Adds a key for each configured algorithm (the access tokens' first),
+    /// published at once and signing after the pre-publication delay.
+    pub async fn rotate(
+        &self,
+        signing: &SigningConfig,
+        now: u64,
+    ) -> Result<Vec<KeyInfo>, KeyError> {
+        let created = self.next_created(now)?;
+        let kids = self
+            .add(signing, &signing.key_algorithms(), created, false)
+            .await?;
+        let all = self.list(signing, now).await?;
+        kids.into_iter()
+            .map(|kid| {
+                all.iter()
+                    .find(|k| k.kid == kid)
+                    .cloned()
+                    .ok_or(KeyError::NoSuchKey(kid))
+            })
+            .collect()
     }
 
     /// Every key with its state at `now`, in the order they were made.
@@ -143,7 +164,7 @@ impl KeyRing {
             .collect();
         Ok(entries
             .iter()
-            .zip(states(&dates, signing.algorithm, now))
+            .zip(states(&dates, &signing.key_algorithms(), now))
             .map(|((key, life), state)| KeyInfo {
                 kid: key.kid.clone(),
                 algorithm: key.algorithm,
@@ -172,16 +193,23 @@ impl KeyRing {
         let at = match key.state {
             KeyState::Active => {
                 return Err(KeyError::Refused(format!(
-                    "{kid} is the active key and signs new tokens; run `tessera keys rotate`, \
-                     and retire {kid} once the new key is active"
+                    "{kid} is the active {} key and signs new tokens; run `tessera keys rotate`, \
+                     and retire {kid} once the new key is active",
+                    key.algorithm.as_str()
                 )));
             }
             KeyState::Retired => return Ok(key.clone()),
             // It never signed anything.
             KeyState::Next => now,
             KeyState::Retiring => {
+                // Superseded by the next key of its algorithm, or of any when
+                // its algorithm is no longer in use.
+                let same = keys.iter().any(|k| {
+                    k.algorithm == key.algorithm && k.life.activates_at > key.life.activates_at
+                });
                 let superseded_at = keys
                     .iter()
+                    .filter(|k| !same || k.algorithm == key.algorithm)
                     .map(|k| k.life.activates_at)
                     .filter(|&at| at > key.life.activates_at && at <= now)
                     .min()
@@ -243,46 +271,67 @@ impl KeyRing {
         Ok(imported)
     }
 
-    /// Adds a key of the configured algorithm; its `kid`.
+    /// When keys made at `now` are created: in a key folder, after the
+    /// newest key there, so a second rotation within a second still sorts
+    /// after the first (keys made together share the moment).
+    fn next_created(&self, now: u64) -> Result<u64, KeyError> {
+        Ok(match &self.home {
+            Home::Dir(dir) => {
+                let newest = key_dir::list(dir, 0)?.iter().map(|k| k.life.created).max();
+                newest.map_or(now, |n| now.max(n + 1))
+            }
+            Home::Store { .. } => now,
+        })
+    }
+
+    /// Adds a key for each of `algorithms`, created at `created`; their
+    /// `kid`s. A store's `first` keys sign at once and are added together,
+    /// only where no replica starting at the same moment added its own.
     async fn add(
         &self,
         signing: &SigningConfig,
-        now: u64,
+        algorithms: &[Algorithm],
+        created: u64,
         first: bool,
-    ) -> Result<String, KeyError> {
-        let algorithm = signing.algorithm;
-        match &self.home {
+    ) -> Result<Vec<String>, KeyError> {
+        let (store, kek) = match &self.home {
             Home::Dir(dir) => {
-                // A second key within the same second must still sort after
-                // the first.
-                let newest = key_dir::list(dir, 0)?.iter().map(|k| k.life.created).max();
-                let created = newest.map_or(now, |n| now.max(n + 1));
-                Ok(key_dir::create(dir, algorithm, created)?.kid)
+                return algorithms
+                    .iter()
+                    .map(|&alg| Ok(key_dir::create(dir, alg, created)?.kid))
+                    .collect();
             }
-            Home::Store { store, kek } => {
-                let der = generate(algorithm)?;
-                let key = SigningKey::from_pkcs8(algorithm, now, &der).map_err(|reason| {
-                    KeyError::Corrupt {
-                        kid: "(new)".to_owned(),
-                        reason,
-                    }
-                })?;
-                let delay = if first {
-                    0
-                } else {
-                    signing.pre_publication_delay.as_secs()
-                };
-                let life = Lifecycle {
-                    created: now,
-                    activates_at: now + delay,
-                    retire_at: None,
-                };
-                store
-                    .add_signing_key(&seal(kek, &key, &der, life)?, first)
-                    .await?;
-                Ok(key.kid)
+            Home::Store { store, kek } => (store, kek),
+        };
+        let delay = if first {
+            0
+        } else {
+            signing.pre_publication_delay.as_secs()
+        };
+        let life = Lifecycle {
+            created,
+            activates_at: created + delay,
+            retire_at: None,
+        };
+        let mut rows = Vec::new();
+        for &algorithm in algorithms {
+            let der = generate(algorithm)?;
+            let key = SigningKey::from_pkcs8(algorithm, created, &der).map_err(|reason| {
+                KeyError::Corrupt {
+                    kid: "(new)".to_owned(),
+                    reason,
+                }
+            })?;
+            rows.push(seal(kek, &key, &der, life)?);
+        }
+        if first {
+            store.add_first_signing_keys(&rows).await?;
+        } else {
+            for row in &rows {
+                store.add_signing_key(row, false).await?;
             }
         }
+        Ok(rows.into_iter().map(|r| r.kid).collect())
     }
 
     /// Every key with its dates, parsed (from the cache when seen before).

@@ -293,15 +293,71 @@ pub fn choose_active(
         })
 }
 
-/// The state of each of `keys` at `now`.
-pub fn states(keys: &[(Algorithm, Lifecycle)], algorithm: Algorithm, now: u64) -> Vec<KeyState> {
-    let active = choose_active(keys, algorithm, now);
+/// Which key signs for `algorithm`, another algorithm than the primary one
+/// (ID tokens a client asked to have in RS256, say): the newest key of
+/// `algorithm` whose activation has come; else, while the primary key
+/// (`primary`) signs before its own activation (a key folder's first keys),
+/// a key of `algorithm` made together with it; else none, and the primary
+/// key signs for it until its own key activates (a key made for an
+/// algorithm newly in use waits out the pre-publication delay like any
+/// other).
+pub fn choose_for(
+    keys: &[(Algorithm, Lifecycle)],
+    algorithm: Algorithm,
+    primary: usize,
+    now: u64,
+) -> Option<usize> {
+    let main = keys[primary].1;
+    let of_algorithm = || {
+        keys.iter()
+            .enumerate()
+            .filter(|(_, (alg, life))| *alg == algorithm && !life.retired(now))
+    };
+    let activated = of_algorithm()
+        .filter(|(_, (_, life))| life.activates_at <= now)
+        .max_by_key(|(_, (_, life))| (life.activates_at, life.created));
+    let made_with_the_first = || {
+        of_algorithm()
+            .filter(|(_, (_, life))| main.activates_at > now && life.created <= main.created)
+            .min_by_key(|(_, (_, life))| (life.activates_at, life.created))
+    };
+    activated.or_else(made_with_the_first).map(|(i, _)| i)
+}
+
+/// The key that signs for each of `algorithms` (the primary one first) at
+/// `now`, as indexes into `keys`; `None` when the primary has none.
+fn signers(
+    keys: &[(Algorithm, Lifecycle)],
+    algorithms: &[Algorithm],
+    now: u64,
+) -> Option<Vec<(Algorithm, usize)>> {
+    let (&primary, others) = algorithms.split_first()?;
+    let main = choose_active(keys, primary, now)?;
+    let mut out = vec![(primary, main)];
+    for &alg in others {
+        out.push((alg, choose_for(keys, alg, main, now).unwrap_or(main)));
+    }
+    Some(out)
+}
+
+/// The state of each of `keys` at `now`, when keys sign for `algorithms`
+/// (the primary one first).
+pub fn states(
+    keys: &[(Algorithm, Lifecycle)],
+    algorithms: &[Algorithm],
+    now: u64,
+) -> Vec<KeyState> {
+    let signing: Vec<usize> = signers(keys, algorithms, now)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
     keys.iter()
         .enumerate()
         .map(|(i, (_, life))| {
             if life.retired(now) {
                 KeyState::Retired
-            } else if Some(i) == active {
+            } else if signing.contains(&i) {
                 KeyState::Active
             } else if life.activates_at > now {
                 KeyState::Next
@@ -312,34 +368,41 @@ pub fn states(keys: &[(Algorithm, Lifecycle)], algorithm: Algorithm, now: u64) -
         .collect()
 }
 
-/// The keys in use at one moment: the one that signs, and every published
-/// key with the JWKS that lists them.
+/// The keys in use at one moment: the one that signs access tokens (the
+/// primary), the one that signs for each other algorithm in use, and every
+/// published key with the JWKS that lists them.
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<Arc<SigningKey>>,
     active: usize,
+    by_algorithm: Vec<(Algorithm, usize)>,
     jwks: Vec<u8>,
 }
 
 impl KeySet {
-    /// The set at `now` from every known key and its dates; `None` when no
-    /// key may sign.
+    /// The set at `now` from every known key and its dates, signing for
+    /// `algorithms` (the primary one first); `None` when no key may sign.
     pub fn assemble(
         all: &[(Arc<SigningKey>, Lifecycle)],
-        algorithm: Algorithm,
+        algorithms: &[Algorithm],
         now: u64,
     ) -> Option<KeySet> {
         let dates: Vec<(Algorithm, Lifecycle)> =
             all.iter().map(|(k, life)| (k.algorithm, *life)).collect();
-        let active = choose_active(&dates, algorithm, now)?;
-        let active_kid = &all[active].0.kid;
+        let signers = signers(&dates, algorithms, now)?;
         let mut published: Vec<&(Arc<SigningKey>, Lifecycle)> =
             all.iter().filter(|(_, life)| !life.retired(now)).collect();
         published.sort_by_key(|(k, life)| (life.activates_at, life.created, k.kid.clone()));
         let keys: Vec<Arc<SigningKey>> = published.iter().map(|(k, _)| k.clone()).collect();
         let jwks = json!({ "keys": keys.iter().map(|k| &k.public_jwk).collect::<Vec<_>>() });
+        let position = |i: usize| keys.iter().position(|k| k.kid == all[i].0.kid);
+        let by_algorithm = signers
+            .iter()
+            .map(|&(alg, i)| Some((alg, position(i)?)))
+            .collect::<Option<Vec<_>>>()?;
         Some(KeySet {
-            active: keys.iter().position(|k| &k.kid == active_kid)?,
+            active: by_algorithm[0].1,
+            by_algorithm,
             jwks: jwks.to_string().into_bytes(),
             keys,
         })
@@ -354,13 +417,30 @@ impl KeySet {
             retire_at: None,
         };
         let algorithm = key.algorithm;
-        KeySet::assemble(&[(Arc::new(key), life)], algorithm, created)
+        KeySet::assemble(&[(Arc::new(key), life)], &[algorithm], created)
             .expect("a lone key is active")
     }
 
-    /// The key new tokens are signed with.
+    /// The key new access tokens are signed with.
     pub fn active(&self) -> &SigningKey {
         &self.keys[self.active]
+    }
+
+    /// The key that signs for `algorithm` now: its own active key, or the
+    /// primary one while `algorithm` has none (see [`choose_for`]).
+    pub fn active_for(&self, algorithm: Algorithm) -> &SigningKey {
+        let i = self
+            .by_algorithm
+            .iter()
+            .find(|(alg, _)| *alg == algorithm)
+            .map_or(self.active, |&(_, i)| i);
+        &self.keys[i]
+    }
+
+    /// The algorithms a client may have its ID tokens signed with: those a
+    /// key is kept for.
+    pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        self.by_algorithm.iter().map(|&(alg, _)| alg)
     }
 
     /// Every published key, in activation order.
@@ -373,9 +453,15 @@ impl KeySet {
         &self.jwks
     }
 
-    /// Whether `other` publishes the same keys and signs with the same one.
+    /// Whether `other` publishes the same keys and signs with the same ones.
     pub fn same_as(&self, other: &KeySet) -> bool {
-        self.jwks == other.jwks && self.active().kid == other.active().kid
+        let signing = |set: &KeySet| -> Vec<(Algorithm, String)> {
+            set.by_algorithm
+                .iter()
+                .map(|&(alg, i)| (alg, set.keys[i].kid.clone()))
+                .collect()
+        };
+        self.jwks == other.jwks && signing(self) == signing(other)
     }
 }
 
@@ -426,9 +512,9 @@ mod tests {
     #[test]
     fn a_rotated_key_is_next_until_its_activation_then_active() {
         let keys = [(ES256, life(0, 0, None)), (ES256, life(100, 160, None))];
-        assert_eq!(states(&keys, ES256, 100), [Active, Next]);
-        assert_eq!(states(&keys, ES256, 159), [Active, Next]);
-        assert_eq!(states(&keys, ES256, 160), [Retiring, Active]);
+        assert_eq!(states(&keys, &[ES256], 100), [Active, Next]);
+        assert_eq!(states(&keys, &[ES256], 159), [Active, Next]);
+        assert_eq!(states(&keys, &[ES256], 160), [Retiring, Active]);
     }
 
     #[test]
@@ -436,17 +522,17 @@ mod tests {
         // A key folder's keys activate `delay` after they were made; the only
         // key there is must sign anyway.
         let keys = [(ES256, life(100, 700, None))];
-        assert_eq!(states(&keys, ES256, 100), [Active]);
+        assert_eq!(states(&keys, &[ES256], 100), [Active]);
         let keys = [(ES256, life(100, 700, None)), (ES256, life(200, 800, None))];
-        assert_eq!(states(&keys, ES256, 300), [Active, Next]);
-        assert_eq!(states(&keys, ES256, 800), [Retiring, Active]);
+        assert_eq!(states(&keys, &[ES256], 300), [Active, Next]);
+        assert_eq!(states(&keys, &[ES256], 800), [Retiring, Active]);
     }
 
     #[test]
     fn retired_keys_are_neither_published_nor_used() {
         let keys = [(ES256, life(0, 0, Some(500))), (ES256, life(10, 20, None))];
-        assert_eq!(states(&keys, ES256, 499), [Retiring, Active]);
-        assert_eq!(states(&keys, ES256, 500), [Retired, Active]);
+        assert_eq!(states(&keys, &[ES256], 499), [Retiring, Active]);
+        assert_eq!(states(&keys, &[ES256], 500), [Retired, Active]);
         let only_retired = [(ES256, life(0, 0, Some(5)))];
         assert_eq!(choose_active(&only_retired, ES256, 10), None);
     }
@@ -454,8 +540,32 @@ mod tests {
     #[test]
     fn an_algorithm_change_keeps_the_old_key_signing_until_the_new_one_activates() {
         let keys = [(ES256, life(0, 0, None)), (EdDSA, life(100, 400, None))];
-        assert_eq!(states(&keys, EdDSA, 200), [Active, Next]);
-        assert_eq!(states(&keys, EdDSA, 400), [Retiring, Active]);
+        assert_eq!(states(&keys, &[EdDSA], 200), [Active, Next]);
+        assert_eq!(states(&keys, &[EdDSA], 400), [Retiring, Active]);
+    }
+
+    #[test]
+    fn a_second_algorithm_signs_with_its_own_key_once_it_activates() {
+        // First start in a key folder: nothing has activated, both sign.
+        let first = [(ES256, life(100, 700, None)), (EdDSA, life(100, 700, None))];
+        assert_eq!(choose_for(&first, EdDSA, 0, 100), Some(1));
+        assert_eq!(states(&first, &[ES256, EdDSA], 100), [Active, Active]);
+        // An algorithm newly in use: the primary signs for it until then.
+        let gained = [(ES256, life(0, 0, None)), (EdDSA, life(100, 700, None))];
+        assert_eq!(choose_for(&gained, EdDSA, 0, 100), None);
+        let later_in_a_folder = [(ES256, life(0, 600, None)), (EdDSA, life(100, 700, None))];
+        assert_eq!(
+            choose_for(&later_in_a_folder, EdDSA, 0, 100),
+            None,
+            "made after the first key: it waits"
+        );
+        assert_eq!(states(&gained, &[ES256, EdDSA], 100), [Active, Next]);
+        assert_eq!(states(&gained, &[ES256, EdDSA], 700), [Active, Active]);
+        assert_eq!(
+            states(&gained, &[ES256], 700),
+            [Active, Retiring],
+            "a key of an algorithm no longer in use signs nothing"
+        );
     }
 
     #[test]
@@ -466,7 +576,7 @@ mod tests {
             (new.clone(), life(2, 50, None)),
             (gone.clone(), life(0, 0, Some(10))),
         ];
-        let set = KeySet::assemble(&all, ES256, 20).expect("set");
+        let set = KeySet::assemble(&all, &[ES256], 20).expect("set");
         assert_eq!(set.active().kid, old.kid);
         let jwks: Value = serde_json::from_slice(set.jwks_json()).expect("json");
         let kids: Vec<&str> = jwks["keys"]
@@ -481,9 +591,9 @@ mod tests {
                 assert!(k.get(private).is_none(), "{private} in {k}");
             }
         }
-        let later = KeySet::assemble(&all, ES256, 50).expect("set");
+        let later = KeySet::assemble(&all, &[ES256], 50).expect("set");
         assert_eq!(later.active().kid, new.kid);
         assert!(!later.same_as(&set));
-        assert!(later.same_as(&KeySet::assemble(&all, ES256, 60).expect("set")));
+        assert!(later.same_as(&KeySet::assemble(&all, &[ES256], 60).expect("set")));
     }
 }

@@ -136,7 +136,7 @@ mod tests {
     fn own_tokens_verify_for_every_algorithm() {
         for alg in [Algorithm::ES256, Algorithm::EdDSA] {
             let set = keys(alg);
-            let t = jwt::sign(&set, "at+jwt", &claims(100)).expect("sign");
+            let t = jwt::sign(set.active(), "at+jwt", &claims(100)).expect("sign");
             assert_eq!(
                 access_token(&set, "https://i", &t, 50).expect("valid")["sub"],
                 "u_1"
@@ -155,14 +155,14 @@ mod tests {
     #[test]
     fn tampering_and_wrong_types_are_refused() {
         let set = keys(Algorithm::ES256);
-        let t = jwt::sign(&set, "at+jwt", &claims(100)).expect("sign");
+        let t = jwt::sign(set.active(), "at+jwt", &claims(100)).expect("sign");
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://i","sub":"admin","exp":100}"#);
         assert_eq!(
             access_token(&set, "https://i", &parts.join("."), 50),
             Err(Invalid::Signature)
         );
-        let id = jwt::sign(&set, "JWT", &claims(100)).expect("sign");
+        let id = jwt::sign(set.active(), "JWT", &claims(100)).expect("sign");
         assert_eq!(
             access_token(&set, "https://i", &id, 50),
             Err(Invalid::Claims)
@@ -178,7 +178,7 @@ mod tests {
         let set = keys(Algorithm::ES256);
         let mut c = claims(1);
         c.insert("aud".into(), "web".into());
-        let id = jwt::sign(&set, "JWT", &c).expect("sign");
+        let id = jwt::sign(set.active(), "JWT", &c).expect("sign");
         assert_eq!(
             id_token_hint(&set, "https://i", &id).expect("valid")["aud"],
             "web"
@@ -187,7 +187,7 @@ mod tests {
             id_token_hint(&set, "https://other", &id),
             Err(Invalid::Claims)
         );
-        let at = jwt::sign(&set, "at+jwt", &c).expect("sign");
+        let at = jwt::sign(set.active(), "at+jwt", &c).expect("sign");
         assert_eq!(id_token_hint(&set, "https://i", &at), Err(Invalid::Claims));
         let other = keys(Algorithm::ES256);
         assert_eq!(

@@ -12,6 +12,8 @@ const DELAY: u64 = 600;
 fn signing(kek: Option<Arc<Kek>>, dir: &Path) -> SigningConfig {
     SigningConfig {
         algorithm: Algorithm::ES256,
+        id_token_algorithm: Algorithm::ES256,
+        algorithms: vec![Algorithm::ES256],
         key_dir: dir.to_owned(),
         kek,
         pre_publication_delay: Duration::from_secs(DELAY),
@@ -36,7 +38,7 @@ async fn lifecycle(ring: &KeyRing, signing: &SigningConfig) {
     let again = ring.load(signing, 1_001).await.expect("load");
     assert!(again.same_as(&first));
 
-    let next = ring.rotate(signing, 2_000).await.expect("rotate");
+    let next = ring.rotate(signing, 2_000).await.expect("rotate").remove(0);
     assert_eq!(next.state, Next);
     assert_eq!(next.life.activates_at, 2_000 + DELAY);
     let during = ring.load(signing, 2_001).await.expect("load");
@@ -58,7 +60,7 @@ async fn lifecycle(ring: &KeyRing, signing: &SigningConfig) {
         .retire(signing, &next.kid, 3_000, 3_600)
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("active key"), "{e}");
+    assert!(e.to_string().contains("is the active ES256 key"), "{e}");
     let retiring = ring
         .retire(signing, &first_kid, 3_000, 3_600)
         .await
@@ -83,7 +85,11 @@ async fn lifecycle(ring: &KeyRing, signing: &SigningConfig) {
     );
 
     // A key rotated by mistake never signed: it retires at once.
-    let mistake = ring.rotate(signing, until + 1).await.expect("rotate");
+    let mistake = ring
+        .rotate(signing, until + 1)
+        .await
+        .expect("rotate")
+        .remove(0);
     let gone = ring
         .retire(signing, &mistake.kid, until + 2, 3_600)
         .await
@@ -93,6 +99,127 @@ async fn lifecycle(ring: &KeyRing, signing: &SigningConfig) {
         ring.retire(signing, "no-such-kid", until, 60).await,
         Err(KeyError::NoSuchKey(_))
     ));
+}
+
+fn two_algorithms(signing: SigningConfig) -> SigningConfig {
+    SigningConfig {
+        algorithms: vec![Algorithm::ES256, Algorithm::EdDSA],
+        ..signing
+    }
+}
+
+/// Keys for two algorithms on one ring: both sign from a first start, rotate
+/// together, and a ring that gains an algorithm signs for it with the
+/// primary key until its own key activates.
+async fn second_algorithm(ring: &KeyRing, signing: &SigningConfig) {
+    use KeyState::{Active, Next, Retiring};
+    let one = SigningConfig {
+        algorithms: vec![Algorithm::ES256],
+        ..signing.clone()
+    };
+    let two = two_algorithms(signing.clone());
+    let first = ring.load(&one, 1_000).await.expect("first load");
+    assert_eq!(first.active_for(Algorithm::EdDSA).kid, first.active().kid);
+
+    // EdDSA comes into use: its key is published now, signs after the delay.
+    let gained = ring.load(&two, 1_100).await.expect("load");
+    assert_eq!(gained.keys().len(), 2);
+    assert_eq!(
+        gained.active_for(Algorithm::EdDSA).algorithm,
+        Algorithm::ES256,
+        "the primary key signs for EdDSA during the delay"
+    );
+    assert_eq!(
+        states_of(&ring.list(&two, 1_100).await.expect("list")),
+        [Active, Next]
+    );
+    let later = ring.load(&two, 1_100 + DELAY).await.expect("load");
+    assert_eq!(later.active().kid, first.active().kid);
+    assert_eq!(
+        later.active_for(Algorithm::EdDSA).algorithm,
+        Algorithm::EdDSA
+    );
+    assert!(!later.same_as(&gained));
+    assert_eq!(
+        states_of(&ring.list(&two, 1_100 + DELAY).await.expect("list")),
+        [Active, Active]
+    );
+    let algorithms: Vec<_> = later.algorithms().collect();
+    assert_eq!(algorithms, [Algorithm::ES256, Algorithm::EdDSA]);
+
+    // A rotation adds a key for each algorithm.
+    let at = 5_000;
+    let rotated = ring.rotate(&two, at).await.expect("rotate");
+    let algs: Vec<_> = rotated.iter().map(|k| (k.algorithm, k.state)).collect();
+    assert_eq!(algs, [(Algorithm::ES256, Next), (Algorithm::EdDSA, Next)]);
+    let set = ring.load(&two, at + DELAY).await.expect("load");
+    assert_eq!(set.active().kid, rotated[0].kid);
+    assert_eq!(set.active_for(Algorithm::EdDSA).kid, rotated[1].kid);
+    assert_eq!(
+        states_of(&ring.list(&two, at + DELAY).await.expect("list")),
+        [Retiring, Retiring, Active, Active]
+    );
+    // The old EdDSA key was superseded by the new EdDSA key, not the ES256
+    // one: its tokens expire `longest` after that.
+    let old_ed = ring
+        .retire(
+            &two,
+            &later.active_for(Algorithm::EdDSA).kid,
+            at + DELAY,
+            100,
+        )
+        .await
+        .expect("retire");
+    assert_eq!(
+        old_ed.life.retire_at,
+        Some(at + DELAY + 100 + RETIRE_MARGIN_SECS)
+    );
+    let e = ring
+        .retire(&two, &rotated[1].kid, at + DELAY, 100)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("active EdDSA key"), "{e}");
+}
+
+#[tokio::test]
+async fn a_first_start_signs_with_every_algorithm_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = two_algorithms(signing(None, dir.path()));
+    let store = crate::store::Store::open_memory().await.expect("store");
+    let set = KeyRing::new(&folder, &store)
+        .load(&folder, 1_000)
+        .await
+        .expect("load");
+    assert_eq!(set.active().algorithm, Algorithm::ES256);
+    assert_eq!(set.active_for(Algorithm::EdDSA).algorithm, Algorithm::EdDSA);
+    on_each_backend(|store| async move {
+        let sealed = two_algorithms(signing(Some(kek()), Path::new("/nonexistent")));
+        let set = KeyRing::new(&sealed, &store)
+            .load(&sealed, 1_000)
+            .await
+            .expect("load");
+        assert_eq!(set.active().algorithm, Algorithm::ES256);
+        assert_eq!(set.active_for(Algorithm::EdDSA).algorithm, Algorithm::EdDSA);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_folder_keeps_a_key_for_each_algorithm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signing = signing(None, dir.path());
+    let store = crate::store::Store::open_memory().await.expect("store");
+    second_algorithm(&KeyRing::new(&signing, &store), &signing).await;
+}
+
+#[tokio::test]
+async fn the_store_keeps_a_key_for_each_algorithm() {
+    on_each_backend(|store| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signing = signing(Some(kek()), dir.path());
+        second_algorithm(&KeyRing::new(&signing, &store), &signing).await;
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -121,7 +248,7 @@ async fn store_keys_rotate_activate_and_retire() {
 async fn replicas_starting_together_make_one_first_key_and_see_each_rotation() {
     on_each_backend(|store| async move {
         let dir = tempfile::tempdir().expect("tempdir");
-        let signing = signing(Some(kek()), dir.path());
+        let signing = two_algorithms(signing(Some(kek()), dir.path()));
         let rings: Vec<Arc<KeyRing>> = (0..4)
             .map(|_| Arc::new(KeyRing::new(&signing, &store)))
             .collect();
@@ -145,9 +272,23 @@ async fn replicas_starting_together_make_one_first_key_and_see_each_rotation() {
             );
         }
         assert!(kids.iter().all(|k| k == &kids[0]), "{kids:?}");
-        assert_eq!(store.signing_keys().await.expect("keys").len(), 1);
+        let rows = store.signing_keys().await.expect("keys");
+        let algorithms: Vec<&str> = rows.iter().map(|k| k.algorithm.as_str()).collect();
+        assert_eq!(
+            algorithms,
+            ["ES256", "EdDSA"],
+            "one first key per algorithm"
+        );
+        assert!(
+            rows.iter().all(|k| k.activates_at == 100),
+            "both sign at once"
+        );
 
-        let next = rings[0].rotate(&signing, 200).await.expect("rotate");
+        let next = rings[0]
+            .rotate(&signing, 200)
+            .await
+            .expect("rotate")
+            .remove(0);
         for ring in &rings[1..] {
             let set = ring.load(&signing, 201).await.expect("load");
             assert!(set.keys().iter().any(|k| k.kid == next.kid));
@@ -195,6 +336,7 @@ async fn a_key_folder_moves_into_the_store_with_its_kids_and_dates() {
         // RS256, so the test can name the private exponent it looks for.
         let in_dir = SigningConfig {
             algorithm: Algorithm::RS256,
+            algorithms: vec![Algorithm::RS256],
             ..signing(None, dir.path())
         };
         let folder = KeyRing::new(&in_dir, &store);
@@ -205,7 +347,7 @@ async fn a_key_folder_moves_into_the_store_with_its_kids_and_dates() {
             .active()
             .kid
             .clone();
-        let newer = folder.rotate(&in_dir, 20).await.expect("rotate");
+        let newer = folder.rotate(&in_dir, 20).await.expect("rotate").remove(0);
 
         let in_store = SigningConfig {
             kek: Some(kek()),
