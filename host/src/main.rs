@@ -244,6 +244,20 @@ enum UsersCommand {
         #[arg(long, default_value = "tessera.toml")]
         config: PathBuf,
     },
+    /// List the consents a user gave third-party applications
+    /// (`first_party = false`), or withdraw one application's.
+    Consents {
+        /// The user's id (u_…) or email address.
+        #[arg(value_name = "ID_OR_EMAIL")]
+        user: String,
+        /// Withdraw everything the user allowed this client, and revoke its
+        /// refresh tokens for them: it must ask again.
+        #[arg(long, value_name = "CLIENT_ID")]
+        withdraw: Option<String>,
+        /// The configuration file (its [store] url is the database).
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
 }
 
 /// mimalloc instead of the system allocator: a token's path allocates and
@@ -796,6 +810,40 @@ fn users(command: UsersCommand) -> anyhow::Result<()> {
             rt.block_on(store.close());
             removed?;
             eprintln!("removed {user}");
+        }
+        UsersCommand::Consents {
+            user,
+            withdraw: Some(client),
+            config,
+        } => {
+            let store = open(&config)?;
+            let withdrawn = rt.block_on(cli::withdraw(&store, &user, &client));
+            rt.block_on(store.close());
+            let withdrawn = withdrawn?;
+            eprintln!(
+                "withdrew the consent {user} gave {client}; revoked {} refresh-token famil{}",
+                withdrawn.refresh_families,
+                if withdrawn.refresh_families == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
+            );
+        }
+        UsersCommand::Consents {
+            user,
+            withdraw: None,
+            config,
+        } => {
+            let store = open(&config)?;
+            let consents = rt.block_on(cli::consents(&store, &user));
+            rt.block_on(store.close());
+            let consents = consents?;
+            if consents.is_empty() {
+                eprintln!("{user} has given no consents");
+            } else {
+                print!("{}", cli::consent_table(&consents));
+            }
         }
     }
     Ok(())

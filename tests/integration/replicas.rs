@@ -166,7 +166,7 @@ fn store_migrate_reads_the_url_from_the_environment_and_hides_its_password() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
         stdout.starts_with("postgres store postgres://tessera:***@")
-            && stdout.contains("is at schema version 6"),
+            && stdout.contains("is at schema version 7"),
         "{stdout}"
     );
     assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));

@@ -822,3 +822,147 @@ fn id_tokens_are_rs256_by_default_and_in_the_algorithm_a_client_registered() {
     assert!(!ok);
     assert!(err.contains("HS256"), "{err}");
 }
+
+/// Posts the consent form of `html` (a consent page) with `decision`.
+fn post_consent(
+    b: &reqwest::blocking::Client,
+    t: &impl Endpoint,
+    html: &str,
+    decision: &str,
+) -> reqwest::blocking::Response {
+    b.post(t.url("/consent"))
+        .form(&[
+            ("tx", hidden(html, "tx")),
+            ("csrf", hidden(html, "csrf")),
+            ("decision", decision.into()),
+        ])
+        .send()
+        .expect("consent")
+}
+
+#[test]
+fn a_third_party_application_gets_consent_once_until_it_is_withdrawn() {
+    let config = user_config().replace(
+        "scopes = [\"read:orders\", \"write:orders\", \"delete:orders\"]\n",
+        "scopes = [\"read:orders\", \"write:orders\", \"delete:orders\"]\n\
+             scope_descriptions = { \"read:orders\" = \"See your order history\" }\n",
+    ) + &format!(
+        "\n[[clients]]\nid = \"partner\"\nname = \"Partner Shop\"\napp_type = \"spa\"\nfirst_party = false\n\
+             redirect_uris = [\"{SPA_REDIRECT}\"]\n\
+             \n[[grants]]\nclient = \"partner\"\napi = \"{ORDERS}\"\nscopes = [\"read:orders\"]\nsubject = \"user\"\n"
+    );
+    let t = Tessera::start(&config);
+    let id = add_user(&t, "ada@example.com", "{}");
+    let b = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &t,
+        "partner",
+        SPA_REDIRECT,
+        &challenge,
+        &format!("&scope=openid%20offline_access%20read:orders&audience={ORDERS}"),
+    );
+    let asked = sign_in(&b, &t, &url, "ada@example.com", PASSWORD);
+    assert_eq!(asked.status(), 200, "the consent page");
+    let html = asked.text().expect("html");
+    assert!(
+        html.contains("Partner Shop") && html.contains("See your order history"),
+        "{html}"
+    );
+    let back = post_consent(&b, &t, &html, "allow");
+    let params = location_params(&back);
+    let code = param(&params, "code").expect("code");
+    let reply = exchange(
+        &t,
+        &[
+            ("code", code),
+            ("redirect_uri", SPA_REDIRECT),
+            ("code_verifier", &verifier),
+            ("client_id", "partner"),
+        ],
+        None,
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let refresh = reply.body["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+
+    // Allowed once: the same browser goes straight back with a code.
+    let again = b.get(&url).send().expect("authorize");
+    assert!(param(&location_params(&again), "code").is_some());
+
+    let config_path = t.dir.path().join("tessera.toml").display().to_string();
+    let (ok, out, err) = run_tessera(&[
+        "users",
+        "consents",
+        "--config",
+        &config_path,
+        "ada@example.com",
+    ]);
+    assert!(ok, "{err}");
+    let row = out.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with("partner")
+            && row.contains(ORDERS)
+            && row.contains("offline_access openid read:orders"),
+        "{out}"
+    );
+    let (ok, _, err) = run_tessera(&[
+        "users",
+        "consents",
+        "--config",
+        &config_path,
+        &id,
+        "--withdraw",
+        "web-spa",
+    ]);
+    assert!(
+        !ok && err.contains("has given \"web-spa\" no consent"),
+        "{err}"
+    );
+    let (ok, _, err) = run_tessera(&[
+        "users",
+        "consents",
+        "--config",
+        &config_path,
+        "nobody@example.com",
+    ]);
+    assert!(
+        !ok && err.contains("no user with id or email \"nobody@example.com\""),
+        "{err}"
+    );
+    let (ok, _, err) = run_tessera(&[
+        "users",
+        "consents",
+        "--config",
+        &config_path,
+        &id,
+        "--withdraw",
+        "partner",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("revoked 1 refresh-token family"), "{err}");
+    let (ok, _, err) = run_tessera(&["users", "consents", "--config", &config_path, &id]);
+    assert!(ok && err.contains("has given no consents"), "{err}");
+
+    // Withdrawn: the refresh token is dead and the page comes back.
+    let refreshed = t.token(
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", "partner"),
+        ],
+    );
+    assert_eq!(refreshed.status, 400);
+    assert_eq!(refreshed.body["error"], "invalid_grant");
+    let asked = b.get(&url).send().expect("authorize");
+    assert_eq!(asked.status(), 200);
+    let html = asked.text().expect("html");
+    assert!(html.contains("Allow access?"), "{html}");
+    let denied = post_consent(&b, &t, &html, "deny");
+    let params = location_params(&denied);
+    assert_eq!(param(&params, "error"), Some("access_denied"));
+    assert_eq!(param(&params, "state"), Some("st4te"));
+}

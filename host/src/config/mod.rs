@@ -497,6 +497,8 @@ struct RawApi {
     #[serde(default)]
     resource_servers: Vec<String>,
     #[serde(default)]
+    scope_descriptions: BTreeMap<String, String>,
+    #[serde(default)]
     metadata: toml::Table,
 }
 
@@ -529,8 +531,16 @@ struct RawClient {
     id_token_signed_response_alg: Option<Algorithm>,
     #[serde(default)]
     token_endpoint_auth_method: Option<AuthMethod>,
+    #[serde(default = "yes")]
+    first_party: bool,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
     #[serde(default)]
     metadata: toml::Table,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -825,6 +835,9 @@ pub struct Api {
     /// The confidential clients that act as this API's resource servers:
     /// each may introspect any token whose audience is this API.
     pub resource_servers: Vec<String>,
+    /// What each scope lets an application do, in plain words for the
+    /// consent page; a scope without one is shown by its name.
+    pub scope_descriptions: BTreeMap<String, String>,
     /// Metadata passed to plugins.
     pub metadata: Map<String, Value>,
 }
@@ -861,6 +874,13 @@ pub struct Client {
     /// The one method it may authenticate with, when configured
     /// (`token_endpoint_auth_method`); else any its credentials allow.
     pub auth_method: Option<AuthMethod>,
+    /// Whether the application is the issuer owner's own (`first_party`,
+    /// the default): its users are not asked for consent. A third-party
+    /// application's are, once per scope set.
+    pub first_party: bool,
+    /// The web origins (`https://app.example.com`) whose pages may call the
+    /// token endpoint and `/userinfo` for this client from a browser (CORS).
+    pub allowed_origins: Vec<String>,
 }
 
 impl fmt::Debug for Client {
@@ -1535,6 +1555,19 @@ impl Validator<'_> {
                 ),
             );
         }
+        for (scope, words) in &raw.scope_descriptions {
+            let field = format!("{key}.scope_descriptions");
+            if !scopes.contains(scope) {
+                self.problem(
+                    field,
+                    format_args!(
+                        "{scope:?} is not one of this API's scopes; describe only those in scopes"
+                    ),
+                );
+            } else if let Err(why) = check_scope_description(words) {
+                self.problem(field, format_args!("{scope:?}: {why}"));
+            }
+        }
         let metadata = self.metadata(&format!("{key}.metadata"), raw.metadata);
         (self.problems.len() == before).then(|| Api {
             name: raw.name.unwrap_or_else(|| raw.identifier.clone()),
@@ -1544,6 +1577,7 @@ impl Validator<'_> {
             user_access: raw.user_access,
             client_access: raw.client_access,
             resource_servers: raw.resource_servers,
+            scope_descriptions: raw.scope_descriptions,
             metadata,
         })
     }
@@ -1722,9 +1756,25 @@ impl Validator<'_> {
                 );
             }
         }
+        if raw.app_type == AppType::Machine && !raw.allowed_origins.is_empty() {
+            self.problem(
+                format!("{key}.allowed_origins"),
+                "a machine client runs on a server, not in a browser; remove allowed_origins",
+            );
+        }
+        for origin in &raw.allowed_origins {
+            if let Err(why) = check_origin(origin) {
+                self.problem(
+                    format!("{key}.allowed_origins"),
+                    format_args!("{origin:?}: {why}"),
+                );
+            }
+        }
         let metadata = self.metadata(&format!("{key}.metadata"), raw.metadata);
         (self.problems.len() == before).then(|| Client {
             auth_method: raw.token_endpoint_auth_method,
+            first_party: raw.first_party,
+            allowed_origins: raw.allowed_origins,
             id_token_algorithm: raw
                 .id_token_signed_response_alg
                 .unwrap_or(default_id_token_algorithm),
@@ -2101,6 +2151,48 @@ pub fn check_api_identifier(id: &str) -> Result<(), String> {
     }
 }
 
+/// The longest scope description, in characters: a line on the consent page.
+const MAX_SCOPE_DESCRIPTION: usize = 200;
+
+fn check_scope_description(words: &str) -> Result<(), String> {
+    if words.trim().is_empty() {
+        return Err("the description is empty; say in a few words what the scope allows".into());
+    }
+    if words.chars().count() > MAX_SCOPE_DESCRIPTION {
+        return Err(format!(
+            "the description is longer than {MAX_SCOPE_DESCRIPTION} characters; it is one line on the consent page"
+        ));
+    }
+    if words.chars().any(char::is_control) {
+        return Err("the description has a control character (a line break?); use one line".into());
+    }
+    Ok(())
+}
+
+/// An origin as browsers send it in `Origin` (RFC 6454 §6.1): scheme, host
+/// and a port other than the default, nothing else, so that it can be
+/// compared exactly.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let u = url::Url::parse(origin)
+        .map_err(|_| "is not an origin like https://app.example.com".to_owned())?;
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match u.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err("http:// is allowed only for loopback addresses; use https://".into());
+        }
+        _ => return Err("use https://, or http:// on loopback".into()),
+    }
+    let exact = u.origin().ascii_serialization();
+    if exact != origin {
+        return Err(format!(
+            "an origin is a scheme, a host and maybe a port, with no path or trailing slash, as a browser sends it: write {exact:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn check_redirect_uri(uri: &str, app_type: AppType) -> Result<(), &'static str> {
     let u = url::Url::parse(uri).map_err(|_| "is not an absolute URL")?;
     if u.fragment().is_some() {
@@ -2220,6 +2312,104 @@ scopes = ["read:orders"]
         assert_eq!(g.scopes, ["read:orders"]);
         assert_eq!(c.signing.key_dir, Path::new("/etc/tessera/data/keys"));
         assert_eq!(c.store.url, "sqlite:///etc/tessera/data/tessera.db");
+    }
+
+    #[test]
+    fn scope_descriptions_describe_the_apis_own_scopes_in_one_line() {
+        let with = |table: &str| {
+            base().replace(
+                "scopes = [\"read:orders\", \"write:orders\"]\n",
+                &format!(
+                    "scopes = [\"read:orders\", \"write:orders\"]\nscope_descriptions = {table}\n"
+                ),
+            )
+        };
+        let c = parse(&with("{ \"read:orders\" = \"See your orders\" }")).expect("valid");
+        let api = c.api("https://orders.example.com").expect("api");
+        assert_eq!(api.scope_descriptions["read:orders"], "See your orders");
+        let e = problems(&with(
+            "{ \"delete:orders\" = \"x\", \"read:orders\" = \"\", \"write:orders\" = \"a\\nb\" }",
+        ));
+        let key = "apis[https://orders.example.com].scope_descriptions";
+        assert!(
+            e.contains(&format!(
+                "{key}: \"delete:orders\" is not one of this API's scopes"
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("{key}: \"read:orders\": the description is empty")),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!(
+                "{key}: \"write:orders\": the description has a control character"
+            )),
+            "{e}"
+        );
+        let long = format!("{{ \"read:orders\" = \"{}\" }}", "x".repeat(201));
+        assert!(problems(&with(&long)).contains("longer than 200 characters"));
+    }
+
+    #[test]
+    fn clients_are_first_party_unless_they_say_otherwise() {
+        let spa = |extra: &str| {
+            base()
+                + &format!(
+                    "\n[[clients]]\nid = \"web\"\napp_type = \"spa\"\nredirect_uris = [\"https://app.example.com/cb\"]\n{extra}"
+                )
+        };
+        assert!(parse(&spa("")).expect("valid").clients["web"].first_party);
+        assert!(!parse(&spa("first_party = false\n")).expect("valid").clients["web"].first_party);
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_origins_of_browser_clients() {
+        let spa = |origins: &str| {
+            base()
+                + &format!(
+                    "\n[[clients]]\nid = \"web\"\napp_type = \"spa\"\nallowed_origins = {origins}\n"
+                )
+        };
+        let c = parse(&spa(
+            "[\"https://app.example.com\", \"http://localhost:5173\"]",
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.clients["web"].allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        let e = problems(&spa(
+            "[\"https://app.example.com/\", \"http://app.example.com\", \"HTTPS://App.example.com\", \"https://app.example.com:443\", \"app.example.com\"]",
+        ));
+        let key = "clients[web].allowed_origins";
+        assert!(e.contains(&format!("{key}: \"https://app.example.com/\": an origin is a scheme, a host and maybe a port")), "{e}");
+        assert!(e.contains("write \"https://app.example.com\""), "{e}");
+        assert!(
+            e.contains(&format!(
+                "{key}: \"http://app.example.com\": http:// is allowed only for loopback"
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains("\"HTTPS://App.example.com\": an origin is"),
+            "{e}"
+        );
+        assert!(
+            e.contains("\"https://app.example.com:443\": an origin is"),
+            "{e}"
+        );
+        assert!(e.contains("\"app.example.com\": is not an origin"), "{e}");
+        let machine = base().replace(
+            "secret_hash = \"{HASH}\"\n"
+                .replace("{HASH}", HASH)
+                .as_str(),
+            &format!("secret_hash = \"{HASH}\"\nallowed_origins = [\"https://app.example.com\"]\n"),
+        );
+        assert!(
+            problems(&machine)
+                .contains("clients[acme-sync].allowed_origins: a machine client runs on a server")
+        );
     }
 
     #[test]

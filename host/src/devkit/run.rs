@@ -554,6 +554,7 @@ impl Input {
                 user_access: UserAccess::AllowAll,
                 client_access: ClientAccess::RequireClientGrant,
                 resource_servers: Vec::new(),
+                scope_descriptions: Default::default(),
                 metadata: api.metadata.clone(),
             }),
             (None, Stage::Authorize) => None,
@@ -580,6 +581,8 @@ impl Input {
             refresh_reuse_leeway: Duration::ZERO,
             id_token_algorithm: crate::config::Algorithm::RS256,
             auth_method: None,
+            first_party: true,
+            allowed_origins: Vec::new(),
         };
         let u = &event.user;
         let user = User {

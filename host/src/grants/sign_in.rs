@@ -11,6 +11,13 @@
 //! single-use code stored as a hash. A plugin failure or denial stores
 //! nothing.
 //!
+//! A third-party application (`first_party = false`) needs the user's
+//! consent before the plugins run: [`complete`] says so
+//! ([`Completed::NeedsConsent`]), the request is parked again, for the
+//! signed-in user, and [`answer_consent`] takes the user's answer. What a
+//! user allowed is remembered per client and audience, so the page comes
+//! back only for scopes not allowed before, or with `prompt=consent`.
+//!
 //! No HTTP here: `http::authorize` reads cookies and forms and turns these
 //! results into pages, cookies and redirects.
 
@@ -24,8 +31,8 @@ use super::policy;
 use super::throttle::{self, Subjects, Throttled};
 use super::user_tokens::opaque_token;
 use crate::config::{Api, Client, Config};
-use crate::oauth::OAuthError;
 use crate::oauth::authorize::{AuthorizeRequest, redirect_with};
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::plugin::pipeline::{self, Authorize, RequestInfo, TransactionInfo};
 use crate::plugin::{PluginRun, TokenShape};
 use crate::store::{CodeRecord, User, secret_hash};
@@ -52,6 +59,17 @@ struct Pending {
     csrf: String,
     browser: String,
     params: Vec<(String, String)>,
+    /// Set when the user is known and only their consent is missing: the
+    /// request waits for the consent form, not the login form.
+    #[serde(default)]
+    consent_for: Option<ConsentFor>,
+}
+
+/// The signed-in user a consent form is for.
+#[derive(Serialize, Deserialize)]
+struct ConsentFor {
+    user_id: String,
+    auth_time: u64,
 }
 
 /// Why a sign-in cannot go on. The user sees a page, not a redirect: none of
@@ -101,6 +119,35 @@ pub async fn start(
     browser: Option<String>,
     address: std::net::IpAddr,
 ) -> Result<Challenge, Refusal> {
+    park(issuer, request, params, browser, address, None).await
+}
+
+/// Parks `request` of the signed-in `user` until they answer the consent
+/// page ([`answer_consent`]).
+pub async fn ask_consent(
+    issuer: &Issuer,
+    request: AuthorizeRequest,
+    params: Vec<(String, String)>,
+    browser: Option<String>,
+    address: std::net::IpAddr,
+    user: &User,
+    auth_time: u64,
+) -> Result<Challenge, Refusal> {
+    let consent_for = ConsentFor {
+        user_id: user.id.clone(),
+        auth_time,
+    };
+    park(issuer, request, params, browser, address, Some(consent_for)).await
+}
+
+async fn park(
+    issuer: &Issuer,
+    request: AuthorizeRequest,
+    params: Vec<(String, String)>,
+    browser: Option<String>,
+    address: std::net::IpAddr,
+    consent_for: Option<ConsentFor>,
+) -> Result<Challenge, Refusal> {
     let now = issuer.clock.now();
     let source = throttle::source(address);
     let (from_address, total) = issuer
@@ -133,6 +180,7 @@ pub async fn start(
         csrf: csrf.clone(),
         browser: browser.clone(),
         params,
+        consent_for,
     };
     let json = serde_json::to_value(&pending).map_err(|_| Refusal::Unavailable)?;
     issuer
@@ -242,9 +290,11 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
         .map_err(|e| unavailable(e, "reading a pending sign-in"))?
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or(Refusal::Expired)?;
-    let csrf_ok = attempt.csrf == Some(pending.csrf.as_str());
-    let browser_ok = attempt.browser == Some(pending.browser.as_str());
-    if !csrf_ok || !browser_ok {
+    if pending.consent_for.is_some() {
+        // A consent form's id posted as a login form.
+        return Err(Refusal::Expired.into());
+    }
+    if !pending.belongs_to(attempt.csrf, attempt.browser) {
         return Err(Refusal::OtherBrowser.into());
     }
     let client = issuer
@@ -321,6 +371,112 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
     })
 }
 
+impl Pending {
+    /// Whether a form with `csrf`, sent by the browser with the binding
+    /// `browser`, is this one's.
+    fn belongs_to(&self, csrf: Option<&str>, browser: Option<&str>) -> bool {
+        csrf == Some(self.csrf.as_str()) && browser == Some(self.browser.as_str())
+    }
+}
+
+/// A submitted consent form and the browser it came from.
+pub struct ConsentAnswer<'a> {
+    /// The pending request's id.
+    pub tx: &'a str,
+    /// The form's CSRF token.
+    pub csrf: Option<&'a str>,
+    /// The browser binding the browser sent.
+    pub browser: Option<&'a str>,
+    /// The session cookie the browser sent: the consent is the signed-in
+    /// user's only while they are signed in.
+    pub session: Option<&'a str>,
+    /// Whether the user allowed the application.
+    pub allow: bool,
+}
+
+/// The user's answer on the consent page, with the request that waited.
+pub struct Consented {
+    /// The client that asked.
+    pub client: Arc<Client>,
+    /// Its authorization request.
+    pub request: AuthorizeRequest,
+    /// The request's parameters as plugins see them.
+    pub params: Vec<(String, String)>,
+    /// The user.
+    pub user: User,
+    /// When the user signed in.
+    pub auth_time: u64,
+    /// Whether they allowed it; when they did, it is remembered.
+    pub allowed: bool,
+}
+
+/// Checks a consent form: the pending request, its binding to this browser
+/// and to the signed-in user. The pending request is spent; an allowed
+/// consent is remembered for the request's client, audience and scopes.
+pub async fn answer_consent(
+    issuer: &Issuer,
+    answer: ConsentAnswer<'_>,
+) -> Result<Consented, Refusal> {
+    let now = issuer.clock.now();
+    let tx_hash = secret_hash(answer.tx);
+    let pending: Pending = issuer
+        .store
+        .get_pending(&tx_hash, now)
+        .await
+        .map_err(|e| unavailable(e, "reading a pending consent"))?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or(Refusal::Expired)?;
+    let Some(consent_for) = &pending.consent_for else {
+        // A login form's id posted as a consent form.
+        return Err(Refusal::Expired);
+    };
+    if !pending.belongs_to(answer.csrf, answer.browser) {
+        return Err(Refusal::OtherBrowser);
+    }
+    let (user, _) = signed_in_user(issuer, answer.session)
+        .await
+        .map_err(|_| Refusal::Unavailable)?
+        .ok_or(Refusal::Expired)?;
+    if user.id != consent_for.user_id {
+        return Err(Refusal::OtherBrowser);
+    }
+    let client = issuer
+        .snapshot()
+        .config
+        .clients
+        .get(&pending.request.client_id)
+        .cloned()
+        .ok_or(Refusal::UnknownClient)?;
+    issuer
+        .store
+        .take_pending(&tx_hash, now)
+        .await
+        .map_err(|e| unavailable(e, "spending a pending consent"))?
+        .ok_or(Refusal::AlreadyUsed)?;
+    let req = &pending.request;
+    if answer.allow {
+        issuer
+            .store
+            .grant_consent(
+                &user.id,
+                &client.id,
+                req.audience.as_deref(),
+                &req.scopes(),
+                now,
+            )
+            .await
+            .map_err(|e| unavailable(e, "remembering a consent"))?;
+    }
+    Ok(Consented {
+        auth_time: consent_for.auth_time,
+        client,
+        request: pending.request,
+        params: pending.params,
+        user,
+        allowed: answer.allow,
+    })
+}
+
 /// The user of the session `session` (the cookie's value), and when they
 /// signed in; `None` when there is no such live session.
 pub async fn signed_in_user(
@@ -357,17 +513,37 @@ pub struct Completion<'a> {
     pub auth_time: u64,
     /// The HTTP request as plugins see it.
     pub info: RequestInfo,
+    /// Whether the user has just allowed this request on the consent page.
+    pub consented: bool,
 }
 
-/// Policy, plugins, code: returns where to send the browser, the client's
-/// redirect URI with `code`, `state` and `iss`. `trace` receives every
-/// plugin run, also when the request fails.
+/// What [`complete`] came to.
+pub enum Completed {
+    /// Where to send the browser: the client's redirect URI with `code`,
+    /// `state` and `iss`.
+    Code(String),
+    /// The user must first allow the application these scopes (park the
+    /// request with [`ask_consent`] and show them).
+    NeedsConsent(Vec<ScopeLine>),
+}
+
+/// One line of the consent page: a scope and what it lets the application do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeLine {
+    /// The scope.
+    pub scope: String,
+    /// In plain words (the API's `scope_descriptions`, or the scope itself).
+    pub words: String,
+}
+
+/// Policy, consent, plugins, code. `trace` receives every plugin run, also
+/// when the request fails.
 pub async fn complete(
     issuer: &Issuer,
     snapshot: &Snapshot,
     c: Completion<'_>,
     trace: &mut Vec<PluginRun>,
-) -> Result<String, OAuthError> {
+) -> Result<Completed, OAuthError> {
     let config = &snapshot.config;
     let req = c.request;
     let api: Option<&Arc<Api>> = match &req.audience {
@@ -388,6 +564,15 @@ pub async fn complete(
             "scope {} is not available to this application",
             crate::oauth::params::echo(extra)
         )));
+    }
+    if !c.consented && needs_consent(issuer, &c, api).await? {
+        if req.prompt_none {
+            return Err(OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user has not allowed this application these scopes",
+            ));
+        }
+        return Ok(Completed::NeedsConsent(scope_lines(req, api)));
     }
 
     let now = issuer.clock.now();
@@ -451,7 +636,55 @@ pub async fn complete(
         pairs.push(("state", s));
     }
     pairs.push(("iss", &config.server.issuer));
-    Ok(redirect_with(&req.redirect_uri, &pairs))
+    Ok(Completed::Code(redirect_with(&req.redirect_uri, &pairs)))
+}
+
+/// Whether the user must be asked: always with `prompt=consent`; for a
+/// third-party application when it asks for a scope the user has not
+/// allowed it for this audience.
+async fn needs_consent(
+    issuer: &Issuer,
+    c: &Completion<'_>,
+    api: Option<&Arc<Api>>,
+) -> Result<bool, OAuthError> {
+    if c.request.prompt_consent {
+        return Ok(true);
+    }
+    if c.client.first_party {
+        return Ok(false);
+    }
+    let allowed = issuer
+        .store
+        .consented_scopes(&c.user.id, &c.client.id, api.map(|a| a.identifier.as_str()))
+        .await
+        .map_err(super::store_error)?;
+    Ok(c.request.scopes().iter().any(|s| !allowed.contains(s)))
+}
+
+/// What the consent page lists for `req`: its OpenID Connect scopes in
+/// Tessera's words, then its API scopes in the API's.
+pub fn scope_lines(req: &AuthorizeRequest, api: Option<&Arc<Api>>) -> Vec<ScopeLine> {
+    let oidc = req.oidc_scopes.iter().map(|s| {
+        let words = match s.as_str() {
+            "openid" => "Know who you are: your account's id",
+            "profile" => "See your name",
+            "email" => "See your email address",
+            "offline_access" => "Keep this access while you are not using the application",
+            other => other,
+        };
+        ScopeLine {
+            scope: s.clone(),
+            words: words.to_owned(),
+        }
+    });
+    let apis = req.api_scopes.iter().map(|s| ScopeLine {
+        scope: s.clone(),
+        words: api
+            .and_then(|a| a.scope_descriptions.get(s))
+            .cloned()
+            .unwrap_or_else(|| s.clone()),
+    });
+    oidc.chain(apis).collect()
 }
 
 /// Where an error goes once the client and its redirect URI are trusted:

@@ -1,8 +1,9 @@
-//! `GET /authorize` and `POST /login`: the HTTP of the sign-in flow. The
+//! `GET /authorize`, `POST /login` and `POST /consent`: the HTTP of the
+//! sign-in flow. The
 //! flow itself is [`crate::grants::sign_in`]; this module reads cookies and
 //! forms, and turns its results into pages, cookies and redirects.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -10,15 +11,16 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::pages::{self, LoginForm};
-use crate::Issuer;
+use super::pages::{self, ConsentForm, LoginForm};
 use crate::config::Config;
 use crate::grants::sign_in::{
-    self, Completion, LoginAttempt, LoginFailure, Refusal, SESSION_LIFETIME,
+    self, Completed, Completion, ConsentAnswer, LoginAttempt, LoginFailure, Refusal,
+    SESSION_LIFETIME,
 };
 use crate::grants::throttle::Throttled;
 use crate::oauth::authorize::{AuthorizeError, AuthorizeRequest, MAX_QUERY_BYTES};
 use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::{Issuer, Snapshot};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "tessera_session";
@@ -72,54 +74,42 @@ pub async fn authorize(
             Err(e) => return fail(&e),
         }
     };
+    let browser = cookie(&headers, config, BROWSER_COOKIE);
     match user {
         Some((user, auth_time)) => {
-            let mut trace = Vec::new();
-            let done = sign_in::complete(
-                &issuer,
-                &snapshot,
-                Completion {
-                    client: &client,
-                    request: &req,
-                    user: &user,
-                    auth_time,
-                    info,
-                },
-                &mut trace,
-            )
-            .await;
-            super::token::count_plugin_failures(&issuer, &trace);
-            match done {
-                Ok(location) => redirect(&location),
-                Err(e) => fail(&e),
-            }
+            let completion = Completion {
+                client: &client,
+                request: &req,
+                user: &user,
+                auth_time,
+                info,
+                consented: false,
+            };
+            finish(&issuer, &snapshot, completion, browser, address).await
         }
         None if req.prompt_none => fail(&OAuthError::new(
             ErrorCode::LoginRequired,
             "the user is not signed in",
         )),
-        None => {
-            let browser = cookie(&headers, config, BROWSER_COOKIE);
-            match sign_in::start(&issuer, req, info.params, browser, address).await {
-                Ok(challenge) => {
-                    let mut r = pages::login(
-                        &LoginForm {
-                            client_name: &client.name,
-                            tx: &challenge.tx,
-                            csrf: &challenge.csrf,
-                            email: "",
-                            error: None,
-                        },
-                        StatusCode::OK,
-                    );
-                    if challenge.new_browser {
-                        set_cookie(&mut r, config, BROWSER_COOKIE, &challenge.browser, None);
-                    }
-                    r
+        None => match sign_in::start(&issuer, req, info.params, browser, address).await {
+            Ok(challenge) => {
+                let mut r = pages::login(
+                    &LoginForm {
+                        client_name: &client.name,
+                        tx: &challenge.tx,
+                        csrf: &challenge.csrf,
+                        email: "",
+                        error: None,
+                    },
+                    StatusCode::OK,
+                );
+                if challenge.new_browser {
+                    set_cookie(&mut r, config, BROWSER_COOKIE, &challenge.browser, None);
                 }
-                Err(refusal) => refusal_page(refusal),
+                r
             }
-        }
+            Err(refusal) => refusal_page(refusal),
+        },
     }
 }
 
@@ -185,27 +175,16 @@ pub async fn login(
         }
     };
     let config = &snapshot.config;
-    let req = &signed_in.request;
     let info = super::request_info(address, &headers, "POST", signed_in.params);
-    let mut trace = Vec::new();
-    let done = sign_in::complete(
-        &issuer,
-        &snapshot,
-        Completion {
-            client: &signed_in.client,
-            request: req,
-            user: &signed_in.user,
-            auth_time: signed_in.auth_time,
-            info,
-        },
-        &mut trace,
-    )
-    .await;
-    super::token::count_plugin_failures(&issuer, &trace);
-    let mut r = match done {
-        Ok(location) => redirect(&location),
-        Err(e) => redirect_error(config, &req.redirect_uri, req.state.as_deref(), &e),
+    let completion = Completion {
+        client: &signed_in.client,
+        request: &signed_in.request,
+        user: &signed_in.user,
+        auth_time: signed_in.auth_time,
+        info,
+        consented: false,
     };
+    let mut r = finish(&issuer, &snapshot, completion, browser, address).await;
     set_cookie(
         &mut r,
         config,
@@ -213,6 +192,114 @@ pub async fn login(
         &signed_in.session,
         Some(SESSION_LIFETIME),
     );
+    r
+}
+
+/// `POST /consent`: the user's answer on the consent page.
+pub async fn consent(
+    State(issuer): State<Arc<Issuer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(body) = axum::body::to_bytes(body, MAX_LOGIN_BODY).await else {
+        return pages::error(
+            "The consent form was too large.",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    };
+    let Ok(form) = Params::parse(&body) else {
+        return pages::error("The consent form was malformed.", StatusCode::BAD_REQUEST);
+    };
+    let allow = match form.get("decision") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return pages::error(
+                "The consent form did not say whether you allow the application.",
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    let snapshot = issuer.snapshot();
+    let config = &snapshot.config;
+    let browser = cookie(&headers, config, BROWSER_COOKIE);
+    let session = cookie(&headers, config, SESSION_COOKIE);
+    let answer = ConsentAnswer {
+        tx: form.get("tx").unwrap_or_default(),
+        csrf: form.get("csrf"),
+        browser: browser.as_deref(),
+        session: session.as_deref(),
+        allow,
+    };
+    let consented = match sign_in::answer_consent(&issuer, answer).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal_page(refusal),
+    };
+    let req = &consented.request;
+    if !consented.allowed {
+        let denied = OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the user did not allow the application access",
+        );
+        return redirect_error(config, &req.redirect_uri, req.state.as_deref(), &denied);
+    }
+    let address = super::client_ip(&config.server, peer, &headers);
+    let info = super::request_info(address, &headers, "POST", consented.params.clone());
+    let completion = Completion {
+        client: &consented.client,
+        request: req,
+        user: &consented.user,
+        auth_time: consented.auth_time,
+        info,
+        consented: true,
+    };
+    finish(&issuer, &snapshot, completion, browser, address).await
+}
+
+/// Completes a request for a signed-in user and answers the browser: the
+/// redirect with the code, the consent page, or the error redirect.
+async fn finish(
+    issuer: &Issuer,
+    snapshot: &Snapshot,
+    c: Completion<'_>,
+    browser: Option<String>,
+    address: IpAddr,
+) -> Response {
+    let (client, req, user, auth_time) = (c.client, c.request, c.user, c.auth_time);
+    let params = c.info.params.clone();
+    let mut trace = Vec::new();
+    let done = sign_in::complete(issuer, snapshot, c, &mut trace).await;
+    super::token::count_plugin_failures(issuer, &trace);
+    let config = &snapshot.config;
+    let lines = match done {
+        Ok(Completed::Code(location)) => return redirect(&location),
+        Ok(Completed::NeedsConsent(lines)) => lines,
+        Err(e) => return redirect_error(config, &req.redirect_uri, req.state.as_deref(), &e),
+    };
+    let parked = sign_in::ask_consent(
+        issuer,
+        req.clone(),
+        params,
+        browser,
+        address,
+        user,
+        auth_time,
+    )
+    .await;
+    let challenge = match parked {
+        Ok(challenge) => challenge,
+        Err(refusal) => return refusal_page(refusal),
+    };
+    let mut r = pages::consent(&ConsentForm {
+        client_name: &client.name,
+        tx: &challenge.tx,
+        csrf: &challenge.csrf,
+        lines: &lines,
+    });
+    if challenge.new_browser {
+        set_cookie(&mut r, config, BROWSER_COOKIE, &challenge.browser, None);
+    }
     r
 }
 

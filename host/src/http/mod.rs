@@ -120,6 +120,7 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/authorize", get(authorize::authorize))
         .route("/login", post(authorize::login))
+        .route("/consent", post(authorize::consent))
         .route("/oidc/logout", get(logout::get).post(logout::post))
         .route(
             "/userinfo",

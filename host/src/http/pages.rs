@@ -11,11 +11,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::grants::sign_in::ScopeLine;
+
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
 main{max-width:22rem;margin:10vh auto;background:#fff;padding:2rem;border-radius:.75rem;box-shadow:0 1px 4px #0002}\
 h1{font-size:1.4rem;margin:0 0 .25rem}p{margin:.25rem 0 1rem}label{display:block;font-weight:600;margin:.75rem 0 .25rem}\
 input{box-sizing:border-box;width:100%;padding:.6rem;border:1px solid #8a93a6;border-radius:.4rem;font-size:1rem}\
 button{margin-top:1.25rem;width:100%;padding:.7rem;border:0;border-radius:.4rem;background:#2453d4;color:#fff;font-size:1rem;cursor:pointer}\
+button.secondary{background:#fff;color:#2453d4;border:1px solid #2453d4}li{margin:.35rem 0}\
 button:focus,input:focus{outline:3px solid #9db4f5}.error{color:#a11;background:#fdecec;padding:.6rem;border-radius:.4rem}";
 
 /// What the login form needs.
@@ -63,6 +66,47 @@ pub fn login(form: &LoginForm<'_>, status: StatusCode) -> Response {
         },
     );
     page("Sign in", &body, status)
+}
+
+/// What the consent page needs.
+pub struct ConsentForm<'a> {
+    /// The application's display name.
+    pub client_name: &'a str,
+    /// The pending transaction id.
+    pub tx: &'a str,
+    /// The CSRF token.
+    pub csrf: &'a str,
+    /// What the application asks for.
+    pub lines: &'a [ScopeLine],
+}
+
+/// The consent page: what a third-party application asks to do, and the
+/// user's two answers.
+pub fn consent(form: &ConsentForm<'_>) -> Response {
+    let lines: String = form
+        .lines
+        .iter()
+        .map(|l| {
+            let scope = if l.words == l.scope {
+                String::new()
+            } else {
+                format!(" <small>({})</small>", escape(&l.scope))
+            };
+            format!("<li>{}{scope}</li>", escape(&l.words))
+        })
+        .collect();
+    let body = format!(
+        "<h1>Allow access?</h1><p><strong>{client}</strong> asks to:</p><ul>{lines}</ul>\
+<p>You can withdraw this later; the application then asks again.</p>\
+<form method=\"post\" action=\"/consent\">\
+<input type=\"hidden\" name=\"tx\" value=\"{tx}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
+        client = escape(form.client_name),
+        tx = escape(form.tx),
+        csrf = escape(form.csrf),
+    );
+    page("Allow access", &body, StatusCode::OK)
 }
 
 /// The error page for requests that cannot be redirected back.

@@ -130,6 +130,7 @@ issuer = "{issuer_url}"
 identifier = "https://orders.example.com"
 scopes = ["read:orders", "write:orders"]
 user_access = "allow_all"
+scope_descriptions = {{ "read:orders" = "See your <orders>" }}
 
 [[apis]]
 identifier = "https://machines.example.com"
@@ -162,6 +163,13 @@ name = "Web <Shop>"
 app_type = "spa"
 redirect_uris = ["{CALLBACK}"]
 post_logout_redirect_uris = ["{SIGNED_OUT}"]
+
+[[clients]]
+id = "partner"
+name = "Partner App"
+app_type = "spa"
+first_party = false
+redirect_uris = ["{CALLBACK}"]
 "#
         );
         let path = dir.path().join("tessera.toml");
@@ -228,11 +236,22 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
 
     /// [`Flow::authorize`] from the IP address `peer`.
     pub async fn authorize_from(&self, extra: &str, cookies: &[String], peer: &str) -> Answer {
+        self.authorize_for("web-spa", extra, cookies, peer).await
+    }
+
+    /// [`Flow::authorize`] for the client `client` from the IP address `peer`.
+    pub async fn authorize_for(
+        &self,
+        client: &str,
+        extra: &str,
+        cookies: &[String],
+        peer: &str,
+    ) -> Answer {
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             ring::digest::digest(&ring::digest::SHA256, VERIFIER.as_bytes()),
         );
         let uri = format!(
-            "/authorize?response_type=code&client_id=web-spa&redirect_uri={}&state=s1\
+            "/authorize?response_type=code&client_id={client}&redirect_uri={}&state=s1\
              &code_challenge={challenge}&code_challenge_method=S256{extra}",
             urlencode(CALLBACK)
         );
@@ -293,9 +312,30 @@ post_logout_redirect_uris = ["{SIGNED_OUT}"]
             .await
     }
 
-    pub async fn redeem(&self, code: &str) -> Answer {
+    /// Posts the consent form of `page` with `decision` (allow or deny).
+    pub async fn consent(&self, page: &Answer, cookies: &[String], decision: &str) -> Answer {
         let form = format!(
-            "grant_type=authorization_code&client_id=web-spa&code={}&redirect_uri={}&code_verifier={VERIFIER}",
+            "tx={}&csrf={}&decision={decision}",
+            urlencode(&page.field("tx")),
+            urlencode(&page.field("csrf")),
+        );
+        let mut req = Request::post("/consent")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if !cookies.is_empty() {
+            req = req.header(header::COOKIE, cookies.join("; "));
+        }
+        self.send(req.body(Body::from(form)).expect("request"))
+            .await
+    }
+
+    pub async fn redeem(&self, code: &str) -> Answer {
+        self.redeem_for("web-spa", code).await
+    }
+
+    /// Redeems `code` as the public client `client`.
+    pub async fn redeem_for(&self, client: &str, code: &str) -> Answer {
+        let form = format!(
+            "grant_type=authorization_code&client_id={client}&code={}&redirect_uri={}&code_verifier={VERIFIER}",
             urlencode(code),
             urlencode(CALLBACK)
         );

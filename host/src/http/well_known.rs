@@ -36,7 +36,7 @@ pub fn discovery_document(config: &Config) -> Vec<u8> {
         "authorization_response_iss_parameter_supported": true,
         "id_token_signing_alg_values_supported": config.signing.key_algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified"],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint": server.url("/oauth/introspect"),

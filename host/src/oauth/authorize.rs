@@ -39,6 +39,9 @@ pub struct AuthorizeRequest {
     pub prompt_login: bool,
     /// `prompt=none`: never show the login page.
     pub prompt_none: bool,
+    /// `prompt=consent`: ask for consent even when it was given before.
+    #[serde(default)]
+    pub prompt_consent: bool,
 }
 
 /// Why an authorization request failed.
@@ -175,6 +178,7 @@ impl AuthorizeRequest {
                 code_challenge,
                 prompt_login: prompts.contains(&"login"),
                 prompt_none,
+                prompt_consent: prompts.contains(&"consent"),
             },
         ))
     }

@@ -146,6 +146,8 @@ mod tests {
             refresh_reuse_leeway: std::time::Duration::ZERO,
             id_token_algorithm: Algorithm::RS256,
             auth_method: None,
+            first_party: true,
+            allowed_origins: Vec::new(),
         }
     }
 

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// OIDC Core §3.1.2.6: `prompt=none` but the user is not signed in.
     LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user has not consented.
+    ConsentRequired,
     /// OIDC Core §3.1.2.6: request objects are not supported.
     RequestNotSupported,
     /// RFC 6749 §4.1.2.1: the server is overloaded or a dependency is down.
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::ServerError => "server_error",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -1,13 +1,13 @@
-//! The work behind `tessera users add/list/remove`, so `main.rs` only parses
+//! The work behind `tessera users add/list/remove/consents`, so `main.rs` only parses
 //! arguments: turning flags into a [`NewUser`], reading a new password from
 //! standard input or a no-echo prompt (never from the command line), naming
-//! the offending flag in errors, and rendering the user table.
+//! the offending flag in errors, and rendering the user and consent tables.
 
 use std::io::IsTerminal as _;
 
 use serde_json::Value;
 
-use super::{Metadata, NewUser, Store, StoreError, User, password};
+use super::{Consent, Metadata, NewUser, Store, StoreError, User, Withdrawn, password};
 use crate::tabular::utc;
 
 /// Why a `tessera users` command failed, phrased for the person who typed it.
@@ -24,9 +24,20 @@ pub enum UsersError {
     /// The password could not be read or was refused.
     #[error("password: {0}")]
     Password(String),
-    /// `tessera users remove` named nobody.
+    /// `tessera users remove` or `consents` named nobody.
     #[error("no user with id or email {0:?}")]
     NoSuchUser(String),
+    /// `tessera users consents --withdraw` named a client the user never
+    /// allowed anything.
+    #[error(
+        "{user} has given {client:?} no consent; `tessera users consents {user}` lists what they gave"
+    )]
+    NoConsent {
+        /// The user as typed.
+        user: String,
+        /// The client id.
+        client: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -179,6 +190,58 @@ pub async fn remove(store: &Store, id_or_email: &str) -> Result<(), UsersError> 
     } else {
         Err(UsersError::NoSuchUser(id_or_email.to_owned()))
     }
+}
+
+/// The user with this id (u_…) or email address; naming nobody is an error.
+async fn find(store: &Store, id_or_email: &str) -> Result<User, UsersError> {
+    let user = if id_or_email.contains('@') {
+        store.user_by_email(id_or_email).await?
+    } else {
+        store.user_by_id(id_or_email.trim()).await?
+    };
+    user.ok_or_else(|| UsersError::NoSuchUser(id_or_email.to_owned()))
+}
+
+/// The consents a user gave third-party applications.
+pub async fn consents(store: &Store, id_or_email: &str) -> Result<Vec<Consent>, UsersError> {
+    let user = find(store, id_or_email).await?;
+    Ok(store.consents(&user.id).await?)
+}
+
+/// Withdraws every consent the user gave `client`, and revokes the
+/// client's refresh tokens for them.
+pub async fn withdraw(
+    store: &Store,
+    id_or_email: &str,
+    client: &str,
+) -> Result<Withdrawn, UsersError> {
+    let user = find(store, id_or_email).await?;
+    let withdrawn = store.withdraw_consent(&user.id, client).await?;
+    if withdrawn.consents == 0 {
+        return Err(UsersError::NoConsent {
+            user: id_or_email.to_owned(),
+            client: client.to_owned(),
+        });
+    }
+    Ok(withdrawn)
+}
+
+/// The `tessera users consents` table: client, audience, scopes, granted (UTC).
+pub fn consent_table(consents: &[Consent]) -> String {
+    let header = ["CLIENT", "AUDIENCE", "SCOPES", "GRANTED (UTC)"];
+    let rows: Vec<Vec<String>> = consents
+        .iter()
+        .map(|c| {
+            [
+                c.client_id.clone(),
+                c.audience.clone().unwrap_or_else(|| "-".to_owned()),
+                c.scopes.join(" "),
+                utc(c.granted_at),
+            ]
+            .into()
+        })
+        .collect();
+    crate::tabular::table(&header, &rows)
 }
 
 /// The `tessera users list` table: id, email, verified, name, created (UTC).

@@ -113,6 +113,16 @@ pub(super) const TABLES: &[(&str, &[(&str, Kind)])] = {
             ],
         ),
         (
+            "consents",
+            &[
+                ("user_id", Text),
+                ("client_id", Text),
+                ("audience", Text),
+                ("scopes", Text),
+                ("granted_at", Int),
+            ],
+        ),
+        (
             "revoked_access_tokens",
             &[
                 ("jti", Text),

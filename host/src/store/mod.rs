@@ -237,6 +237,28 @@ pub struct Session {
     pub expires_at: u64,
 }
 
+/// What a user allowed a third-party application for one audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// The application.
+    pub client_id: String,
+    /// The API, or `None` for OpenID Connect scopes alone.
+    pub audience: Option<String>,
+    /// Every scope allowed, sorted.
+    pub scopes: Vec<String>,
+    /// When it was last given (Unix seconds).
+    pub granted_at: u64,
+}
+
+/// What [`Store::withdraw_consent`] ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Withdrawn {
+    /// Consents deleted (one per audience).
+    pub consents: u64,
+    /// Refresh-token families of the client and user revoked.
+    pub refresh_families: u64,
+}
+
 /// An authorization code, stored by its hash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodeRecord {
@@ -662,6 +684,53 @@ impl Store {
     /// Ends a session (logout). Whether it existed.
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         on_backend!(self, db => db.delete_session(id_hash).await)
+    }
+
+    // ---- consent -------------------------------------------------------------
+
+    /// The scopes `user_id` allowed `client_id` for `audience` (`None`: the
+    /// OpenID Connect scopes alone); empty when never asked.
+    pub async fn consented_scopes(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let audience = audience.unwrap_or_default();
+        on_backend!(self, db => db.consented_scopes(user_id, client_id, audience).await)
+    }
+
+    /// Records that `user_id` allowed `client_id` `scopes` for `audience`,
+    /// on top of what they allowed it before.
+    pub async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: Option<&str>,
+        scopes: &[String],
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut all = self.consented_scopes(user_id, client_id, audience).await?;
+        all.extend(scopes.iter().cloned());
+        all.sort();
+        all.dedup();
+        let audience = audience.unwrap_or_default();
+        on_backend!(self, db => db.put_consent(user_id, client_id, audience, &all, now).await)
+    }
+
+    /// Every consent `user_id` gave, by client and audience.
+    pub async fn consents(&self, user_id: &str) -> Result<Vec<Consent>, StoreError> {
+        on_backend!(self, db => db.consents(user_id).await)
+    }
+
+    /// Forgets every consent `user_id` gave `client_id` and revokes the
+    /// client's refresh tokens for the user, so that it must ask again.
+    pub async fn withdraw_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Withdrawn, StoreError> {
+        on_backend!(self, db => db.withdraw_consent(user_id, client_id).await)
     }
 
     // ---- issuer secrets ----------------------------------------------------

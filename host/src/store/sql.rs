@@ -31,8 +31,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 
 use super::copy::{Cell, Dump, Kind, RowCounts, TABLES};
 use super::{
-    CodeRecord, CodeUse, Metadata, Purged, RefreshRecord, RefreshStatus, RefreshUse, Session,
-    StoreError, StoredKey, User,
+    CodeRecord, CodeUse, Consent, Metadata, Purged, RefreshRecord, RefreshStatus, RefreshUse,
+    Session, StoreError, StoredKey, User, Withdrawn,
 };
 
 /// The schema, oldest first, shared by every backend. Never edit a released
@@ -67,6 +67,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "client assertions",
         include_str!("../../migrations/0006_client_assertions.sql"),
+    ),
+    (
+        7,
+        "consents",
+        include_str!("../../migrations/0007_consents.sql"),
     ),
 ];
 
@@ -328,6 +333,10 @@ where
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM consents WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE refresh_families SET revoked = TRUE WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -391,6 +400,98 @@ where
             .execute(&self.pool)
             .await?;
         Ok(DB::rows_affected(&done) > 0)
+    }
+
+    // ---- consent -------------------------------------------------------------
+
+    pub(super) async fn consented_scopes(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2 AND audience = $3",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(audience)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => strings(row.text("scopes")?, "consents.scopes"),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(super) async fn put_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: &str,
+        scopes: &[String],
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, audience, scopes, granted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_id, audience) \
+             DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(audience)
+        .bind(json(scopes))
+        .bind(db_time(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn consents(&self, user_id: &str) -> Result<Vec<Consent>, StoreError> {
+        sqlx::query(
+            "SELECT client_id, audience, scopes, granted_at FROM consents \
+             WHERE user_id = $1 ORDER BY client_id, audience",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let audience = row.text("audience")?;
+            Ok(Consent {
+                client_id: row.text("client_id")?,
+                audience: (!audience.is_empty()).then_some(audience),
+                scopes: strings(row.text("scopes")?, "consents.scopes")?,
+                granted_at: time(row.int("granted_at")?),
+            })
+        })
+        .collect()
+    }
+
+    pub(super) async fn withdraw_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Withdrawn, StoreError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        let families = sqlx::query(
+            "UPDATE refresh_families SET revoked = TRUE \
+             WHERE user_id = $1 AND client_id = $2 AND NOT revoked",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Withdrawn {
+            consents: DB::rows_affected(&consents),
+            refresh_families: DB::rows_affected(&families),
+        })
     }
 
     // ---- pending authorization requests ---------------------------------

@@ -515,3 +515,226 @@ async fn one_address_cannot_park_more_than_its_share_of_sign_ins() {
         .await;
     assert_eq!(later.status, StatusCode::OK);
 }
+
+/// Signs in for `client` with `extra`: the answer to the login form, and
+/// every cookie the browser then holds.
+async fn signed_in_for(
+    flow: &Flow,
+    client: &str,
+    extra: &str,
+) -> (crate::http::testing::Answer, Vec<String>) {
+    let page = flow.authorize_for(client, extra, &[], "127.0.0.1").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let browser = page.cookies();
+    let done = flow.login(&page, &browser, PASSWORD).await;
+    let cookies = browser.into_iter().chain(done.cookies()).collect();
+    (done, cookies)
+}
+
+const ORDERS_SCOPES: &str = "&scope=openid%20read:orders&audience=https://orders.example.com";
+
+#[tokio::test]
+async fn a_third_party_application_asks_once_per_scope_set_and_a_first_party_one_never() {
+    let flow = Flow::new().await;
+    let (asked, cookies) = signed_in_for(&flow, "partner", ORDERS_SCOPES).await;
+    assert_eq!(
+        asked.status,
+        StatusCode::OK,
+        "the consent page: {}",
+        asked.body
+    );
+    assert!(asked.body.contains("Partner App"), "{}", asked.body);
+    assert!(
+        asked.body.contains("See your &lt;orders&gt;"),
+        "the API's words, escaped: {}",
+        asked.body
+    );
+    assert!(asked.body.contains("Know who you are"), "{}", asked.body);
+    assert!(asked.body.contains("value=\"deny\""), "{}", asked.body);
+
+    let allowed = flow.consent(&asked, &cookies, "allow").await;
+    assert_eq!(allowed.status, StatusCode::SEE_OTHER, "{}", allowed.body);
+    assert_eq!(allowed.query("state").as_deref(), Some("s1"));
+    let tokens = flow
+        .redeem_for("partner", &allowed.query("code").expect("a code"))
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    let json: serde_json::Value = serde_json::from_str(&tokens.body).expect("json");
+    assert_eq!(json["scope"], "openid read:orders");
+
+    // Remembered: the same scopes, or fewer, go straight to a code.
+    for extra in [
+        ORDERS_SCOPES,
+        "&scope=openid&audience=https://orders.example.com",
+    ] {
+        let again = flow
+            .authorize_for("partner", extra, &cookies, "127.0.0.1")
+            .await;
+        assert_eq!(
+            again.status,
+            StatusCode::SEE_OTHER,
+            "{extra}: {}",
+            again.body
+        );
+        assert!(again.query("code").is_some(), "{extra}");
+    }
+    // A scope not allowed yet asks again; prompt=none cannot.
+    let more = "&scope=openid%20write:orders&audience=https://orders.example.com";
+    let asked = flow
+        .authorize_for("partner", more, &cookies, "127.0.0.1")
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked.body.contains("<li>write:orders</li>"),
+        "named when undescribed: {}",
+        asked.body
+    );
+    let silent = flow
+        .authorize_for(
+            "partner",
+            &format!("{more}&prompt=none"),
+            &cookies,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(silent.query("error").as_deref(), Some("consent_required"));
+    assert_eq!(silent.query("state").as_deref(), Some("s1"));
+    let denied = flow.consent(&asked, &cookies, "deny").await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER);
+    assert_eq!(denied.query("error").as_deref(), Some("access_denied"));
+    assert_eq!(denied.query("state").as_deref(), Some("s1"));
+    let still = flow
+        .authorize_for("partner", more, &cookies, "127.0.0.1")
+        .await;
+    assert_eq!(still.status, StatusCode::OK, "a refusal is not remembered");
+
+    // A first-party application is not asked, unless with prompt=consent.
+    let own = flow.authorize(ORDERS_SCOPES, &cookies).await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.body);
+    let forced = flow
+        .authorize(&format!("{ORDERS_SCOPES}&prompt=consent"), &cookies)
+        .await;
+    assert_eq!(forced.status, StatusCode::OK);
+    assert!(forced.body.contains("Web &lt;Shop&gt;"), "{}", forced.body);
+    let forced = flow
+        .authorize_for(
+            "partner",
+            &format!("{ORDERS_SCOPES}&prompt=consent"),
+            &cookies,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(
+        forced.status,
+        StatusCode::OK,
+        "prompt=consent asks despite the consent"
+    );
+
+    // Withdrawn, it is asked for again.
+    let user = flow
+        .issuer
+        .store
+        .user_by_email(EMAIL)
+        .await
+        .unwrap()
+        .expect("the user");
+    let withdrawn = flow
+        .issuer
+        .store
+        .withdraw_consent(&user.id, "partner")
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.consents, 1);
+    assert_eq!(withdrawn.refresh_families, 0, "no offline_access asked");
+    let after = flow
+        .authorize_for("partner", ORDERS_SCOPES, &cookies, "127.0.0.1")
+        .await;
+    assert_eq!(after.status, StatusCode::OK, "asked again");
+    assert!(after.body.contains("Allow access?"), "{}", after.body);
+}
+
+#[tokio::test]
+async fn a_consent_form_works_once_for_its_browser_and_signed_in_user() {
+    let flow = Flow::new().await;
+    let (asked, cookies) = signed_in_for(&flow, "partner", ORDERS_SCOPES).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    let browser: Vec<String> = cookies
+        .iter()
+        .filter(|c| c.starts_with(BROWSER_COOKIE))
+        .cloned()
+        .collect();
+    let session: Vec<String> = cookies
+        .iter()
+        .filter(|c| c.starts_with(SESSION_COOKIE))
+        .cloned()
+        .collect();
+
+    let signed_out = flow.consent(&asked, &browser, "allow").await;
+    assert_eq!(
+        signed_out.status,
+        StatusCode::BAD_REQUEST,
+        "no session: {}",
+        signed_out.body
+    );
+    let elsewhere = flow.consent(&asked, &session, "allow").await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::FORBIDDEN,
+        "no browser binding"
+    );
+    let as_login = flow.login(&asked, &cookies, PASSWORD).await;
+    assert_eq!(as_login.status, StatusCode::BAD_REQUEST, "not a login form");
+    let undecided = flow.consent(&asked, &cookies, "maybe").await;
+    assert_eq!(undecided.status, StatusCode::BAD_REQUEST);
+
+    // Another user signed in in this browser cannot answer for the first.
+    let other = crate::store::NewUser {
+        email: "bo@example.com".into(),
+        password: PASSWORD.into(),
+        ..Default::default()
+    };
+    flow.issuer
+        .store
+        .add_user(other, 1_000)
+        .await
+        .expect("a second user");
+    let page = flow.authorize("&scope=openid", &browser).await;
+    let theirs = flow
+        .login_as(
+            &page,
+            &browser,
+            "bo@example.com",
+            PASSWORD,
+            Origin::default(),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::SEE_OTHER);
+    let their_cookies: Vec<String> = browser.iter().cloned().chain(theirs.cookies()).collect();
+    let for_them = flow.consent(&asked, &their_cookies, "allow").await;
+    assert_eq!(for_them.status, StatusCode::FORBIDDEN, "{}", for_them.body);
+    let login_page = flow
+        .authorize_for("partner", ORDERS_SCOPES, &browser, "127.0.0.1")
+        .await;
+    let wrong_form = flow.consent(&login_page, &cookies, "allow").await;
+    assert_eq!(
+        wrong_form.status,
+        StatusCode::BAD_REQUEST,
+        "a login form is not a consent form"
+    );
+
+    let allowed = flow.consent(&asked, &cookies, "allow").await;
+    assert_eq!(allowed.status, StatusCode::SEE_OTHER, "{}", allowed.body);
+    let replay = flow.consent(&asked, &cookies, "allow").await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "spent");
+
+    let (asked, cookies) = signed_in_for(
+        &flow,
+        "partner",
+        "&scope=openid%20write:orders&audience=https://orders.example.com",
+    )
+    .await;
+    flow.advance(PENDING_LIFETIME + 1);
+    let late = flow.consent(&asked, &cookies, "allow").await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+    assert!(late.body.contains("expired"), "{}", late.body);
+}

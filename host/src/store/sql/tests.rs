@@ -1201,6 +1201,11 @@ async fn a_copy_moves_every_row_into_an_empty_store_and_refuses_a_full_one() {
         .spend_client_assertion("acme", "j-1", 9_000)
         .await
         .unwrap();
+    let user = source.list_users().await.unwrap().remove(0);
+    source
+        .grant_consent(&user.id, "spa", None, &["openid".to_owned()], 5)
+        .await
+        .unwrap();
     let expected = dump(&source).await;
     assert!(
         expected.tables.iter().all(|rows| !rows.is_empty()),
@@ -1250,6 +1255,99 @@ async fn an_issuer_secret_is_made_once_and_shared() {
         assert_eq!(first, again, "whoever asks next reads the same bytes");
         let other = store.issuer_secret("another", 3).await.unwrap();
         assert_ne!(first, other);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn consents_add_up_per_audience_and_are_withdrawn_with_the_refresh_tokens() {
+    on_each_backend(|store| async move {
+        let user = add_user(&store, "olu@example.com").await;
+        let other = add_user(&store, "pia@example.com").await;
+        let orders = Some("https://orders.example.com");
+        let scopes = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            store
+                .consented_scopes(&user, "spa", orders)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .grant_consent(
+                &user,
+                "spa",
+                orders,
+                &scopes(&["read:orders", "openid"]),
+                1_000,
+            )
+            .await
+            .unwrap();
+        store
+            .grant_consent(
+                &user,
+                "spa",
+                orders,
+                &scopes(&["write:orders", "openid"]),
+                1_100,
+            )
+            .await
+            .unwrap();
+        store
+            .grant_consent(&user, "spa", None, &scopes(&["openid"]), 1_200)
+            .await
+            .unwrap();
+        store
+            .grant_consent(&other, "spa", orders, &scopes(&["read:orders"]), 1_300)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.consented_scopes(&user, "spa", orders).await.unwrap(),
+            scopes(&["openid", "read:orders", "write:orders"]),
+            "added up, sorted, once each"
+        );
+        assert!(
+            store
+                .consented_scopes(&user, "other-app", orders)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let listed = store.consents(&user).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].audience, None);
+        assert_eq!(listed[1].audience.as_deref(), orders);
+        assert_eq!(listed[1].granted_at, 1_100);
+
+        store
+            .put_refresh(&refresh("h-spa", "fam-spa", &user, 9_000))
+            .await
+            .unwrap();
+        let withdrawn = store.withdraw_consent(&user, "spa").await.unwrap();
+        assert_eq!(
+            withdrawn,
+            Withdrawn {
+                consents: 2,
+                refresh_families: 1
+            }
+        );
+        assert!(store.consents(&user).await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .refresh_status("h-spa", 2_000)
+                .await
+                .unwrap()
+                .map(|s| s.active),
+            Some(false),
+            "the client's refresh tokens for the user end with the consent"
+        );
+        assert_eq!(
+            store.consents(&other).await.unwrap().len(),
+            1,
+            "others keep theirs"
+        );
+        assert!(store.remove_user(&other).await.unwrap());
+        assert_eq!(store.row_counts().await.unwrap().of("consents"), 0);
     })
     .await;
 }
