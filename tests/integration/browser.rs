@@ -78,3 +78,67 @@ fn a_user_signs_in_with_a_real_browser() {
     );
     assert!(screenshot.is_file());
 }
+
+#[test]
+fn a_page_on_an_allowed_origin_calls_the_token_endpoint_and_userinfo_and_others_cannot() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    if let Err(why) = browser_available(&dir) {
+        assert!(
+            std::env::var_os("TESSERA_REQUIRE_BROWSER").is_none(),
+            "browser test required but {why}"
+        );
+        eprintln!("skipping the browser CORS test: {why}");
+        return;
+    }
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = user_config().replace(
+        "id = \"web-spa\"\n",
+        &format!("id = \"web-spa\"\nallowed_origins = [\"http://127.0.0.1:{page_port}\"]\n"),
+    );
+    let t = Tessera::start(&config);
+    let id = add_user(&t, "ada@example.com", "{}");
+    let reply = crate::user_flows::spa_tokens_for_userinfo(&t, "openid");
+    let out = Command::new("node")
+        .arg(dir.join("cors.mjs"))
+        .args([&t.base, &page_port.to_string(), reply.access_token()])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        t.log()
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json line");
+    let (allowed, other) = (&result["allowed"], &result["other"]);
+    assert_eq!(allowed["discovery"], ISSUER, "{result}");
+    assert!(allowed["jwks"].as_u64().is_some_and(|n| n >= 1), "{result}");
+    assert_eq!(
+        allowed["token"],
+        serde_json::json!({"status": 400, "error": "invalid_grant"}),
+        "{result}"
+    );
+    assert_eq!(
+        allowed["userinfo"],
+        serde_json::json!({"status": 200, "sub": id}),
+        "after a preflight: {result}"
+    );
+    assert_eq!(allowed["userinfoError"]["status"], 401, "{result}");
+    assert!(
+        allowed["userinfoError"]["challenge"]
+            .as_str()
+            .is_some_and(|c| c.contains("invalid_token")),
+        "WWW-Authenticate is exposed: {result}"
+    );
+    assert_eq!(allowed["withCookies"], "blocked", "{result}");
+    // Another origin reads the public documents, and nothing else.
+    assert_eq!(other["discovery"], ISSUER, "{result}");
+    for call in ["token", "userinfo", "userinfoError"] {
+        assert_eq!(other[call], "blocked", "{call}: {result}");
+    }
+}

@@ -625,6 +625,9 @@ pub struct Config {
     api_index: HashMap<String, usize>,
     /// `[[clients]]` by id.
     pub clients: HashMap<String, Arc<Client>>,
+    /// Every client's `allowed_origins`: the origins a CORS preflight is
+    /// answered for.
+    web_origins: HashSet<String>,
     grants: HashMap<(String, String, Subject), Grant>,
     /// `[[plugins]]`, in the order they run.
     pub plugins: Vec<PluginConfig>,
@@ -1029,6 +1032,11 @@ impl Config {
         }
     }
 
+    /// Whether some client lists `origin` in its `allowed_origins`.
+    pub fn is_web_origin(&self, origin: &str) -> bool {
+        self.web_origins.contains(origin)
+    }
+
     /// Looks up an API by identifier.
     pub fn api(&self, identifier: &str) -> Option<&Arc<Api>> {
         self.api_index.get(identifier).map(|&i| &self.apis[i])
@@ -1278,6 +1286,10 @@ impl Validator<'_> {
             runtime,
             apis,
             api_index,
+            web_origins: clients
+                .values()
+                .flat_map(|c| c.allowed_origins.iter().cloned())
+                .collect(),
             clients: clients
                 .into_iter()
                 .map(|(id, c)| (id, Arc::new(c)))

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod authorize;
 mod conn;
+pub mod cors;
 pub mod logout;
 pub mod pages;
 pub mod response;
@@ -103,10 +104,16 @@ pub fn request_info(
 
 /// The routes.
 pub fn router(issuer: Arc<Issuer>) -> Router {
+    use axum::middleware::from_fn_with_state;
+    let clients =
+        |methods| from_fn_with_state(cors::Cors::clients(issuer.clone(), methods), cors::layer);
+    let public = || from_fn_with_state(cors::Cors::public(issuer.clone()), cors::layer);
     Router::new()
         .route(
             "/oauth/token",
-            post(token::token).fallback(response::method_not_allowed),
+            post(token::token)
+                .fallback(response::method_not_allowed)
+                .layer(clients("POST")),
         )
         .route(
             "/oauth/introspect",
@@ -114,7 +121,9 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         )
         .route(
             "/oauth/revoke",
-            post(token_ops::revoke).fallback(response::method_not_allowed),
+            post(token_ops::revoke)
+                .fallback(response::method_not_allowed)
+                .layer(clients("POST")),
         )
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/reload", post(admin::reload))
@@ -124,16 +133,21 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/oidc/logout", get(logout::get).post(logout::post))
         .route(
             "/userinfo",
-            get(userinfo::userinfo).post(userinfo::userinfo),
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .layer(clients("GET, POST")),
         )
-        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route(
+            "/.well-known/jwks.json",
+            get(well_known::jwks).layer(public()),
+        )
         .route(
             "/.well-known/openid-configuration",
-            get(well_known::discovery),
+            get(well_known::discovery).layer(public()),
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(well_known::discovery),
+            get(well_known::discovery).layer(public()),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

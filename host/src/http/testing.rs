@@ -25,6 +25,10 @@ pub const ISSUER: &str = "http://127.0.0.1:8080";
 pub const CALLBACK: &str = "https://app.example.com/callback";
 /// Where the SPA asks to return after signing out.
 pub const SIGNED_OUT: &str = "https://app.example.com/signed-out";
+/// The web-spa client's `allowed_origins`.
+pub const APP_ORIGIN: &str = "https://app.example.com";
+/// The partner client's `allowed_origins`.
+pub const PARTNER_ORIGIN: &str = "https://partner.example.com";
 pub const VERIFIER: &str = "a-code-verifier-of-forty-three-characters-or-more";
 pub const EMAIL: &str = "ada@example.com";
 pub const PASSWORD: &str = "correct horse battery";
@@ -163,6 +167,7 @@ name = "Web <Shop>"
 app_type = "spa"
 redirect_uris = ["{CALLBACK}"]
 post_logout_redirect_uris = ["{SIGNED_OUT}"]
+allowed_origins = ["{APP_ORIGIN}"]
 
 [[clients]]
 id = "partner"
@@ -170,6 +175,7 @@ name = "Partner App"
 app_type = "spa"
 first_party = false
 redirect_uris = ["{CALLBACK}"]
+allowed_origins = ["{PARTNER_ORIGIN}"]
 "#
         );
         let path = dir.path().join("tessera.toml");

@@ -38,13 +38,22 @@ pub async fn token(
     let mut trace = Vec::new();
     let result = handle(&issuer, peer, &method, &headers, &params, &mut trace).await;
     count_plugin_failures(&issuer, &trace);
+    let mut r = answer(&issuer, result, &trace);
+    if let Some(id) = params.get("client_id") {
+        r.extensions_mut()
+            .insert(super::cors::AnsweredClient(id.to_owned()));
+    }
+    r
+}
+
+fn answer(issuer: &Issuer, result: Result<TokenSet, OAuthError>, trace: &[PluginRun]) -> Response {
     match result {
         Ok(issued) => {
             issuer.metrics.token_issued();
             tracing::debug!(
                 jti = %issued.jti,
                 aud = %issued.audience,
-                plugins = %trace_summary(&trace),
+                plugins = %trace_summary(trace),
                 "issued access token"
             );
             let mut body = json!({
@@ -63,7 +72,7 @@ pub async fn token(
         }
         Err(e) => {
             issuer.metrics.error(e.code);
-            tracing::debug!(error = %e.code.as_str(), description = %e.safe_description(), plugins = %trace_summary(&trace), "token request refused");
+            tracing::debug!(error = %e.code.as_str(), description = %e.safe_description(), plugins = %trace_summary(trace), "token request refused");
             e.into_response()
         }
     }

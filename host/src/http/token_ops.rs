@@ -78,6 +78,7 @@ pub async fn revoke(
         Ok(ok) => ok,
         Err(r) => return r,
     };
+    let answered = super::cors::AnsweredClient(auth.client().id.clone());
     let done: Result<(), OAuthError> = revocation::revoke(
         &issuer.snapshot(),
         &issuer.keys(),
@@ -87,7 +88,7 @@ pub async fn revoke(
         &query.token,
     )
     .await;
-    match done {
+    let mut r = match done {
         // §2.2: the body is ignored by the client; an empty one says so.
         Ok(()) => (
             StatusCode::OK,
@@ -95,7 +96,9 @@ pub async fn revoke(
         )
             .into_response(),
         Err(e) => e.into_response(),
-    }
+    };
+    r.extensions_mut().insert(answered);
+    r
 }
 
 #[cfg(test)]

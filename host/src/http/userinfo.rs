@@ -103,7 +103,12 @@ pub async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> 
         out.insert("email".into(), user.email.clone().into());
         out.insert("email_verified".into(), user.email_verified.into());
     }
-    no_store_json(StatusCode::OK, Value::Object(out).to_string().into_bytes())
+    let mut r = no_store_json(StatusCode::OK, Value::Object(out).to_string().into_bytes());
+    if let Some(client) = claims.get("client_id").and_then(Value::as_str) {
+        r.extensions_mut()
+            .insert(super::cors::AnsweredClient(client.to_owned()));
+    }
+    r
 }
 
 fn store_unavailable(e: crate::store::StoreError) -> Response {
