@@ -4,7 +4,9 @@
 //!   `client-claims` plugin alone, on a fresh instance per call and on a warm
 //!   one (the JavaScript and Python ports too, when they have been built);
 //! - `mint_sign/*`: the access-token claims set, JSON and signature;
-//! - `request/*`: form parsing, Basic credentials and client authentication.
+//! - `request/*`: form parsing, Basic credentials and client authentication;
+//! - `observe/*`: what every token response records besides the token — a
+//!   request's and a plugin call's metrics, and its decision trace.
 //!
 //! ```text
 //! cargo build --release --target wasm32-wasip2 -p client-claims
@@ -170,11 +172,92 @@ scopes = ["read:orders"]
     group.finish();
 }
 
+fn observe(c: &mut Criterion) {
+    use tessera::metrics::{Metrics, PluginMetrics, RequestLabels, histograms};
+    use tessera::plugin::{PluginRun, RunOutcome};
+    use tessera::trace::{Decision, Outcome, Trace, Traces};
+
+    let plugins = PluginMetrics::default();
+    let metrics = Metrics::new(histograms(), plugins.clone());
+    let mut group = c.benchmark_group("observe");
+    group.bench_function("metrics_request", |b| {
+        b.iter(|| {
+            metrics.request(
+                black_box(&RequestLabels {
+                    endpoint: "/oauth/token",
+                    grant: "client_credentials",
+                    outcome: "ok",
+                }),
+                Duration::from_micros(60),
+            );
+            metrics.token_issued("client_credentials");
+        })
+    });
+    let run = PluginRun {
+        plugin: "client-claims".into(),
+        sha256: "4c0d5a1b2e3f4c0d5a1b2e3f4c0d5a1b2e3f4c0d5a1b2e3f4c0d5a1b2e3f4c0d".into(),
+        stage: "credentials-exchange",
+        micros: 31,
+        outcome: RunOutcome::Applied,
+        changed: vec![
+            "set https://claims.example.com/client_name".into(),
+            "set https://claims.example.com/client_app_type".into(),
+        ],
+        logs: Vec::new(),
+    };
+    // As the pipeline does: the labels are built from the run.
+    group.bench_function("metrics_plugin_call", |b| {
+        b.iter(|| plugins.call(&black_box(&run).metric_labels(), Duration::from_micros(31)))
+    });
+    let traces = Traces::new(1000);
+    let mut claims = Map::new();
+    claims.insert(
+        "https://claims.example.com/client_name".into(),
+        json!("ACME order sync"),
+    );
+    claims.insert(
+        "https://claims.example.com/client_app_type".into(),
+        json!("machine"),
+    );
+    let scopes = vec!["read:orders".to_owned()];
+    // What the token path adds for its trace: the policy's scope lists and
+    // the final claims copied, the record built, the ring updated.
+    group.bench_function("trace_record", |b| {
+        b.iter(|| {
+            let decision = Decision {
+                api: Some("https://orders.example.com".into()),
+                rule: Some("client_access = require_client_grant".into()),
+                ceiling: scopes.clone(),
+                requested: Some(scopes.clone()),
+                granted: scopes.clone(),
+                plugins: vec![run.clone()],
+                scopes: scopes.clone(),
+                claims: claims.clone(),
+                id_claims: Map::new(),
+            };
+            traces.record(Trace {
+                id: "0mSYbqW2Jm3CmvWuvv0kRA".into(),
+                at: 1_800_000_000,
+                request_id: "6f1c09e2a4b1-3".into(),
+                kind: "token",
+                grant: Some("client_credentials"),
+                client: Some("acme-sync".into()),
+                subject: Some("acme-sync@clients".into()),
+                sign_in: None,
+                decision: black_box(decision),
+                outcome: Outcome::Issued,
+                micros: 187,
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = plugin_stage, mint_sign, request
+    targets = plugin_stage, mint_sign, request, observe
 }
 criterion_main!(benches);

@@ -13,6 +13,8 @@
 //!   codes, tokens and sessions only as hashes).
 //! - [`reload`] rebuilds the snapshot when files change, on SIGHUP or on
 //!   `POST /admin/reload`, and swaps it in atomically.
+//! - [`metrics`] keeps what `/metrics` shows; [`trace`] keeps the latest
+//!   decision traces for `/admin/traces`.
 //! - [`http`] is the edge: routing, bodies, headers, error responses, and the
 //!   server-rendered login page.
 //!
@@ -23,6 +25,7 @@
 //! [`KeySet`] that [`Issuer::refresh_keys`] replaces when a key is added,
 //! activates or retires (every [`token::keyring::POLL_INTERVAL`]).
 
+pub mod audit;
 pub mod config;
 pub mod devkit;
 pub mod grants;
@@ -35,6 +38,7 @@ pub mod secret;
 pub mod store;
 pub mod tabular;
 pub mod token;
+pub mod trace;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -138,8 +142,10 @@ pub struct Issuer {
     pub runtime: Runtime,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    /// Counters for `/metrics`.
+    /// What `/metrics` shows.
     pub metrics: metrics::Metrics,
+    /// The latest decision traces (`[trace] keep`, read at start).
+    pub traces: trace::Traces,
     /// Users, sessions, codes and refresh tokens.
     pub store: store::Store,
     /// Password checks (argon2) running at once: one per core, so a burst of
@@ -166,6 +172,8 @@ impl Issuer {
                 place: keyring.describe(),
                 source,
             })?;
+        let traces = trace::Traces::new(config.trace_keep);
+        let metrics = metrics::Metrics::new(store.query_timings(), runtime.metrics().clone());
         let snapshot = Snapshot::build(&runtime, Arc::new(config), 1, &[])?;
         Ok(Issuer {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -174,7 +182,8 @@ impl Issuer {
             reloads: reload::State::default(),
             runtime,
             clock,
-            metrics: metrics::Metrics::default(),
+            metrics,
+            traces,
             store,
             password_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -220,11 +229,10 @@ impl Issuer {
         if fresh.same_as(&self.keys()) {
             return Ok(false);
         }
-        tracing::info!(
-            active = %fresh.active().kid,
-            alg = fresh.active().algorithm.as_str(),
-            published = fresh.keys().len(),
-            "signing keys changed"
+        audit::signing_keys_changed(
+            &fresh.active().kid,
+            fresh.active().algorithm.as_str(),
+            fresh.keys().len(),
         );
         self.keys.store(Arc::new(fresh));
         Ok(true)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tessera::config::{Config, Stage};
+use tessera::config::{AuditSink, Config, LogFormat, Stage};
 use tessera::plugin::Runtime;
 use tessera::token::{Clock, KeyRing, SystemClock};
 use tessera::{Issuer, SnapshotError};
@@ -53,6 +53,41 @@ enum Command {
     /// Write, build, test and inspect plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Print a running replica's decision traces: the policy, each plugin
+    /// (hash, time, changes, logs) and the token, for each token response.
+    /// Needs an admin token with the tessera:traces:read scope, in
+    /// TESSERA_ADMIN_TOKEN, or an admin client (--admin-client, its secret
+    /// in TESSERA_ADMIN_SECRET) to get one.
+    Trace {
+        /// The configuration file; the replica is reached at its
+        /// server.listen (unless --url is given).
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+        /// The replica, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: Option<String>,
+        /// One trace, by its token's jti or its request's X-Request-Id.
+        id: Option<String>,
+        /// Only this client's.
+        #[arg(long)]
+        client: Option<String>,
+        /// Only those for this API (audience).
+        #[arg(long)]
+        api: Option<String>,
+        /// At most this many of the recent ones.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Keep printing new traces as they are recorded.
+        #[arg(long, short)]
+        follow: bool,
+        /// Print the JSON the endpoint sends, one trace a line.
+        #[arg(long)]
+        json: bool,
+        /// Get the admin token by client credentials for this client (its
+        /// secret in TESSERA_ADMIN_SECRET).
+        #[arg(long, value_name = "CLIENT_ID")]
+        admin_client: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -275,19 +310,56 @@ fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Test { .. }) => "info,tessera::plugin::pipeline=error",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+    let format = match std::env::var("TESSERA_LOG_FORMAT") {
+        Err(_) => None,
+        Ok(name) => match LogFormat::parse(&name) {
+            Some(f) => Some(f),
+            None => {
+                eprintln!(
+                    "error: TESSERA_LOG_FORMAT: {name:?} is not a log format; use text or json"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    // `serve` starts logging once it has read `[log]`; the others log as
+    // text unless told otherwise.
+    if !matches!(cli.command, Command::Serve { .. })
+        && let Err(e) = init_logging(
+            format.unwrap_or_default(),
+            default_filter,
+            &AuditSink::Stderr,
         )
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal: a log file or a pipe gets
-        // plain text (and NO_COLOR turns it off everywhere).
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
+    {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config } => serve(&config, format),
         Command::Check { config } => check(&config),
+        Command::Trace {
+            config,
+            url,
+            id,
+            client,
+            api,
+            limit,
+            follow,
+            json,
+            admin_client,
+        } => trace(
+            &config,
+            tessera::trace::cli::Query {
+                base: url.unwrap_or_default(),
+                client,
+                api,
+                limit,
+                id,
+                follow,
+                json,
+            },
+            admin_client,
+        ),
         Command::Secret(SecretCommand::New) => secret_new(),
         Command::Keys(command) => keys(command),
         Command::Users(command) => users(command),
@@ -454,9 +526,91 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(anyhow::Error::from)
 }
 
-fn serve(path: &Path) -> anyhow::Result<()> {
+/// Logging to standard error, filtered by `TESSERA_LOG` (else
+/// `default_filter`), with audit events (`tessera::audit`) where `audit`
+/// says. The guard, when there is one, flushes the audit file when dropped.
+fn init_logging(
+    format: LogFormat,
+    default_filter: &str,
+    audit: &AuditSink,
+) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{FilterExt as _, Targets, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let main = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // Colour only for a person at a terminal: a log file or a pipe
+            // gets plain text (and NO_COLOR turns it off everywhere).
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .boxed(),
+        // One object per line: timestamp, level, target, the event's fields
+        // (`message` among them) and the request span's (`request_id`, …).
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let not_audit = filter_fn(|meta| meta.target() != tessera::audit::TARGET);
+    let registry = tracing_subscriber::registry();
+    match audit {
+        AuditSink::Stderr => {
+            registry.with(main.with_filter(filter)).init();
+            Ok(None)
+        }
+        AuditSink::Off => {
+            registry
+                .with(main.with_filter(filter.and(not_audit)))
+                .init();
+            Ok(None)
+        }
+        AuditSink::File(path) => {
+            let file = open_audit_file(path)
+                .with_context(|| format!("log.audit: opening {}", path.display()))?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            let audit_layer = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(writer)
+                .with_filter(
+                    Targets::new().with_target(tessera::audit::TARGET, tracing::Level::INFO),
+                );
+            registry
+                .with(main.with_filter(filter.and(not_audit)))
+                .with(audit_layer)
+                .init();
+            Ok(Some(guard))
+        }
+    }
+}
+
+/// The audit file, appended to, readable by its owner alone when new.
+fn open_audit_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+fn serve(path: &Path, format: Option<LogFormat>) -> anyhow::Result<()> {
     let config = load_config(path)?;
+    let _audit = init_logging(
+        format.unwrap_or(config.log.format),
+        "info",
+        &config.log.audit,
+    )?;
     let listen = config.server.listen;
+    let metrics_listen = config.metrics.listen;
     let issuer_url = config.server.issuer.clone();
     let store_config = config.store.clone();
     let runtime = Runtime::with_fuel(config.runtime.fuel)
@@ -500,9 +654,42 @@ fn serve(path: &Path) -> anyhow::Result<()> {
         let listener =
             tessera::http::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut stopping = stopping.clone();
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            }
+        };
+        let metrics_server = match metrics_listen {
+            None => None,
+            Some(at) => {
+                let listener = tessera::http::bind(at)
+                    .with_context(|| format!("listening on {at} (metrics.listen)"))?;
+                let at = listener.local_addr()?;
+                println!("Tessera metrics on http://{at}/metrics");
+                let limits = issuer.snapshot().config.server.limits;
+                let app = tessera::http::metrics_router(issuer.clone());
+                Some(tokio::spawn(tessera::http::serve_router(
+                    listener,
+                    app,
+                    limits,
+                    stopped(),
+                )))
+            }
+        };
+        let following = issuer.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            following.traces.stop_following();
+            let _ = stop.send(true);
+        });
         // One line on stdout, for people and for tests that start the binary.
         println!("Tessera listening on http://{addr} (issuer {issuer_url})");
-        tessera::http::serve(listener, issuer, shutdown_signal()).await;
+        tessera::http::serve(listener, issuer, stopped()).await;
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         tracing::info!("stopped");
         Ok(())
     })
@@ -540,6 +727,45 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("shutting down; finishing in-flight requests");
+}
+
+fn trace(
+    config: &Path,
+    mut query: tessera::trace::cli::Query,
+    admin_client: Option<String>,
+) -> anyhow::Result<()> {
+    use tessera::trace::cli::Credentials;
+    if query.base.is_empty() {
+        let mut listen = load_config(config)?.server.listen;
+        if listen.ip().is_unspecified() {
+            listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        query.base = format!("http://{listen}");
+    }
+    let credentials = match (admin_client, std::env::var("TESSERA_ADMIN_TOKEN")) {
+        (Some(id), _) => Credentials::Client {
+            secret: std::env::var("TESSERA_ADMIN_SECRET").map_err(|_| {
+                anyhow::anyhow!(
+                    "--admin-client {id}: put the client's secret in TESSERA_ADMIN_SECRET"
+                )
+            })?,
+            id,
+        },
+        (None, Ok(token)) => Credentials::Token(token),
+        (None, Err(_)) => anyhow::bail!(
+            "no admin token: set TESSERA_ADMIN_TOKEN to an access token for audience {} with scope {}, \
+             or name an admin client with --admin-client (its secret in TESSERA_ADMIN_SECRET)",
+            tessera::config::ADMIN_AUDIENCE,
+            tessera::config::SCOPE_TRACES_READ
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut out = std::io::stdout().lock();
+    rt.block_on(tessera::trace::cli::run(&query, credentials, &mut out))?;
+    Ok(())
 }
 
 fn check(path: &Path) -> anyhow::Result<()> {
@@ -628,6 +854,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             KeysCommand::NewKek => Ok(()),
             KeysCommand::Rotate { .. } => ring.rotate(signing, now).await.map(|keys| {
                 for key in &keys {
+                    tessera::audit::signing_key_command("rotate", &key.kid, key.algorithm.as_str());
                     println!(
                         "new {} signing key {} in {place}",
                         key.algorithm.as_str(),
@@ -657,6 +884,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             KeysCommand::Retire { kid, .. } => {
                 let longest = tessera::grants::longest_token_lifetime(&config);
                 ring.retire(signing, &kid, now, longest).await.map(|key| {
+                    tessera::audit::signing_key_command("retire", &key.kid, key.algorithm.as_str());
                     let at = key.life.retire_at.unwrap_or(now);
                     if at <= now {
                         println!("{} is retired: no longer published", key.kid);

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
-use crate::{Issuer, Snapshot};
+use crate::metrics::ReloadRefusal;
+use crate::{Issuer, Snapshot, SnapshotError};
 
 /// How long the watcher waits for a burst of file events to settle.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -31,6 +32,17 @@ pub enum Trigger {
     Signal,
     /// `POST /admin/reload`.
     Admin,
+}
+
+impl Trigger {
+    /// Its name in the audit log: `watcher`, `signal` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Watcher => "watcher",
+            Trigger::Signal => "signal",
+            Trigger::Admin => "admin",
+        }
+    }
 }
 
 /// How the last reload attempt ended.
@@ -62,13 +74,14 @@ impl Issuer {
             .unwrap_or_else(|e| e.into_inner());
         let current = self.snapshot();
         let result = Config::load(&current.config.path)
-            .map_err(|e| e.to_string())
+            .map_err(|e| (ReloadRefusal::Config, e.to_string()))
             .and_then(|config| {
                 if !config.signing.same_place(&current.config.signing) {
-                    return Err(
+                    return Err((
+                        ReloadRefusal::NeedsRestart,
                         "[signing] key_dir, kek_env and kek_file take effect at the next start"
                             .to_owned(),
-                    );
+                    ));
                 }
                 Snapshot::build(
                     &self.runtime,
@@ -76,11 +89,18 @@ impl Issuer {
                     current.generation + 1,
                     &current.plugins,
                 )
-                .map_err(|e| e.to_string())
+                .map_err(|e| {
+                    let refusal = match e {
+                        SnapshotError::Plugins { .. } => ReloadRefusal::Plugin,
+                        SnapshotError::NeedsRestart(_) => ReloadRefusal::NeedsRestart,
+                        SnapshotError::Keys { .. } => ReloadRefusal::Internal,
+                    };
+                    (refusal, e.to_string())
+                })
             });
         let status = Status {
             at: self.clock.now(),
-            error: result.as_ref().err().cloned(),
+            error: result.as_ref().err().map(|(_, e)| e.clone()),
         };
         *self.reloads.last.lock().unwrap_or_else(|e| e.into_inner()) = status;
         match result {
@@ -92,13 +112,15 @@ impl Issuer {
                     .map(|p| format!("{}={}", p.config.name, &p.sha256[..12]))
                     .collect();
                 self.snapshot.store(Arc::new(snapshot));
-                self.metrics.reload(true);
+                self.metrics.reload(None);
                 tracing::info!(?trigger, generation, plugins = %hashes.join(" "), "reloaded");
+                crate::audit::reload(trigger.as_str(), generation, None);
                 Ok(generation)
             }
-            Err(error) => {
-                self.metrics.reload(false);
-                tracing::error!(?trigger, %error, generation = current.generation, "reload failed; the last good configuration keeps serving");
+            Err((refusal, error)) => {
+                self.metrics.reload(Some(refusal));
+                crate::audit::reload(trigger.as_str(), current.generation, Some(refusal.as_str()));
+                tracing::error!(?trigger, %error, reason = refusal.as_str(), generation = current.generation, "reload failed; the last good configuration keeps serving");
                 Err(error)
             }
         }

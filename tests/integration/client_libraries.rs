@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 use crate::user_flows::{PASSWORD, add_user, user_config};
 
-const RP_SECRET: &str = "relying-party-secret-0123456789abcdefghijk";
+pub(crate) const RP_SECRET: &str = "relying-party-secret-0123456789abcdefghijk";
 const RP_CALLBACK: &str = "https://rp.example.com/callback";
 const RP_SIGNED_OUT: &str = "https://rp.example.com/signed-out";
 

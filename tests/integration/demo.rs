@@ -49,7 +49,10 @@ fn the_demo_serves_partners_and_its_operator() {
     // The README's admin recipe: the operator's token has the admin scopes
     // and none of the plugins' partner claims.
     let admin = client_credentials(&t, OPS, "urn:tessera:admin");
-    assert_eq!(admin["scope"], "tessera:plugins:read tessera:reload");
+    assert_eq!(
+        admin["scope"],
+        "tessera:plugins:read tessera:reload tessera:traces:read"
+    );
     let token = admin["access_token"].as_str().expect("token");
     let claims = claims_unverified(token);
     assert!(
@@ -72,6 +75,32 @@ fn the_demo_serves_partners_and_its_operator() {
         Some(3),
         "{listing}"
     );
+
+    // The README's trace of the partner's token, as `tessera trace` prints it.
+    let jti = claims_unverified(partner["access_token"].as_str().expect("token"))["jti"]
+        .as_str()
+        .expect("jti")
+        .to_owned();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["trace", &jti, "--url", &t.base, "--admin-client", OPS.0])
+        .env("TESSERA_ADMIN_SECRET", OPS.1)
+        .output()
+        .expect("tessera trace");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "token client_credentials  acme-sync -> https://orders.example.com  issued",
+        "policy    client_access = require_client_grant; ceiling: read:orders write:orders",
+        "plugin    client-claims sha256:",
+        "plugin    api-guard sha256:",
+        "set https://claims.example.com/partner",
+    ] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
 }
 
 /// `examples/sign-in.sh`, the README's sign-in without a browser.

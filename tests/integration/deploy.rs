@@ -23,13 +23,20 @@ use crate::user_flows::{
 const M2M_REQUESTS: usize = 400;
 const M2M_THREADS: usize = 8;
 
-/// `tessera_tokens_issued_total` of one replica, read from it directly.
+/// `tessera_tokens_issued_total` of one replica, every grant type, read
+/// from it directly.
 fn tokens_issued(t: &Tessera) -> u64 {
     let text = t.get("/metrics").text().expect("metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix("tessera_tokens_issued_total "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no tessera_tokens_issued_total in {text}"))
+    let counts: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("tessera_tokens_issued_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .collect();
+    assert!(
+        !counts.is_empty(),
+        "no tessera_tokens_issued_total in {text}"
+    );
+    counts.iter().sum()
 }
 
 /// The token requests of nginx's access log: (status, upstream) per line.

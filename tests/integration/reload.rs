@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const ADMIN_SECRET: &str = "admin-secret-0123456789abcdefghijklmnopqrst";
+pub(crate) const ADMIN_SECRET: &str = "admin-secret-0123456789abcdefghijklmnopqrst";
 
 /// Version A is client-claims (sets `https://v/client_name`); version B is the
 /// misbehave fixture in `claims` mode (sets `version = "B"`). The same config
@@ -170,14 +170,21 @@ fn a_broken_file_keeps_the_last_good_version_serving() {
     );
     assert_eq!(listing["generation"], 1);
     let metrics = t.get("/metrics").text().expect("metrics");
+    // Refused because a plugin did not load (once per burst of file
+    // events the watcher saw), and for nothing else.
     assert!(
-        metrics.contains("tessera_reloads_total{result=\"failed\"}"),
+        metrics.contains("tessera_reloads_total{result=\"refused\",reason=\"plugin\"}")
+            && !metrics.contains("tessera_reloads_total{result=\"refused\",reason=\"plugin\"} 0"),
         "{metrics}"
     );
-    assert!(
-        !metrics.contains("tessera_reloads_total{result=\"failed\"} 0"),
-        "{metrics}"
-    );
+    for reason in ["config", "needs_restart", "internal"] {
+        assert!(
+            metrics.contains(&format!(
+                "tessera_reloads_total{{result=\"refused\",reason=\"{reason}\"}} 0"
+            )),
+            "{reason}: {metrics}"
+        );
+    }
     // A good file again: the watcher picks it up.
     install(&versions().1, &plugin);
     assert!(wait_for(Duration::from_secs(5), || current_version(&t) == "B"));

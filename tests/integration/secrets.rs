@@ -6,7 +6,7 @@
 use crate::support::*;
 use crate::user_flows::{PASSWORD, PORTAL_SECRET, add_user, spa_tokens, user_config};
 
-const PLUGIN_SECRET: &str = "crm-token-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+pub(crate) const PLUGIN_SECRET: &str = "crm-token-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
 #[test]
 fn no_secret_reaches_the_log() {

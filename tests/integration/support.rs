@@ -168,6 +168,7 @@ pub struct Tessera {
     pub base: String,
     pub dir: tempfile::TempDir,
     http: reqwest::blocking::Client,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Tessera {
@@ -192,8 +193,13 @@ impl Tessera {
             .expect("start tessera");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(line.clone());
+                }
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let url = rest
                         .split_whitespace()
@@ -221,7 +227,25 @@ impl Tessera {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
+            stdout: lines,
         }
+    }
+
+    /// What the server printed on standard output so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for the server to exit by itself; its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// The server's process id.
@@ -300,6 +324,9 @@ impl Drop for Tessera {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            assert_log_holds_no_secret(&self.log());
+        }
     }
 }
 
@@ -369,10 +396,72 @@ impl From<reqwest::blocking::Response> for Reply {
                 serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text:?}"))
             }
         };
+        // Access and ID tokens are JWTs, which no log may hold at all.
+        if let Some(secret) = body["refresh_token"].as_str() {
+            remember_secret(secret);
+        }
         Reply {
             status,
             headers,
             body,
+        }
+    }
+}
+
+/// Opaque secrets this test process has seen Tessera hand out (refresh
+/// tokens), besides the fixed test secrets; no server log may hold any.
+static SEEN_SECRETS: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+    std::sync::Mutex::new(None);
+
+/// Adds `secret` to what no server log may hold ([`assert_log_holds_no_secret`]).
+pub fn remember_secret(secret: &str) {
+    if let Ok(mut seen) = SEEN_SECRETS.lock() {
+        seen.get_or_insert_default().insert(secret.to_owned());
+    }
+}
+
+/// docs/operations.md, "What is never logged": no log line of a server, at
+/// any level the tests run it with (`tessera=debug`), holds a client
+/// secret, a password, a token Tessera handed out this test, or anything
+/// shaped like a JWT. Every server the integration tests start is checked
+/// when it stops.
+pub fn assert_log_holds_no_secret(log: &str) {
+    let fixed = [
+        ACME_SECRET,
+        GLOBEX_SECRET,
+        ORDERS_API_SECRET,
+        crate::user_flows::PASSWORD,
+        crate::user_flows::PORTAL_SECRET,
+        crate::reload::ADMIN_SECRET,
+        crate::secrets::PLUGIN_SECRET,
+        crate::client_libraries::RP_SECRET,
+    ];
+    for secret in fixed {
+        assert!(!log.contains(secret), "a test secret is in the log:\n{log}");
+    }
+    // A JWT's header is base64url JSON, so every JWT starts with "eyJ"; a
+    // random id may hold those letters too, but not two dots after them.
+    for (at, _) in log.match_indices("eyJ") {
+        let word: String = log[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        let parts: Vec<&str> = word.split('.').collect();
+        assert!(
+            parts.len() < 3 || parts[..3].iter().any(|p| p.is_empty()),
+            "something shaped like a JWT is in the log: {word}"
+        );
+    }
+    // Every base64url word of the log, looked up among the opaque tokens
+    // handed out (one pass, however many there were).
+    let seen = SEEN_SECRETS.lock().map(|s| s.clone()).unwrap_or_default();
+    if let Some(seen) = seen {
+        let words = log.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        for word in words.filter(|w| w.len() >= 32) {
+            assert!(
+                !seen.contains(word),
+                "a token handed out is in the log: {word}"
+            );
         }
     }
 }

@@ -64,6 +64,10 @@ enum Plugin {
     /// The Rust plugin with warm instances: what a fresh instance per call
     /// costs, side by side.
     RustWarm,
+    /// The Rust plugin with no decision traces kept (`[trace] keep = 0`) and
+    /// no access log line (`TESSERA_LOG=warn`): what tracing and the
+    /// per-request log cost, side by side with `tessera+rust`.
+    RustQuiet,
     JavaScript,
     Python,
 }
@@ -82,6 +86,7 @@ impl Scenario {
             System::Tessera(Plugin::None) => "tessera",
             System::Tessera(Plugin::Rust) => "tessera+rust",
             System::Tessera(Plugin::RustWarm) => "tessera+rust-warm",
+            System::Tessera(Plugin::RustQuiet) => "tessera+rust-quiet",
             System::Tessera(Plugin::JavaScript) => "tessera+js",
             System::Tessera(Plugin::Python) => "tessera+python",
             System::TesseraPostgres => "tessera-pg",
@@ -186,6 +191,7 @@ fn main() {
         System::TesseraPostgres,
         System::Tessera(Plugin::Rust),
         System::Tessera(Plugin::RustWarm),
+        System::Tessera(Plugin::RustQuiet),
         System::Tessera(Plugin::JavaScript),
         System::Tessera(Plugin::Python),
         System::OidcProvider,
@@ -215,7 +221,7 @@ fn main() {
     }
     scenarios.retain(|s| {
         let available = match s.system {
-            System::Tessera(Plugin::Rust | Plugin::RustWarm) => {
+            System::Tessera(Plugin::Rust | Plugin::RustWarm | Plugin::RustQuiet) => {
                 plugins.contains_key("client-claims")
             }
             System::Tessera(Plugin::JavaScript) => plugins.contains_key("client-claims-js"),
@@ -258,7 +264,9 @@ fn main() {
             System::Tessera(plugin) => {
                 let wasm = match plugin {
                     Plugin::None => None,
-                    Plugin::Rust | Plugin::RustWarm => plugins.get("client-claims"),
+                    Plugin::Rust | Plugin::RustWarm | Plugin::RustQuiet => {
+                        plugins.get("client-claims")
+                    }
                     Plugin::JavaScript => plugins.get("client-claims-js"),
                     Plugin::Python => plugins.get("client-claims-py"),
                 };
@@ -271,20 +279,19 @@ fn main() {
                     plugin,
                     Plugin::RustWarm | Plugin::JavaScript | Plugin::Python
                 );
-                std::fs::write(
-                    &config,
-                    tessera_config(port, scenario.alg, wasm, warm, None),
-                )
-                .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
-                (
-                    spawn(
-                        Command::new(&tessera)
-                            .arg("serve")
-                            .arg("--config")
-                            .arg(&config),
-                    ),
-                    "/oauth/token",
-                )
+                let quiet = plugin == Plugin::RustQuiet;
+                let mut text = tessera_config(port, scenario.alg, wasm, warm, None);
+                if quiet {
+                    text.push_str("\n[trace]\nkeep = 0\n");
+                }
+                std::fs::write(&config, text)
+                    .unwrap_or_else(|e| fail(&format!("{}: {e}", config.display())));
+                let mut command = Command::new(&tessera);
+                command.arg("serve").arg("--config").arg(&config);
+                if quiet {
+                    command.env("TESSERA_LOG", "warn");
+                }
+                (spawn(&mut command), "/oauth/token")
             }
             System::TesseraPostgres => {
                 let Some(url) = &database else { continue };
@@ -791,7 +798,7 @@ fn parse_args() -> Options {
             "-h" | "--help" => {
                 println!(
                     "bench/run [--duration SECS] [--warmup SECS] [--quick] [--only PREFIX,...]\n\
-                     Scenario names: floor|tessera|tessera+rust|tessera+rust-warm|tessera+js|tessera+python|oidc-provider, \
+                     Scenario names: floor|tessera|tessera+rust|tessera+rust-warm|tessera+rust-quiet|tessera+js|tessera+python|oidc-provider, \
                      then ES256|RS256, then c32|c64 (e.g. --only 'tessera+rust ES256'); `reload` is the hot-reload soak."
                 );
                 std::process::exit(0);

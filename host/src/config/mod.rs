@@ -37,12 +37,15 @@ pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
 pub const SCOPE_PLUGINS_READ: &str = "tessera:plugins:read";
 /// The admin scope `POST /admin/reload` needs.
 pub const SCOPE_RELOAD: &str = "tessera:reload";
+/// The admin scope `GET /admin/traces` needs.
+pub const SCOPE_TRACES_READ: &str = "tessera:traces:read";
 
 /// The scopes of the admin API, each with what it opens. An `[[apis]]` entry
 /// for [`ADMIN_AUDIENCE`] declares the ones its grants may give.
 pub const ADMIN_SCOPES: &[(&str, &str)] = &[
     (SCOPE_PLUGINS_READ, "GET /admin/plugins"),
     (SCOPE_RELOAD, "POST /admin/reload"),
+    (SCOPE_TRACES_READ, "GET /admin/traces"),
 ];
 
 /// Largest serialized size of one metadata table, in bytes.
@@ -233,6 +236,9 @@ struct RawConfig {
     store: RawStore,
     claims: RawClaims,
     runtime: RawRuntime,
+    log: RawLog,
+    metrics: RawMetrics,
+    trace: RawTrace,
     /// Entries with their position in the file (`apis[0]` is the first).
     apis: Vec<(usize, RawApi)>,
     clients: Vec<(usize, RawClient)>,
@@ -259,6 +265,9 @@ impl RawConfig {
                 "store" => raw.store = reader.read("store", value).unwrap_or_default(),
                 "claims" => raw.claims = reader.read("claims", value).unwrap_or_default(),
                 "runtime" => raw.runtime = reader.read("runtime", value).unwrap_or_default(),
+                "log" => raw.log = reader.read("log", value).unwrap_or_default(),
+                "metrics" => raw.metrics = reader.read("metrics", value).unwrap_or_default(),
+                "trace" => raw.trace = reader.read("trace", value).unwrap_or_default(),
                 "apis" => {
                     for (i, v) in entries_of(&mut reader, "apis", value) {
                         let id = read::string_field(v.get_ref(), "identifier").map(str::to_owned);
@@ -292,7 +301,7 @@ impl RawConfig {
                     let line = reader.line(&value.span());
                     reader.problems.push(format!(
                         "{other} ({line}): unknown section; the sections are [server], [signing], \
-                         [store], [claims], [runtime], [[apis]], [[clients]], [[grants]] and [[plugins]]"
+                         [store], [claims], [runtime], [log], [metrics], [trace], [[apis]], [[clients]], [[grants]] and [[plugins]]"
                     ));
                 }
             }
@@ -460,6 +469,44 @@ fn default_statement_timeout_secs() -> u64 {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default)]
+    format: LogFormat,
+    #[serde(default)]
+    audit: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrace {
+    #[serde(default = "default_trace_keep")]
+    keep: usize,
+}
+
+impl Default for RawTrace {
+    fn default() -> RawTrace {
+        RawTrace {
+            keep: default_trace_keep(),
+        }
+    }
+}
+
+fn default_trace_keep() -> usize {
+    1000
+}
+
+/// The most decision traces `[trace] keep` may hold in memory.
+pub const MAX_TRACES: usize = 100_000;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    listen: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawClaims {
     #[serde(default)]
     require_namespace: bool,
@@ -535,6 +582,8 @@ struct RawClient {
     first_party: bool,
     #[serde(default)]
     allowed_origins: Vec<String>,
+    #[serde(default)]
+    trace: bool,
     #[serde(default)]
     metadata: toml::Table,
 }
@@ -618,6 +667,13 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[claims]`.
     pub claims: ClaimsConfig,
+    /// `[log]`.
+    pub log: LogConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
+    /// `[trace] keep`: how many decision traces the issuer keeps in memory
+    /// for `GET /admin/traces` (0: none are kept).
+    pub trace_keep: usize,
     /// `[runtime]`: where compiled plugins are cached.
     pub runtime: RuntimeConfig,
     /// `[[apis]]`, in file order.
@@ -801,6 +857,58 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
+/// `[log]` (read at start; a reload does not change it).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// How log lines are written.
+    pub format: LogFormat,
+    /// Where audit events go.
+    pub audit: AuditSink,
+}
+
+/// Where audit events go (`[log] audit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AuditSink {
+    /// `"stderr"` (the default): with the rest of the log, in its format.
+    #[default]
+    Stderr,
+    /// `"off"`: nowhere.
+    Off,
+    /// A file path: appended to, one JSON object per line, whatever
+    /// `TESSERA_LOG` says.
+    File(PathBuf),
+}
+
+/// How log lines are written (`[log] format`, `TESSERA_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line per event, the request's fields in front.
+    #[default]
+    Text,
+    /// For log pipelines: one JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`.
+    pub fn parse(name: &str) -> Option<LogFormat> {
+        match name {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// `[metrics]` (read at start; a reload does not change it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Where `/metrics` is served on a listener of its own; `None`: on the
+    /// main listener, beside the other endpoints.
+    pub listen: Option<SocketAddr>,
+}
+
 /// `[claims]`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimsConfig {
@@ -884,6 +992,9 @@ pub struct Client {
     /// The web origins (`https://app.example.com`) whose pages may call the
     /// token endpoint and `/userinfo` for this client from a browser (CORS).
     pub allowed_origins: Vec<String>,
+    /// Whether its token responses carry a `Tessera-Trace` header with the
+    /// id of their decision trace (`trace`; for development).
+    pub trace: bool,
 }
 
 impl fmt::Debug for Client {
@@ -1116,6 +1227,68 @@ impl Validator<'_> {
         if raw.runtime.compile_timeout_ms == 0 {
             self.problem("runtime.compile_timeout_ms", "must be at least 1");
         }
+        let metrics = MetricsConfig {
+            listen: match raw.metrics.listen.trim() {
+                "" => None,
+                text => match text.parse::<SocketAddr>() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        self.problem(
+                            "metrics.listen",
+                            format_args!(
+                                "{text:?} is not an IP address and port; write e.g. \"127.0.0.1:9090\", or leave it empty to serve /metrics on server.listen"
+                            ),
+                        );
+                        None
+                    }
+                },
+            },
+        };
+        let audit = match raw.log.audit.as_deref().map(str::trim) {
+            None | Some("stderr") => AuditSink::Stderr,
+            Some("off") => AuditSink::Off,
+            Some("") => {
+                self.problem(
+                    "log.audit",
+                    "is empty; write \"stderr\", \"off\" or a file path",
+                );
+                AuditSink::Stderr
+            }
+            Some(path) => {
+                let file = self.resolve(Path::new(path));
+                match file.parent() {
+                    Some(folder) if !folder.as_os_str().is_empty() && !folder.is_dir() => {
+                        self.problem(
+                            "log.audit",
+                            format_args!(
+                                "the folder of {} does not exist; create it, or write \"stderr\" or \"off\"",
+                                file.display()
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+                AuditSink::File(file)
+            }
+        };
+        if raw.trace.keep > MAX_TRACES {
+            self.problem(
+                "trace.keep",
+                format_args!(
+                    "{} is more than {MAX_TRACES}; each trace takes a few KiB of memory",
+                    raw.trace.keep
+                ),
+            );
+        }
+        if let (Some(server), Some(at)) = (&server, metrics.listen)
+            && server.listen == at
+            && at.port() != 0
+        {
+            self.problem(
+                "metrics.listen",
+                format_args!("{at} is server.listen too; give /metrics another port, or leave metrics.listen empty to serve it there"),
+            );
+        }
 
         let mut apis = Vec::new();
         let mut api_index = HashMap::new();
@@ -1283,6 +1456,12 @@ impl Validator<'_> {
             claims: ClaimsConfig {
                 require_namespace: raw.claims.require_namespace,
             },
+            log: LogConfig {
+                format: raw.log.format,
+                audit,
+            },
+            metrics,
+            trace_keep: raw.trace.keep,
             runtime,
             apis,
             api_index,
@@ -1787,6 +1966,7 @@ impl Validator<'_> {
             auth_method: raw.token_endpoint_auth_method,
             first_party: raw.first_party,
             allowed_origins: raw.allowed_origins,
+            trace: raw.trace,
             id_token_algorithm: raw
                 .id_token_signed_response_alg
                 .unwrap_or(default_id_token_algorithm),
@@ -2461,7 +2641,7 @@ scopes = ["read:orders"]
         let text = base().replace("secret_hash =", "secrte_hash =").replace(
             "scopes = [\"read:orders\"]",
             "scopes = [\"read:orders\"]\nsubjct = \"client\"",
-        ) + "\n[signing]\nalgoritm = \"ES256\"\nkey_dri = \"keys\"\n\n[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\ntimeout_ms = \"fast\"\n\n[metrics]\nlisten = \"\"\n";
+        ) + "\n[signing]\nalgoritm = \"ES256\"\nkey_dri = \"keys\"\n\n[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\ntimeout_ms = \"fast\"\n\n[metric]\nlisten = \"\"\n";
         let e = problems(&text);
         for expected in [
             "clients[acme-sync].secrte_hash (line 14): unknown field `secrte_hash`",
@@ -2469,7 +2649,7 @@ scopes = ["read:orders"]
             "signing.algoritm (line 24): unknown field `algoritm`",
             "signing.key_dri (line 25): unknown field `key_dri`",
             "plugins[p].timeout_ms (line 30): invalid type: string \"fast\", expected u64",
-            "metrics (line 32): unknown section",
+            "metric (line 32): unknown section",
             // What follows from the unknown key: the client has no secret.
             "clients[acme-sync]: a machine client is confidential",
         ] {

@@ -583,6 +583,7 @@ impl Input {
             auth_method: None,
             first_party: true,
             allowed_origins: Vec::new(),
+            trace: false,
         };
         let u = &event.user;
         let user = User {

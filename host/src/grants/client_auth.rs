@@ -22,18 +22,27 @@ pub async fn authenticate(
     let token_endpoint = server.url("/oauth/token");
     let endpoint = server.url(path);
     let audiences = [server.issuer.as_str(), &token_endpoint, &endpoint];
-    let verified = oauth::authenticate(config, creds, &audiences, clock.now())?;
+    let failed = |e: &OAuthError| {
+        if e.code == ErrorCode::InvalidClient {
+            let claimed = Some(creds.id.as_str()).filter(|id| !id.is_empty());
+            crate::audit::client_auth_failed(claimed, path, &e.safe_description());
+        }
+    };
+    let verified =
+        oauth::authenticate(config, creds, &audiences, clock.now()).inspect_err(failed)?;
     if let Some(spent) = verified.assertion {
         let first_use = store
             .spend_client_assertion(&spent.client_id, &spent.jti, spent.remember_until)
             .await
             .map_err(super::store_error)?;
         if !first_use {
-            return Err(OAuthError::new(
+            let e = OAuthError::new(
                 ErrorCode::InvalidClient,
                 "the client assertion was used before; sign a new one, with a new jti, \
                  for every request (RFC 7523 §3)",
-            ));
+            );
+            failed(&e);
+            return Err(e);
         }
     }
     Ok(verified.client)

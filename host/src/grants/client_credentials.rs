@@ -12,8 +12,9 @@ use crate::Snapshot;
 use crate::oauth::client_auth::Authenticated;
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::pipeline::{self, CredentialsExchange, RequestInfo, TransactionInfo};
-use crate::plugin::{PluginRun, Runtime, TokenShape};
+use crate::plugin::{Runtime, TokenShape};
 use crate::token::{self, AccessToken, Clock, KeySet};
+use crate::trace::Decision;
 
 /// A client credentials request.
 pub struct Request {
@@ -25,8 +26,9 @@ pub struct Request {
     pub request: RequestInfo,
 }
 
-/// Issues an access token, or says why not. `trace` receives every plugin run,
-/// also when the request fails.
+/// Issues an access token, or says why not. `decision` receives the policy's
+/// decision and every plugin run as they happen, so it tells how far a
+/// request that failed got.
 pub async fn exchange(
     snapshot: &Snapshot,
     keys: &KeySet,
@@ -34,7 +36,7 @@ pub async fn exchange(
     clock: &dyn Clock,
     auth: Authenticated,
     req: Request,
-    trace: &mut Vec<PluginRun>,
+    decision: &mut Decision,
 ) -> Result<TokenSet, OAuthError> {
     let config = &snapshot.config;
     let client = match auth {
@@ -61,8 +63,13 @@ pub async fn exchange(
             }
         },
     };
+    decision.api = Some(api.identifier.clone());
+    decision.rule = Some(policy::client_rule(api));
+    decision.requested.clone_from(&req.scope);
     let ceiling = policy::client_ceiling(config, &client, api)?;
+    decision.ceiling = ceiling.to_vec();
     let scopes = scope::narrow(req.scope.as_deref(), ceiling)?;
+    decision.granted.clone_from(&scopes);
 
     let jti = token::new_jti()
         .map_err(|_| OAuthError::server_error("the random number generator failed"))?;
@@ -89,10 +96,12 @@ pub async fn exchange(
             transaction: &transaction,
         },
         &mut shape,
-        trace,
+        &mut decision.plugins,
     )
     .await
     .map_err(|e| e.to_oauth())?;
+    decision.scopes.clone_from(&shape.scopes);
+    decision.claims.clone_from(&shape.claims);
 
     let subject = token::client_subject(&client.id);
     let lifetime = api.token_lifetime.as_secs();
@@ -114,6 +123,7 @@ pub async fn exchange(
         access_token,
         expires_in: lifetime,
         jti,
+        subject,
         audience: api.identifier.clone(),
         scope: shape.scopes.join(" "),
         id_token: None,

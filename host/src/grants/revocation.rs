@@ -44,7 +44,7 @@ pub async fn revoke(
                 .revoke_family(&status.record.family_id)
                 .await
                 .map_err(super::store_error)?;
-            tracing::info!(client = %caller.id, "refresh token family revoked (RFC 7009)");
+            crate::audit::token_revoked(&caller.id, "refresh_token", None);
             Ok(())
         }
         Presented::Access(claims) => {
@@ -60,7 +60,7 @@ pub async fn revoke(
                 .revoke_access_token(jti, &caller.id, now, exp)
                 .await
                 .map_err(super::store_error)?;
-            tracing::info!(client = %caller.id, jti, "access token revoked (RFC 7009)");
+            crate::audit::token_revoked(&caller.id, "access_token", Some(jti));
             Ok(())
         }
     }

@@ -33,9 +33,10 @@ use super::user_tokens::opaque_token;
 use crate::config::{Api, Client, Config};
 use crate::oauth::authorize::{AuthorizeRequest, redirect_with};
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::plugin::TokenShape;
 use crate::plugin::pipeline::{self, Authorize, RequestInfo, TransactionInfo};
-use crate::plugin::{PluginRun, TokenShape};
 use crate::store::{CodeRecord, User, secret_hash};
+use crate::trace::Decision;
 use crate::{Issuer, Snapshot};
 
 /// How long an authorization code lives.
@@ -309,10 +310,13 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
         let verdict = throttle::check(&issuer.store, &subjects, issuer.clock.now())
             .await
             .map_err(|e| unavailable(e, "reading login failures"))?;
-        verdict.map_err(|wait| LoginFailure::Throttled {
-            client: client.clone(),
-            csrf: pending.csrf.clone(),
-            wait,
+        verdict.map_err(|wait| {
+            crate::audit::login_failed(&client.id, attempt.address, "throttled");
+            LoginFailure::Throttled {
+                client: client.clone(),
+                csrf: pending.csrf.clone(),
+                wait,
+            }
         })
     };
     // Looked at before queueing, so a throttled guesser waits for nothing.
@@ -335,6 +339,8 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
         throttle::failed(&issuer.store, &subjects, issuer.clock.now())
             .await
             .map_err(|e| unavailable(e, "counting a failed sign-in"))?;
+        // Unknown accounts and wrong passwords alike, as the user is told.
+        crate::audit::login_failed(&client.id, attempt.address, "wrong_email_or_password");
         return Err(LoginFailure::WrongPassword {
             client: client.clone(),
             csrf: pending.csrf.clone(),
@@ -343,6 +349,7 @@ pub async fn login(issuer: &Issuer, attempt: LoginAttempt<'_>) -> Result<SignedI
     throttle::succeeded(&issuer.store, &subjects)
         .await
         .map_err(|e| unavailable(e, "clearing login failures"))?;
+    crate::audit::login_succeeded(&client.id, attempt.address, &user.id);
     // One-shot: a second submission of the same form finds nothing.
     issuer
         .store
@@ -517,11 +524,24 @@ pub struct Completion<'a> {
     pub consented: bool,
 }
 
+/// The id of the transaction that issues the code whose hash is
+/// `code_hash`: short and not secret (the code itself is), what plugins see
+/// as `transaction.id`, and the id of the sign-in's decision trace, which
+/// the code's redemption names.
+pub fn transaction_id(code_hash: &str) -> String {
+    code_hash.chars().take(22).collect()
+}
+
 /// What [`complete`] came to.
 pub enum Completed {
     /// Where to send the browser: the client's redirect URI with `code`,
-    /// `state` and `iss`.
-    Code(String),
+    /// `state` and `iss`; and the transaction's id ([`transaction_id`]).
+    Code {
+        /// The redirect.
+        location: String,
+        /// The transaction.
+        transaction: String,
+    },
     /// The user must first allow the application these scopes (park the
     /// request with [`ask_consent`] and show them).
     NeedsConsent(Vec<ScopeLine>),
@@ -536,13 +556,14 @@ pub struct ScopeLine {
     pub words: String,
 }
 
-/// Policy, consent, plugins, code. `trace` receives every plugin run, also
-/// when the request fails.
+/// Policy, consent, plugins, code. `decision` receives the policy's
+/// decision and every plugin run as they happen, also when the request
+/// fails; its trace id is the transaction id the plugins saw.
 pub async fn complete(
     issuer: &Issuer,
     snapshot: &Snapshot,
     c: Completion<'_>,
-    trace: &mut Vec<PluginRun>,
+    decision: &mut Decision,
 ) -> Result<Completed, OAuthError> {
     let config = &snapshot.config;
     let req = c.request;
@@ -555,10 +576,14 @@ pub async fn complete(
             ));
         }
     };
+    decision.api = api.map(|a| a.identifier.clone());
+    decision.rule = api.map(|a| policy::user_rule(a));
+    decision.requested = Some(req.scopes());
     let ceiling: &[String] = match api {
         None => &[],
         Some(api) => policy::user_ceiling(config, c.client, api)?,
     };
+    decision.ceiling = ceiling.to_vec();
     if let Some(extra) = req.api_scopes.iter().find(|s| !ceiling.contains(s)) {
         return Err(OAuthError::invalid_scope(format!(
             "scope {} is not available to this application",
@@ -579,8 +604,7 @@ pub async fn complete(
     let code = opaque_token()?;
     let code_hash = secret_hash(&code);
     let transaction = TransactionInfo {
-        // A short, non-secret id for the transaction (the code itself is secret).
-        id: code_hash.chars().take(22).collect(),
+        id: transaction_id(&code_hash),
         grant_type: "authorization_code",
         requested_scopes: req.scopes(),
         granted_scopes: req.api_scopes.clone(),
@@ -591,6 +615,7 @@ pub async fn complete(
         scopes: req.api_scopes.clone(),
         ..TokenShape::default()
     };
+    decision.granted.clone_from(&req.api_scopes);
     pipeline::authorize(
         &issuer.runtime,
         &snapshot.plugins,
@@ -604,10 +629,13 @@ pub async fn complete(
         },
         ceiling,
         &mut shape,
-        trace,
+        &mut decision.plugins,
     )
     .await
     .map_err(|e| e.to_oauth())?;
+    decision.scopes.clone_from(&shape.scopes);
+    decision.claims.clone_from(&shape.claims);
+    decision.id_claims.clone_from(&shape.id_claims);
 
     let mut scopes = req.oidc_scopes.clone();
     scopes.extend(shape.scopes);
@@ -630,13 +658,16 @@ pub async fn complete(
         })
         .await
         .map_err(super::store_error)?;
-    tracing::debug!(client = %c.client.id, user = %c.user.id, plugins = %serde_json::to_string(&trace).unwrap_or_default(), "authorization code issued");
+    tracing::debug!(client = %c.client.id, user = %c.user.id, transaction = %transaction.id, "authorization code issued");
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         pairs.push(("state", s));
     }
     pairs.push(("iss", &config.server.issuer));
-    Ok(Completed::Code(redirect_with(&req.redirect_uri, &pairs)))
+    Ok(Completed::Code {
+        location: redirect_with(&req.redirect_uri, &pairs),
+        transaction: transaction.id,
+    })
 }
 
 /// Whether the user must be asked: always with `prompt=consent`; for a

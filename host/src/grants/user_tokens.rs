@@ -47,6 +47,8 @@ pub struct TokenSet {
     pub expires_in: u64,
     /// Its `jti`.
     pub jti: String,
+    /// Its `sub`: the user's id, or the client's subject.
+    pub subject: String,
     /// Its audience.
     pub audience: String,
     /// The granted scopes, space-joined.
@@ -156,6 +158,7 @@ pub async fn mint(
         access_token,
         expires_in: lifetime,
         jti,
+        subject: g.user.id.clone(),
         audience,
         scope: g.scopes.join(" "),
         id_token,

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use super::observe::Served;
 use super::pages::{self, ConsentForm, LoginForm};
 use crate::config::Config;
 use crate::grants::sign_in::{
@@ -20,6 +21,7 @@ use crate::grants::sign_in::{
 use crate::grants::throttle::Throttled;
 use crate::oauth::authorize::{AuthorizeError, AuthorizeRequest, MAX_QUERY_BYTES};
 use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::trace::{Decision, Outcome, Trace};
 use crate::{Issuer, Snapshot};
 
 /// The session cookie.
@@ -85,7 +87,7 @@ pub async fn authorize(
                 info,
                 consented: false,
             };
-            finish(&issuer, &snapshot, completion, browser, address).await
+            finish(&issuer, &snapshot, completion, browser, address, &headers).await
         }
         None if req.prompt_none => fail(&OAuthError::new(
             ErrorCode::LoginRequired,
@@ -184,7 +186,7 @@ pub async fn login(
         info,
         consented: false,
     };
-    let mut r = finish(&issuer, &snapshot, completion, browser, address).await;
+    let mut r = finish(&issuer, &snapshot, completion, browser, address, &headers).await;
     set_cookie(
         &mut r,
         config,
@@ -254,7 +256,7 @@ pub async fn consent(
         info,
         consented: true,
     };
-    finish(&issuer, &snapshot, completion, browser, address).await
+    finish(&issuer, &snapshot, completion, browser, address, &headers).await
 }
 
 /// Completes a request for a signed-in user and answers the browser: the
@@ -265,17 +267,59 @@ async fn finish(
     c: Completion<'_>,
     browser: Option<String>,
     address: IpAddr,
+    headers: &HeaderMap,
 ) -> Response {
     let (client, req, user, auth_time) = (c.client, c.request, c.user, c.auth_time);
     let params = c.info.params.clone();
-    let mut trace = Vec::new();
-    let done = sign_in::complete(issuer, snapshot, c, &mut trace).await;
-    super::token::count_plugin_failures(issuer, &trace);
+    let started = std::time::Instant::now();
+    let mut decision = Decision::default();
+    let done = sign_in::complete(issuer, snapshot, c, &mut decision).await;
     let config = &snapshot.config;
+    let served = Served {
+        client: Some(client.id.clone()),
+        grant: None,
+    };
+    let trace = |id: Option<String>, outcome: Outcome, decision: Decision| {
+        if !issuer.traces.enabled() {
+            return;
+        }
+        let request_id = super::observe::request_id(headers);
+        issuer.traces.record(Trace {
+            id: id.unwrap_or_else(|| request_id.clone()),
+            at: issuer.clock.now(),
+            request_id,
+            kind: "sign_in",
+            grant: None,
+            client: Some(client.id.clone()),
+            subject: Some(user.id.clone()),
+            sign_in: None,
+            decision,
+            outcome,
+            micros: started.elapsed().as_micros() as u64,
+        });
+    };
     let lines = match done {
-        Ok(Completed::Code(location)) => return redirect(&location),
+        Ok(Completed::Code {
+            location,
+            transaction,
+        }) => {
+            trace(Some(transaction), Outcome::Issued, decision);
+            let mut r = redirect(&location);
+            r.extensions_mut().insert(served);
+            return r;
+        }
         Ok(Completed::NeedsConsent(lines)) => lines,
-        Err(e) => return redirect_error(config, &req.redirect_uri, req.state.as_deref(), &e),
+        Err(e) => {
+            let outcome = Outcome::Refused {
+                error: e.code.as_str(),
+                description: e.safe_description(),
+            };
+            trace(None, outcome, decision);
+            let mut r = redirect_error(config, &req.redirect_uri, req.state.as_deref(), &e);
+            r.extensions_mut().insert(e.code);
+            r.extensions_mut().insert(served);
+            return r;
+        }
     };
     let parked = sign_in::ask_consent(
         issuer,

@@ -10,7 +10,9 @@ pub mod authorize;
 mod conn;
 pub mod cors;
 pub mod logout;
+pub mod observe;
 pub mod pages;
+pub mod request_id;
 pub mod response;
 pub mod token;
 pub mod token_ops;
@@ -108,7 +110,7 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
     let clients =
         |methods| from_fn_with_state(cors::Cors::clients(issuer.clone(), methods), cors::layer);
     let public = || from_fn_with_state(cors::Cors::public(issuer.clone()), cors::layer);
-    Router::new()
+    let router = Router::new()
         .route(
             "/oauth/token",
             post(token::token)
@@ -127,6 +129,8 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         )
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/reload", post(admin::reload))
+        .route("/admin/traces", get(admin::traces))
+        .route("/admin/traces/{id}", get(admin::trace))
         .route("/authorize", get(authorize::authorize))
         .route("/login", post(authorize::login))
         .route("/consent", post(authorize::consent))
@@ -150,12 +154,19 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
             get(well_known::discovery).layer(public()),
         )
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(well_known::metrics))
+        .route("/readyz", get(readyz));
+    // `[metrics] listen` moves /metrics to a listener of its own.
+    let router = if issuer.snapshot().config.metrics.listen.is_none() {
+        router.route("/metrics", get(well_known::metrics))
+    } else {
+        router
+    };
+    router
         .layer(axum::middleware::map_response_with_state(
             issuer.clone(),
             strict_transport,
         ))
+        .layer(from_fn_with_state(issuer.clone(), observe::layer))
         .with_state(issuer)
 }
 
@@ -221,11 +232,28 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// The routes of `[metrics] listen`: `/metrics` alone.
+pub fn metrics_router(issuer: Arc<Issuer>) -> Router {
+    Router::new()
+        .route("/metrics", get(well_known::metrics))
+        .with_state(issuer)
+}
+
 /// Serves `issuer` on `listener` until `shutdown` resolves, then lets in-flight
 /// requests finish (up to [`SHUTDOWN_GRACE`]).
 pub async fn serve(listener: TcpListener, issuer: Arc<Issuer>, shutdown: impl Future<Output = ()>) {
     let limits = issuer.snapshot().config.server.limits;
-    let app = router(issuer);
+    serve_router(listener, router(issuer), limits, shutdown).await;
+}
+
+/// Serves `app` on `listener` with `limits` until `shutdown` resolves, then
+/// lets in-flight requests finish (up to [`SHUTDOWN_GRACE`]).
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    limits: crate::config::HttpLimits,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();

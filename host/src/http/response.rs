@@ -50,6 +50,8 @@ pub fn error_response(e: &OAuthError, status: StatusCode) -> Response {
         "error_description": e.safe_description(),
     });
     let mut r = no_store_json(status, body.to_string().into_bytes());
+    // For the request log and metrics (`super::observe`).
+    r.extensions_mut().insert(e.code);
     if e.code == ErrorCode::TemporarilyUnavailable {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::observe::Served;
 use super::response::{error_response, no_store_json};
 use crate::Issuer;
 use crate::grants;
 use crate::grants::user_tokens::TokenSet;
 use crate::oauth::{GrantRequest, OAuthError, Params, TokenRequest};
-use crate::plugin::{PluginRun, RunOutcome};
+use crate::trace::{Decision, Outcome, Trace};
 
 /// Largest token request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -31,31 +32,129 @@ pub async fn token(
     let params = match read_form(body, &uri, &headers).await {
         Ok(p) => p,
         Err((e, status)) => {
-            issuer.metrics.error(e.code);
+            issuer.metrics.token_error(e.code);
             return error_response(&e, status);
         }
     };
-    let mut trace = Vec::new();
-    let result = handle(&issuer, peer, &method, &headers, &params, &mut trace).await;
-    count_plugin_failures(&issuer, &trace);
-    let mut r = answer(&issuer, result, &trace);
+    let started = std::time::Instant::now();
+    let mut decision = Decision::default();
+    let mut served = Served::default();
+    let mut sign_in = None;
+    let result = handle(
+        &issuer,
+        peer,
+        &method,
+        &headers,
+        &params,
+        &mut decision,
+        &mut served,
+        &mut sign_in,
+    )
+    .await;
+    let trace = issuer.traces.enabled().then(|| {
+        let request_id = super::observe::request_id(&headers);
+        trace_of(
+            &issuer, request_id, &served, sign_in, decision, &result, started,
+        )
+    });
+    if let Ok(issued) = &result {
+        crate::audit::token_issued(
+            served.client.as_deref().unwrap_or_default(),
+            served.grant.unwrap_or_default(),
+            &issued.audience,
+            &issued.scope,
+            &issued.subject,
+            &issued.jti,
+        );
+    }
+    let mut r = answer(&issuer, result, served.grant);
+    if let Some(trace) = trace {
+        let traced_client = served
+            .client
+            .as_deref()
+            .and_then(|id| issuer.snapshot().config.clients.get(id).map(|c| c.trace))
+            .unwrap_or(false);
+        if traced_client && let Ok(v) = HeaderValue::from_str(&trace.id) {
+            r.headers_mut().insert(TESSERA_TRACE, v);
+        }
+        issuer.traces.record(trace);
+    }
     if let Some(id) = params.get("client_id") {
         r.extensions_mut()
             .insert(super::cors::AnsweredClient(id.to_owned()));
     }
+    r.extensions_mut().insert(served);
     r
 }
 
-fn answer(issuer: &Issuer, result: Result<TokenSet, OAuthError>, trace: &[PluginRun]) -> Response {
+/// The decision trace of a token response: the policy and plugins as
+/// `decision` recorded them, and the tokens or the error.
+fn trace_of(
+    issuer: &Issuer,
+    request_id: String,
+    served: &Served,
+    sign_in: Option<String>,
+    mut decision: Decision,
+    result: &Result<TokenSet, OAuthError>,
+    started: std::time::Instant,
+) -> Trace {
+    let (id, subject, outcome) = match result {
+        Ok(issued) => {
+            if decision.api.is_none() {
+                decision.api = Some(issued.audience.clone());
+            }
+            if decision.plugins.is_empty() && decision.scopes.is_empty() {
+                // Code and refresh grants run no plugin: their scopes and
+                // claims were decided at sign-in.
+                decision.scopes = issued
+                    .scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            (
+                issued.jti.clone(),
+                Some(issued.subject.clone()),
+                Outcome::Issued,
+            )
+        }
+        Err(e) => {
+            let outcome = Outcome::Refused {
+                error: e.code.as_str(),
+                description: e.safe_description(),
+            };
+            (request_id.clone(), None, outcome)
+        }
+    };
+    Trace {
+        id,
+        at: issuer.clock.now(),
+        request_id,
+        kind: "token",
+        grant: served.grant,
+        client: served.client.clone(),
+        subject,
+        sign_in,
+        decision,
+        outcome,
+        micros: started.elapsed().as_micros() as u64,
+    }
+}
+
+/// The header that gives a client with `trace = true` the id of its token
+/// response's decision trace (`GET /admin/traces/{id}`).
+pub const TESSERA_TRACE: HeaderName = HeaderName::from_static("tessera-trace");
+
+fn answer(
+    issuer: &Issuer,
+    result: Result<TokenSet, OAuthError>,
+    grant: Option<&'static str>,
+) -> Response {
     match result {
         Ok(issued) => {
-            issuer.metrics.token_issued();
-            tracing::debug!(
-                jti = %issued.jti,
-                aud = %issued.audience,
-                plugins = %trace_summary(trace),
-                "issued access token"
-            );
+            issuer.metrics.token_issued(grant.unwrap_or("none"));
+            tracing::debug!(jti = %issued.jti, aud = %issued.audience, "issued access token");
             let mut body = json!({
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
@@ -71,22 +170,29 @@ fn answer(issuer: &Issuer, result: Result<TokenSet, OAuthError>, trace: &[Plugin
             no_store_json(StatusCode::OK, body.to_string().into_bytes())
         }
         Err(e) => {
-            issuer.metrics.error(e.code);
-            tracing::debug!(error = %e.code.as_str(), description = %e.safe_description(), plugins = %trace_summary(trace), "token request refused");
+            issuer.metrics.token_error(e.code);
+            tracing::debug!(error = %e.code.as_str(), description = %e.safe_description(), "token request refused");
             e.into_response()
         }
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the request's parts in, what the trace and the log need out"
+)]
 async fn handle(
     issuer: &Issuer,
     peer: SocketAddr,
     method: &Method,
     headers: &HeaderMap,
     params: &Params,
-    trace: &mut Vec<PluginRun>,
+    decision: &mut Decision,
+    served: &mut Served,
+    sign_in: &mut Option<String>,
 ) -> Result<TokenSet, OAuthError> {
     let request = TokenRequest::parse(params, &authorization(headers))?;
+    served.grant = Some(request.grant.grant_type());
 
     let snapshot = issuer.snapshot();
     let keys = issuer.keys();
@@ -99,6 +205,7 @@ async fn handle(
         "/oauth/token",
     )
     .await?;
+    served.client = Some(auth.client().id.clone());
     match request.grant {
         GrantRequest::ClientCredentials { scope, audience } => {
             grants::client_credentials::exchange(
@@ -118,7 +225,7 @@ async fn handle(
                         params.without_secrets(),
                     ),
                 },
-                trace,
+                decision,
             )
             .await
         }
@@ -127,6 +234,9 @@ async fn handle(
             redirect_uri,
             code_verifier,
         } => {
+            *sign_in = Some(grants::sign_in::transaction_id(&crate::store::secret_hash(
+                &code,
+            )));
             grants::authorization_code::exchange(
                 &snapshot,
                 &keys,
@@ -207,18 +317,4 @@ pub(super) fn authorization(headers: &HeaderMap) -> Vec<&[u8]> {
         .iter()
         .map(|v| v.as_bytes())
         .collect()
-}
-
-/// Counts the plugins of `trace` that failed (whether the request failed or
-/// skipped them).
-pub(crate) fn count_plugin_failures(issuer: &Issuer, trace: &[PluginRun]) {
-    for run in trace {
-        if matches!(run.outcome, RunOutcome::Failed(_) | RunOutcome::Skipped(_)) {
-            issuer.metrics.plugin_failure(&run.plugin);
-        }
-    }
-}
-
-fn trace_summary(trace: &[PluginRun]) -> String {
-    serde_json::to_string(trace).unwrap_or_default()
 }

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::Issuer;
 use crate::config::Config;
+use crate::metrics::Format;
 use crate::oauth::GRANT_TYPES_SUPPORTED;
 use crate::token::jwk::ASSERTION_ALGORITHMS;
 
@@ -91,12 +92,20 @@ pub async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
     json_response(issuer.keys().jwks_json().to_vec(), cache)
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(issuer): State<Arc<Issuer>>) -> Response {
-    let mut r = issuer.metrics.render().into_response();
+/// `GET /metrics`: the Prometheus text format, or OpenMetrics when the
+/// `Accept` header prefers it.
+pub async fn metrics(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = issuer.metrics.render(
+        format,
+        &issuer.keys(),
+        issuer.clock.now(),
+        issuer.runtime.pool_reading(),
+    );
+    let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(format.content_type()),
     );
     r
 }

@@ -148,6 +148,7 @@ mod tests {
             auth_method: None,
             first_party: true,
             allowed_origins: Vec::new(),
+            trace: false,
         }
     }
 

@@ -39,6 +39,24 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidGrant,
+        ErrorCode::UnauthorizedClient,
+        ErrorCode::UnsupportedGrantType,
+        ErrorCode::InvalidScope,
+        ErrorCode::InvalidTarget,
+        ErrorCode::AccessDenied,
+        ErrorCode::ServerError,
+        ErrorCode::UnsupportedResponseType,
+        ErrorCode::LoginRequired,
+        ErrorCode::ConsentRequired,
+        ErrorCode::RequestNotSupported,
+        ErrorCode::TemporarilyUnavailable,
+    ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -13,8 +13,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -25,6 +26,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host, types};
 use crate::config::{MAX_PLUGIN_MEMORY_MB, PluginConfig, PluginSecret};
+use crate::metrics::{PluginMetrics, PoolReading};
 
 /// How often the epoch advances; the granularity of plugin deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -59,6 +61,22 @@ struct Inner {
     linker: Linker<PluginState>,
     pooling: bool,
     fuel: bool,
+    /// One permit per instance slot ([`MAX_CONCURRENT_INSTANCES`]); a store
+    /// made for a call holds one until it is dropped.
+    slots: Arc<Semaphore>,
+    /// Plugin calls and waits for a slot, for `/metrics`.
+    metrics: PluginMetrics,
+}
+
+/// A free instance slot, held by the store of one call (or of an idle warm
+/// instance) until it is dropped.
+pub struct Slot(#[allow(dead_code, reason = "held, not read")] OwnedSemaphorePermit);
+
+/// Every instance slot stayed busy for as long as a call could wait.
+#[derive(Debug)]
+pub struct NoFreeSlot {
+    /// How long the call waited.
+    pub waited: Duration,
 }
 
 impl Runtime {
@@ -88,8 +106,47 @@ impl Runtime {
                 linker,
                 pooling,
                 fuel,
+                slots: Arc::new(Semaphore::new(MAX_CONCURRENT_INSTANCES as usize)),
+                metrics: PluginMetrics::default(),
             }),
         })
+    }
+
+    /// An instance slot: at once when one is free, else the first to come
+    /// free within `within` (a call's deadline), so a burst of calls above
+    /// [`MAX_CONCURRENT_INSTANCES`] queues instead of failing. Waits are
+    /// timed into the pool's metrics.
+    pub async fn slot(&self, within: Duration) -> Result<Slot, NoFreeSlot> {
+        if let Ok(permit) = self.inner.slots.clone().try_acquire_owned() {
+            return Ok(Slot(permit));
+        }
+        let started = Instant::now();
+        let acquired = tokio::time::timeout(within, self.inner.slots.clone().acquire_owned()).await;
+        let waited = started.elapsed();
+        self.inner.metrics.slot_waits.observe(waited.as_secs_f64());
+        match acquired {
+            Ok(Ok(permit)) => Ok(Slot(permit)),
+            // The semaphore is never closed; a timeout is the only way here.
+            Ok(Err(_)) | Err(_) => {
+                self.inner.metrics.slot_wait_timeouts.inc();
+                Err(NoFreeSlot { waited })
+            }
+        }
+    }
+
+    /// How many instance slots there are and how many hold an instance.
+    pub fn pool_reading(&self) -> PoolReading {
+        let slots = MAX_CONCURRENT_INSTANCES as usize;
+        PoolReading {
+            slots,
+            in_use: slots - self.inner.slots.available_permits(),
+        }
+    }
+
+    /// What plugin calls record (their durations and outcomes, waits for a
+    /// slot), for [`crate::metrics::Metrics::new`].
+    pub fn metrics(&self) -> &PluginMetrics {
+        &self.inner.metrics
     }
 
     /// The engine.
@@ -121,8 +178,9 @@ impl Runtime {
         }
     }
 
-    /// A fresh store for one call of `plugin`.
-    pub fn store(&self, plugin: &PluginConfig) -> Store<PluginState> {
+    /// A fresh store for one call of `plugin`, holding `slot` (calls served
+    /// outside the issuer, such as `tessera plugin test`, have none).
+    pub fn store(&self, plugin: &PluginConfig, slot: Option<Slot>) -> Store<PluginState> {
         // Standard error is captured (bounded) so a panicking plugin's message
         // reaches the trace; everything else WASI offers is empty or denied.
         let stderr = MemoryOutputPipe::new(MAX_LOG_LINE);
@@ -141,6 +199,7 @@ impl Runtime {
             secrets: plugin.secrets.clone(),
             logs: Vec::new(),
             dropped_logs: 0,
+            _slot: slot,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -343,6 +402,8 @@ pub struct PluginState {
     pub logs: Vec<LogLine>,
     /// Lines dropped past [`MAX_LOG_LINES`].
     pub dropped_logs: u32,
+    /// The instance slot this store holds, freed with it.
+    _slot: Option<Slot>,
 }
 
 impl PluginState {
@@ -454,7 +515,7 @@ mod tests {
         let pre = runtime.linker().instantiate_pre(&component).unwrap();
         let plugin = PluginConfig::standalone("spinner".into(), PathBuf::from("spinner.wasm"));
         for _ in 0..MAX_CONCURRENT_INSTANCES + 44 {
-            let mut store = runtime.store(&plugin);
+            let mut store = runtime.store(&plugin, None);
             // A deadline that never comes: the plugin yields on every tick
             // and only the timeout below ends the call.
             store.set_epoch_deadline(1);
@@ -468,7 +529,7 @@ mod tests {
             assert!(cancelled.is_err(), "the spinning call returned");
             drop(store);
         }
-        let mut store = runtime.store(&plugin);
+        let mut store = runtime.store(&plugin, None);
         store.set_epoch_deadline(1000);
         let instance = pre.instantiate_async(&mut store).await.unwrap();
         let ok = instance.get_typed_func::<(), ()>(&mut store, "ok").unwrap();

@@ -84,6 +84,8 @@ pub struct PluginRun {
     pub plugin: String,
     /// Component hash.
     pub sha256: String,
+    /// The stage (`credentials-exchange`, `authorize`).
+    pub stage: &'static str,
     /// Wall time of instantiate + call, in microseconds.
     pub micros: u64,
     /// Outcome.
@@ -92,6 +94,23 @@ pub struct PluginRun {
     pub changed: Vec<String>,
     /// What it logged.
     pub logs: Vec<LogLine>,
+}
+
+impl PluginRun {
+    /// Its labels on `tessera_plugin_call_duration_seconds`.
+    pub fn metric_labels(&self) -> crate::metrics::PluginLabels {
+        crate::metrics::PluginLabels {
+            plugin: self.plugin.clone(),
+            sha256: self.sha256.chars().take(12).collect(),
+            stage: self.stage,
+            outcome: match self.outcome {
+                RunOutcome::Applied => "applied",
+                RunOutcome::Denied(_) => "denied",
+                RunOutcome::Failed(_) => "failed",
+                RunOutcome::Skipped(_) => "skipped",
+            },
+        }
+    }
 }
 
 /// How one plugin run ended.
@@ -304,26 +323,27 @@ async fn run(
             Ok(Err(denial)) => Err(Decision::Deny(convert::denial(denial))),
             Err(reason) => Err(Decision::Fail(reason)),
         };
+        let took = started.elapsed();
         let mut run = PluginRun {
             plugin: plugin.config.name.clone(),
             sha256: plugin.sha256.clone(),
-            micros: started.elapsed().as_micros() as u64,
+            stage: stage.as_str(),
+            micros: took.as_micros() as u64,
             outcome: RunOutcome::Applied,
             changed: Vec::new(),
             logs,
         };
-        match outcome {
+        let stop = match outcome {
             Ok(changed) => {
                 run.changed = changed;
-                trace.push(run);
+                None
             }
             Err(Decision::Deny(error)) => {
                 run.outcome = RunOutcome::Denied(error.to_string());
-                trace.push(run);
-                return Err(PipelineError::Denied {
+                Some(PipelineError::Denied {
                     plugin: plugin.config.name.clone(),
                     error,
-                });
+                })
             }
             Err(Decision::Fail(reason)) => {
                 tracing::warn!(
@@ -338,18 +358,22 @@ async fn run(
                 match plugin.config.on_error {
                     OnError::Fail => {
                         run.outcome = RunOutcome::Failed(reason.clone());
-                        trace.push(run);
-                        return Err(PipelineError::Failed {
+                        Some(PipelineError::Failed {
                             plugin: plugin.config.name.clone(),
                             reason,
-                        });
+                        })
                     }
                     OnError::Skip => {
                         run.outcome = RunOutcome::Skipped(reason);
-                        trace.push(run);
+                        None
                     }
                 }
             }
+        };
+        runtime.metrics().call(&run.metric_labels(), took);
+        trace.push(run);
+        if let Some(error) = stop {
+            return Err(error);
         }
     }
     Ok(())
@@ -372,7 +396,17 @@ async fn call(
             runtime.refuel(&mut idle.store, &plugin.config);
             (idle.store, Some(idle.instance), idle.calls)
         }
-        None => (runtime.store(&plugin.config), None, 0),
+        None => match runtime.slot(timeout).await {
+            Ok(slot) => (runtime.store(&plugin.config, Some(slot)), None, 0),
+            Err(busy) => {
+                let reason = format!(
+                    "no plugin instance slot came free within {} ms (all {} busy)",
+                    busy.waited.as_millis(),
+                    engine::MAX_CONCURRENT_INSTANCES
+                );
+                return (Err(reason), Vec::new());
+            }
+        },
     };
     arm_deadline(&mut store, timeout);
     let invoke = async {

@@ -25,7 +25,24 @@
 
 /// Runs `$body` with `$db` bound to the backend, whichever it is: the
 /// statements are the same generic code for both.
+/// Runs one operation on whichever backend the store has; a call of one
+/// `SqlStore` method is timed into `tessera_store_query_duration_seconds`
+/// under the method's name.
 macro_rules! on_backend {
+    ($self:ident, $db:ident => $recv:ident . $method:ident ( $($arg:expr),* $(,)? ) . await) => {{
+        let started = std::time::Instant::now();
+        let result = match &$self.backend {
+            Backend::Sqlite($db) => $recv.$method($($arg),*).await,
+            Backend::Postgres($db) => $recv.$method($($arg),*).await,
+        };
+        $self
+            .queries
+            .get_or_create(&crate::metrics::StoreLabels {
+                operation: stringify!($method),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }};
     ($self:ident, $db:ident => $body:expr) => {
         match &$self.backend {
             Backend::Sqlite($db) => $body,
@@ -47,6 +64,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::metrics::{Histograms, StoreLabels};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -473,6 +491,8 @@ pub fn redacted_url(url: &str) -> String {
 pub struct Store {
     backend: Backend,
     schema_version: i64,
+    /// How long each operation took, for `/metrics`.
+    queries: Histograms<StoreLabels>,
 }
 
 #[derive(Clone)]
@@ -529,6 +549,7 @@ impl Store {
         Ok(Store {
             backend,
             schema_version,
+            queries: crate::metrics::histograms(),
         })
     }
 
@@ -545,6 +566,12 @@ impl Store {
         self.schema_version
     }
 
+    /// The durations of this store's operations (shared by its clones), for
+    /// [`crate::metrics::Metrics::new`].
+    pub fn query_timings(&self) -> Histograms<StoreLabels> {
+        self.queries.clone()
+    }
+
     /// The newest schema version this build knows.
     pub fn latest_schema_version() -> i64 {
         sql::latest_version()
@@ -557,6 +584,7 @@ impl Store {
         Ok(Store {
             backend: Backend::Sqlite(db),
             schema_version,
+            queries: crate::metrics::histograms(),
         })
     }
 

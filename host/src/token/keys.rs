@@ -374,6 +374,8 @@ pub fn states(
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<Arc<SigningKey>>,
+    /// The dates of each of `keys`.
+    lives: Vec<Lifecycle>,
     active: usize,
     by_algorithm: Vec<(Algorithm, usize)>,
     jwks: Vec<u8>,
@@ -394,6 +396,7 @@ impl KeySet {
             all.iter().filter(|(_, life)| !life.retired(now)).collect();
         published.sort_by_key(|(k, life)| (life.activates_at, life.created, k.kid.clone()));
         let keys: Vec<Arc<SigningKey>> = published.iter().map(|(k, _)| k.clone()).collect();
+        let lives = published.iter().map(|(_, life)| *life).collect();
         let jwks = json!({ "keys": keys.iter().map(|k| &k.public_jwk).collect::<Vec<_>>() });
         let position = |i: usize| keys.iter().position(|k| k.kid == all[i].0.kid);
         let by_algorithm = signers
@@ -405,6 +408,7 @@ impl KeySet {
             by_algorithm,
             jwks: jwks.to_string().into_bytes(),
             keys,
+            lives,
         })
     }
 
@@ -446,6 +450,45 @@ impl KeySet {
     /// Every published key, in activation order.
     pub fn keys(&self) -> &[Arc<SigningKey>] {
         &self.keys
+    }
+
+    /// For each algorithm that signs, since when its key has signed at `now`:
+    /// its activation, or its creation for a first key signing before its
+    /// activation has come.
+    pub fn signing_since(&self, now: u64) -> Vec<(Algorithm, u64)> {
+        self.by_algorithm
+            .iter()
+            .map(|&(alg, i)| {
+                let life = self.lives[i];
+                let since = if life.activates_at <= now {
+                    life.activates_at
+                } else {
+                    life.created
+                };
+                (alg, since)
+            })
+            .collect()
+    }
+
+    /// For each algorithm that signs, when the next published key of it
+    /// that does not sign yet will activate (none when no key waits).
+    pub fn next_activations(&self, now: u64) -> Vec<(Algorithm, u64)> {
+        self.by_algorithm
+            .iter()
+            .filter_map(|&(alg, signing)| {
+                let next = self
+                    .keys
+                    .iter()
+                    .zip(&self.lives)
+                    .enumerate()
+                    .filter(|&(i, (k, life))| {
+                        i != signing && k.algorithm == alg && life.activates_at > now
+                    })
+                    .map(|(_, (_, life))| life.activates_at)
+                    .min()?;
+                Some((alg, next))
+            })
+            .collect()
     }
 
     /// The JWKS document (RFC 7517), rendered once.
