@@ -581,8 +581,12 @@ fn init_logging(
                 .with_current_span(true)
                 .with_span_list(false)
                 .with_writer(writer)
+                // Audit events, and the request span they happen in (its
+                // module logs no events of its own).
                 .with_filter(
-                    Targets::new().with_target(tessera::audit::TARGET, tracing::Level::INFO),
+                    Targets::new()
+                        .with_target(tessera::audit::TARGET, tracing::Level::INFO)
+                        .with_target("tessera::http::observe", tracing::Level::INFO),
                 );
             registry
                 .with(main.with_filter(filter.and(not_audit)))

@@ -4,6 +4,7 @@
 //! request ends with one access line saying what it came to.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -105,6 +106,107 @@ fn a_log_format_that_does_not_exist_is_named() {
     assert!(!out.status.success());
     assert!(
         err.contains("TESSERA_LOG_FORMAT: \"yaml\" is not a log format; use text or json"),
+        "{err}"
+    );
+}
+
+/// `[log] audit = FILE`: who got which token, a failed client
+/// authentication and an admin call, as JSON lines in a file of their own
+/// and not in the log; a folder that does not exist is named by
+/// `tessera check`.
+#[test]
+fn audit_events_go_to_their_own_file() {
+    let admin = format!(
+        "\n[[apis]]\nidentifier = \"urn:tessera:admin\"\nscopes = [\"tessera:traces:read\"]\n\
+         \n[[clients]]\nid = \"ops\"\napp_type = \"machine\"\nsecret_hash = \"{}\"\n\
+         \n[[grants]]\nclient = \"ops\"\napi = \"urn:tessera:admin\"\nscopes = [\"tessera:traces:read\"]\n",
+        hash(GLOBEX_SECRET)
+    );
+    let t = Tessera::start(&(base_config("ES256") + "\n[log]\naudit = \"audit.log\"\n" + &admin));
+    let issued = t.acme(&[("audience", ORDERS), ("scope", "read:orders")]);
+    let jti = claims_unverified(issued.access_token())["jti"]
+        .as_str()
+        .expect("jti")
+        .to_owned();
+    t.token(
+        Some(("acme-sync", "not-the-secret")),
+        &[("grant_type", "client_credentials")],
+    )
+    .expect_error(401, "invalid_client");
+    let ops = t.token(
+        Some(("ops", GLOBEX_SECRET)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", "urn:tessera:admin"),
+        ],
+    );
+    let r = reqwest::blocking::Client::new()
+        .get(t.url("/admin/traces"))
+        .bearer_auth(ops.access_token())
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+
+    let path = t.dir.path().join("audit.log");
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    // Written by a background thread: wait for the last one.
+    assert!(
+        wait_for(Duration::from_secs(5), || events()
+            .iter()
+            .any(|e| e["event"] == "admin_call")),
+        "{:?}",
+        events()
+    );
+    let events = events();
+    let find = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {events:?}"))
+            .clone()
+    };
+    let issued = find("token_issued");
+    assert_eq!(issued["target"], "tessera::audit");
+    assert_eq!(issued["client_id"], "acme-sync");
+    assert_eq!(issued["grant"], "client_credentials");
+    assert_eq!(issued["audience"], ORDERS);
+    assert_eq!(issued["scope"], "read:orders");
+    assert_eq!(issued["subject"], "acme-sync@clients");
+    assert_eq!(issued["jti"], jti.as_str());
+    assert!(issued["span"]["request_id"].is_string(), "{issued}");
+    let failed = find("client_auth_failed");
+    assert_eq!(failed["client_id"], "\"acme-sync\"");
+    assert_eq!(failed["endpoint"], "/oauth/token");
+    let call = find("admin_call");
+    assert_eq!(call["endpoint"], "GET /admin/traces");
+    assert_eq!(call["client_id"], "ops");
+    assert_eq!(call["allowed"], true);
+    assert!(
+        !t.log().contains("token_issued"),
+        "audit events stay out of the log"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path)
+            .expect("audit file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let (_dir, config) =
+        write_config(&(base_config("ES256") + "\n[log]\naudit = \"no/such/folder/audit.log\"\n"));
+    let (ok, _, err) = run_tessera(&["check", "--config", &config]);
+    assert!(!ok);
+    assert!(
+        err.contains("log.audit: the folder of") && err.contains("does not exist"),
         "{err}"
     );
 }
