@@ -81,17 +81,7 @@ fn the_demo_serves_partners_and_its_operator() {
         .as_str()
         .expect("jti")
         .to_owned();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["trace", &jti, "--url", &t.base, "--admin-client", OPS.0])
-        .env("TESSERA_ADMIN_SECRET", OPS.1)
-        .output()
-        .expect("tessera trace");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = tessera_trace(&t, OPS, &jti);
     for line in [
         "token client_credentials  acme-sync -> https://orders.example.com  issued",
         "policy    client_access = require_client_grant; ceiling: read:orders write:orders",

@@ -174,16 +174,7 @@ fn tessera_trace_prints_the_recent_and_follows_new_ones() {
     };
 
     // One trace, readable, with an admin client's credentials.
-    let out = tessera()
-        .args(["trace", &jti, "--url", &t.base, "--admin-client", "ops"])
-        .output()
-        .expect("tessera trace");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = tessera_trace(&t, ("ops", OPS_SECRET), &jti);
     assert!(
         text.contains("token client_credentials  acme-sync -> https://orders.example.com  issued"),
         "{text}"

@@ -519,6 +519,24 @@ pub fn run_tessera(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `tessera trace ID` against `t` as the admin client `(id, secret)`: the
+/// readable trace it prints (the command must succeed).
+pub fn tessera_trace(t: &Tessera, admin: (&str, &str), id: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["trace", id, "--url", &t.base, "--admin-client", admin.0])
+        .env("TESSERA_ADMIN_SECRET", admin.1)
+        .env_remove("TESSERA_ADMIN_TOKEN")
+        .output()
+        .expect("tessera trace");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 /// Writes `text` as `tessera.toml` in a fresh folder; returns the folder
 /// (removed on drop) and the file's path.
 pub fn write_config(text: &str) -> (tempfile::TempDir, String) {
