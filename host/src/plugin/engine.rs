@@ -503,6 +503,42 @@ mod tests {
           (func (export "ok") (canon lift (core func $i "ok"))))
     "#;
 
+    /// With every slot held, a call waits for one: it gets the first that
+    /// comes free within its time, or says how long it waited; both waits
+    /// are timed, and the timeout counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_waits_for_a_free_slot_within_its_time() {
+        let runtime = Runtime::new().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONCURRENT_INSTANCES {
+            held.push(runtime.slot(Duration::ZERO).await.expect("a free slot"));
+        }
+        assert_eq!(
+            runtime.pool_reading().in_use,
+            MAX_CONCURRENT_INSTANCES as usize
+        );
+        let busy = runtime
+            .slot(Duration::from_millis(20))
+            .await
+            .err()
+            .expect("none free");
+        assert!(busy.waited >= Duration::from_millis(20), "{busy:?}");
+        let freed = held.pop();
+        let waiting = {
+            let runtime = runtime.clone();
+            tokio::spawn(async move { runtime.slot(Duration::from_secs(5)).await.is_ok() })
+        };
+        drop(freed);
+        assert!(
+            waiting.await.unwrap(),
+            "the freed slot went to the waiting call"
+        );
+        let m = runtime.metrics();
+        assert_eq!(m.slot_wait_timeouts.get(), 1);
+        drop(held);
+        assert_eq!(runtime.pool_reading().in_use, 0);
+    }
+
     /// docs/reliability.md, case 32: a call dropped while the plugin is
     /// suspended (the pipeline's backstop timeout, or a client that went
     /// away) unwinds the plugin's fiber without a panic, and dropping its

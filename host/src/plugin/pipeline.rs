@@ -391,6 +391,7 @@ async fn call(
 ) -> (CallResult, Vec<LogLine>) {
     let stage = event.stage();
     let timeout = plugin.config.timeout;
+    let started = Instant::now();
     let (mut store, reused, calls) = match plugin.pool.take(stage) {
         Some(mut idle) => {
             runtime.refuel(&mut idle.store, &plugin.config);
@@ -408,7 +409,10 @@ async fn call(
             }
         },
     };
-    arm_deadline(&mut store, timeout);
+    // A wait for a slot comes out of the plugin's time: the whole call is
+    // bounded by `timeout_ms`.
+    let left = timeout.saturating_sub(started.elapsed());
+    arm_deadline(&mut store, left);
     let invoke = async {
         let instance = match reused {
             Some(instance) => instance,
@@ -423,7 +427,7 @@ async fn call(
         }?;
         wasmtime::Result::Ok((result, instance))
     };
-    let (result, instance) = match tokio::time::timeout(timeout + BACKSTOP_GRACE, invoke).await {
+    let (result, instance) = match tokio::time::timeout(left + BACKSTOP_GRACE, invoke).await {
         Ok(Ok((result, instance))) => (Ok(result), Some(instance)),
         Ok(Err(e)) => (Err(describe_failure(&e, timeout)), None),
         Err(_) => (
