@@ -226,7 +226,7 @@ fn observe(c: &mut Criterion) {
         b.iter(|| {
             let decision = Decision {
                 api: Some("https://orders.example.com".into()),
-                rule: Some("client_access = require_client_grant".into()),
+                rule: Some("client_access = require_client_grant"),
                 ceiling: scopes.clone(),
                 requested: Some(scopes.clone()),
                 granted: scopes.clone(),

@@ -100,7 +100,6 @@ pub async fn exchange(
     )
     .await
     .map_err(|e| e.to_oauth())?;
-    decision.scopes.clone_from(&shape.scopes);
     decision.claims.clone_from(&shape.claims);
 
     let subject = token::client_subject(&client.id);

@@ -70,21 +70,19 @@ pub fn user_ceiling<'a>(
 
 /// The rule of `api` that decides client-credentials tokens, as the trace
 /// shows it (`client_access = require_client_grant`).
-pub fn client_rule(api: &Api) -> String {
-    let rule = match api.client_access {
-        ClientAccess::RequireClientGrant => "require_client_grant",
-        ClientAccess::DenyAll => "deny_all",
-    };
-    format!("client_access = {rule}")
+pub fn client_rule(api: &Api) -> &'static str {
+    match api.client_access {
+        ClientAccess::RequireClientGrant => "client_access = require_client_grant",
+        ClientAccess::DenyAll => "client_access = deny_all",
+    }
 }
 
 /// The rule of `api` that decides user tokens, as the trace shows it
 /// (`user_access = allow_all`).
-pub fn user_rule(api: &Api) -> String {
-    let rule = match api.user_access {
-        UserAccess::AllowAll => "allow_all",
-        UserAccess::RequireClientGrant => "require_client_grant",
-        UserAccess::DenyAll => "deny_all",
-    };
-    format!("user_access = {rule}")
+pub fn user_rule(api: &Api) -> &'static str {
+    match api.user_access {
+        UserAccess::AllowAll => "user_access = allow_all",
+        UserAccess::RequireClientGrant => "user_access = require_client_grant",
+        UserAccess::DenyAll => "user_access = deny_all",
+    }
 }

@@ -100,19 +100,15 @@ fn trace_of(
 ) -> Trace {
     let (id, subject, outcome) = match result {
         Ok(issued) => {
-            if decision.api.is_none() {
-                decision.api = Some(issued.audience.clone());
-            }
-            if decision.plugins.is_empty() && decision.scopes.is_empty() {
-                // Code and refresh grants run no plugin: their scopes and
-                // claims were decided at sign-in.
-                decision.scopes = issued
-                    .scope
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-            }
+            // What every grant issued; the claims of a code or refresh
+            // token's grant were decided at its sign-in.
+            decision.api = Some(issued.audience.clone());
+            decision.scopes = issued
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             (
                 issued.jti.clone(),
                 Some(issued.subject.clone()),
@@ -234,9 +230,12 @@ async fn handle(
             redirect_uri,
             code_verifier,
         } => {
-            *sign_in = Some(grants::sign_in::transaction_id(&crate::store::secret_hash(
-                &code,
-            )));
+            // The id of the sign-in's trace, for this one's (a hash of the
+            // code, which the grant hashes again: only while traces are kept).
+            if issuer.traces.enabled() {
+                let code_hash = crate::store::secret_hash(&code);
+                *sign_in = Some(grants::sign_in::transaction_id(&code_hash));
+            }
             grants::authorization_code::exchange(
                 &snapshot,
                 &keys,

@@ -30,7 +30,7 @@ pub struct Decision {
     /// The API's access rule that applied (`client_access =
     /// require_client_grant`, `user_access = allow_all`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<&'static str>,
     /// The scopes the policy allows at most (the grant's, within the API's).
     pub ceiling: Vec<String>,
     /// The scopes asked for (`None`: none named, so all of the ceiling).
