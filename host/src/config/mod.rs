@@ -123,7 +123,7 @@ pub enum ClientAccess {
 }
 
 /// The kind of application a client is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppType {
     /// Browser single-page application (public).

@@ -74,7 +74,8 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         .exports(engine)
         .map(|(name, item)| describe(name, &item.ty))
         .collect();
-    let wit = ty
+    // A component that does not load may still name the version it meant.
+    let imported = ty
         .imports(engine)
         .map(|(name, _)| name)
         .find_map(|name| name.strip_prefix("tessera:plugin/"))
@@ -83,10 +84,10 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
 
     let config = PluginConfig::standalone("inspect".into(), file.to_owned());
     let settings = super::runtime_settings(cache_dir);
-    let (stages, load_error) =
+    let (stages, wit, load_error) =
         match crate::plugin::registry::load(&runtime, &config, &settings, &[]) {
-            Ok(p) => (p.exports.names(), None),
-            Err(e) => (Vec::new(), Some(e.reason)),
+            Ok(p) => (p.exports.names(), Some(p.abi.package().to_owned()), None),
+            Err(e) => (Vec::new(), imported, Some(e.reason)),
         };
     let runtime = metadata
         .build

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
@@ -24,7 +24,6 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{host, types};
 use crate::config::{MAX_PLUGIN_MEMORY_MB, PluginConfig, PluginSecret};
 use crate::metrics::{PluginMetrics, PoolReading};
 
@@ -98,7 +97,7 @@ impl Runtime {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        host::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        super::abi::add_to_linker(&mut linker)?;
         spawn_ticker(&engine);
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -429,10 +428,10 @@ impl WasiView for PluginState {
     }
 }
 
-impl types::Host for PluginState {}
-
-impl host::Host for PluginState {
-    fn log(&mut self, level: types::LogLevel, message: String) {
+impl PluginState {
+    /// Keeps a line the plugin logged: at most [`MAX_LOG_LINES`] per call,
+    /// each cut to [`MAX_LOG_LINE`] bytes.
+    pub fn log(&mut self, level: &'static str, message: String) {
         if self.logs.len() >= MAX_LOG_LINES {
             self.dropped_logs = self.dropped_logs.saturating_add(1);
             return;
@@ -446,22 +445,17 @@ impl host::Host for PluginState {
             message.truncate(cut);
             message.push('…');
         }
-        let level = match level {
-            types::LogLevel::Trace => "trace",
-            types::LogLevel::Debug => "debug",
-            types::LogLevel::Info => "info",
-            types::LogLevel::Warn => "warn",
-            types::LogLevel::Error => "error",
-        };
         self.logs.push(LogLine { level, message });
     }
 
-    fn config(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+    /// A value of the plugin's `config` table.
+    pub fn config(&self, key: &str) -> Option<String> {
+        self.config.get(key).cloned()
     }
 
-    fn secret(&mut self, name: String) -> Option<String> {
-        self.secrets.get(&name).map(|s| s.expose().to_owned())
+    /// A secret of the plugin's `secrets` table.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.get(name).map(|s| s.expose().to_owned())
     }
 }
 

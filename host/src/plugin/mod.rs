@@ -3,20 +3,25 @@
 //! - [`engine`] owns the one wasmtime `Engine` (pooling allocator, epoch ticker)
 //!   and the linker; it is the only module allowed `unsafe` (loading compiled
 //!   artifacts from the on-disk cache).
-//! - [`bindings`] holds the generated WIT bindings, private to this module.
+//! - [`abi`] has one module per WIT version, the only code that sees
+//!   generated bindings.
+//! - [`event`] is what a stage passes to a plugin and takes back, in the
+//!   host's own types.
+//! - [`lease`] holds an instance for one call: acquiring it (fresh or warm),
+//!   the deadline, the call, giving it back.
 //! - [`registry`] compiles (or loads from cache) and pre-instantiates the
 //!   configured plugins.
 //! - [`pipeline`] runs a stage: plugins in order, each in its own `Store`,
 //!   with a deadline, a memory cap and bounded output.
-//! - [`convert`] is the only place WIT types and domain types meet.
 //! - [`warm`] keeps idle instances of plugins whose runtime is expensive to
 //!   start (JavaScript, Python), when their configuration allows it.
 //! - [`metadata`] reads what a component file says about itself.
 
-mod bindings;
-pub mod convert;
+pub mod abi;
 #[allow(unsafe_code)]
 pub mod engine;
+pub mod event;
+mod lease;
 pub mod metadata;
 pub mod pipeline;
 pub mod registry;

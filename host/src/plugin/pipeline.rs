@@ -9,16 +9,13 @@
 //! `on_error`: `fail` ends it with `server_error`, `skip` ignores the plugin.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::{Map, Value};
-use wasmtime::{Store, Trap, UpdateDeadline};
-
-use super::bindings::types as wit;
-use super::convert;
-use super::engine::{self, LogLine, PluginState, Runtime};
+use super::engine::{LogLine, Runtime};
+use super::event::{Changes, Event, Facts};
+pub use super::event::{RequestInfo, TokenShape, TransactionInfo};
+use super::lease::Lease;
 use super::registry::LoadedPlugin;
-use super::warm::{Bound, Idle};
 use crate::config::{Api, ClaimsConfig, Client, OnError, Stage, json_len};
 use crate::oauth::OAuthError;
 use crate::store::User;
@@ -30,53 +27,6 @@ pub const MAX_CLAIMS: usize = 64;
 pub const MAX_CLAIMS_BYTES: usize = 16 * 1024;
 /// Longest custom claim name.
 pub const MAX_CLAIM_NAME: usize = 256;
-/// Extra time past `timeout_ms` before the async backstop drops a call that is
-/// blocked in a host function (where epochs are not checked).
-const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
-
-/// The HTTP request, as plugins see it.
-#[derive(Debug, Clone, Default)]
-pub struct RequestInfo {
-    /// Peer IP.
-    pub ip: String,
-    /// `User-Agent`.
-    pub user_agent: Option<String>,
-    /// `Host`.
-    pub hostname: String,
-    /// Method.
-    pub method: String,
-    /// Parameters without secrets.
-    pub params: Vec<(String, String)>,
-}
-
-/// The protocol state, as plugins see it.
-#[derive(Debug, Clone, Default)]
-pub struct TransactionInfo {
-    /// Also the access token's `jti`.
-    pub id: String,
-    /// `grant_type`.
-    pub grant_type: &'static str,
-    /// Scopes asked for.
-    pub requested_scopes: Vec<String>,
-    /// Scopes granted before plugins.
-    pub granted_scopes: Vec<String>,
-    /// Redirect URI of a user flow.
-    pub redirect_uri: Option<String>,
-    /// `audience`/`resource` as asked.
-    pub requested_audience: Option<String>,
-}
-
-/// The token as the plugins shape it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TokenShape {
-    /// Custom access-token claims.
-    pub claims: Map<String, Value>,
-    /// Access-token scopes.
-    pub scopes: Vec<String>,
-    /// Custom ID-token claims.
-    pub id_claims: Map<String, Value>,
-}
-
 /// What happened when one plugin ran.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PluginRun {
@@ -184,43 +134,6 @@ pub struct Authorize<'a> {
     pub transaction: &'a TransactionInfo,
 }
 
-/// One stage's event, converted once; only the token state changes between
-/// plugins.
-enum Event {
-    CredentialsExchange(wit::CredentialsExchangeEvent),
-    Authorize(wit::AuthorizeEvent),
-}
-
-impl Event {
-    fn set_state(&mut self, shape: &TokenShape) {
-        match self {
-            Event::CredentialsExchange(e) => e.access_token = convert::token_state(shape),
-            Event::Authorize(e) => {
-                e.access_token = convert::token_state(shape);
-                e.id_token = convert::id_token_state(shape);
-            }
-        }
-    }
-
-    fn stage(&self) -> Stage {
-        match self {
-            Event::CredentialsExchange(_) => Stage::CredentialsExchange,
-            Event::Authorize(_) => Stage::Authorize,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct DeadlineExceeded;
-
-impl std::fmt::Display for DeadlineExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("deadline exceeded")
-    }
-}
-
-impl std::error::Error for DeadlineExceeded {}
-
 /// Runs the credentials-exchange stage. The shape starts as the issuer's
 /// decision (scopes) and ends as the plugins left it; the trace gets one entry
 /// per plugin that ran.
@@ -239,18 +152,19 @@ pub async fn credentials_exchange(
     {
         return Ok(());
     }
-    let event = Event::CredentialsExchange(wit::CredentialsExchangeEvent {
-        client: convert::client(input.client),
-        api: convert::api(input.api),
-        request: convert::request(input.request),
-        transaction: convert::transaction(input.transaction),
-        access_token: convert::token_state(shape),
-    });
+    let facts = Facts::new(
+        input.client,
+        Some(input.api),
+        None,
+        input.request,
+        input.transaction,
+    );
     run(
         runtime,
         plugins,
         claims_config,
-        event,
+        Stage::CredentialsExchange,
+        facts,
         audience,
         &[],
         shape,
@@ -277,20 +191,19 @@ pub async fn authorize(
     {
         return Ok(());
     }
-    let event = Event::Authorize(wit::AuthorizeEvent {
-        client: convert::client(input.client),
-        api: input.api.map(convert::api),
-        user: convert::user(input.user),
-        request: convert::request(input.request),
-        transaction: convert::transaction(input.transaction),
-        access_token: convert::token_state(shape),
-        id_token: convert::id_token_state(shape),
-    });
+    let facts = Facts::new(
+        input.client,
+        input.api,
+        Some(input.user),
+        input.request,
+        input.transaction,
+    );
     run(
         runtime,
         plugins,
         claims_config,
-        event,
+        Stage::Authorize,
+        facts,
         audience,
         scope_ceiling,
         shape,
@@ -307,20 +220,25 @@ async fn run(
     runtime: &Runtime,
     plugins: &[Arc<LoadedPlugin>],
     claims_config: ClaimsConfig,
-    mut event: Event,
+    stage: Stage,
+    facts: Facts,
     audience: Option<&str>,
     scope_ceiling: &[String],
     shape: &mut TokenShape,
     trace: &mut Vec<PluginRun>,
 ) -> Result<(), PipelineError> {
-    let stage = event.stage();
+    let facts = Arc::new(facts);
     for plugin in plugins.iter().filter(|p| p.runs_for(stage, audience)) {
-        event.set_state(shape);
+        let event = Event {
+            stage,
+            facts: facts.clone(),
+            token: shape.clone(),
+        };
         let started = Instant::now();
         let (result, logs) = call(runtime, plugin, &event).await;
         let outcome = match result {
             Ok(Ok(changes)) => apply(stage, changes, shape, scope_ceiling, claims_config),
-            Ok(Err(denial)) => Err(Decision::Deny(convert::denial(denial))),
+            Ok(Err(denial)) => Err(Decision::Deny(denial.into_oauth())),
             Err(reason) => Err(Decision::Fail(reason)),
         };
         let took = started.elapsed();
@@ -379,96 +297,19 @@ async fn run(
     Ok(())
 }
 
-type CallResult = Result<Result<wit::Changes, wit::Denial>, String>;
-
-/// One call with the deadline armed, on an idle instance when the plugin keeps
-/// them and one is free, otherwise on a fresh instance in a fresh store.
-/// Returns the result and what the plugin logged (also when it trapped).
+/// One call on a leased instance; the result, and what the plugin logged
+/// (also when it trapped).
 async fn call(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
     event: &Event,
-) -> (CallResult, Vec<LogLine>) {
-    let stage = event.stage();
-    let timeout = plugin.config.timeout;
-    let started = Instant::now();
-    let (mut store, reused, calls) = match plugin.pool.take(stage) {
-        Some(mut idle) => {
-            runtime.refuel(&mut idle.store, &plugin.config);
-            (idle.store, Some(idle.instance), idle.calls)
-        }
-        None => match runtime.slot(timeout).await {
-            Ok(slot) => (runtime.store(&plugin.config, Some(slot)), None, 0),
-            Err(busy) => {
-                let reason = format!(
-                    "no plugin instance slot came free within {} ms (all {} busy)",
-                    busy.waited.as_millis(),
-                    engine::MAX_CONCURRENT_INSTANCES
-                );
-                return (Err(reason), Vec::new());
-            }
-        },
+) -> (Result<super::event::Answer, String>, Vec<LogLine>) {
+    let mut lease = match Lease::acquire(runtime, plugin, event.stage).await {
+        Ok(lease) => lease,
+        Err(reason) => return (Err(reason), Vec::new()),
     };
-    // A wait for a slot comes out of the plugin's time: the whole call is
-    // bounded by `timeout_ms`.
-    let left = timeout.saturating_sub(started.elapsed());
-    arm_deadline(&mut store, left);
-    let invoke = async {
-        let instance = match reused {
-            Some(instance) => instance,
-            None => instantiate(plugin, stage, &mut store).await?,
-        };
-        let result = match (&instance, event) {
-            (Bound::CredentialsExchange(i), Event::CredentialsExchange(e)) => {
-                i.call_on_credentials_exchange(&mut store, e).await
-            }
-            (Bound::Authorize(i), Event::Authorize(e)) => i.call_on_authorize(&mut store, e).await,
-            _ => Err(wasmtime::Error::msg("an instance of the other stage")),
-        }?;
-        wasmtime::Result::Ok((result, instance))
-    };
-    let (result, instance) = match tokio::time::timeout(left + BACKSTOP_GRACE, invoke).await {
-        Ok(Ok((result, instance))) => (Ok(result), Some(instance)),
-        Ok(Err(e)) => (Err(describe_failure(&e, timeout)), None),
-        Err(_) => (
-            Err(format!("timed out after {} ms", timeout.as_millis())),
-            None,
-        ),
-    };
-    let logs = take_logs(&mut store);
-    // Only an instance that returned normally and kept quiet on standard
-    // error is reused; anything else may be in a broken state.
-    if let Some(instance) = instance
-        && !store.data().wrote_stderr()
-    {
-        plugin.pool.give_back(
-            stage,
-            Idle {
-                store,
-                instance,
-                calls: calls + 1,
-            },
-        );
-    }
-    (result, logs)
-}
-
-async fn instantiate(
-    plugin: &LoadedPlugin,
-    stage: Stage,
-    store: &mut Store<PluginState>,
-) -> wasmtime::Result<Bound> {
-    let missing = || wasmtime::Error::msg(format!("does not export the {} stage", stage.as_str()));
-    Ok(match stage {
-        Stage::CredentialsExchange => {
-            let pre = plugin.credentials_exchange.as_ref().ok_or_else(missing)?;
-            Bound::CredentialsExchange(pre.instantiate_async(store).await?)
-        }
-        Stage::Authorize => {
-            let pre = plugin.authorize.as_ref().ok_or_else(missing)?;
-            Bound::Authorize(pre.instantiate_async(store).await?)
-        }
-    })
+    let result = lease.call(event).await;
+    (result, lease.finish())
 }
 
 enum Decision {
@@ -476,79 +317,11 @@ enum Decision {
     Fail(String),
 }
 
-/// Interrupts the call at `timeout`, yielding to the executor on every epoch
-/// tick before that so a busy plugin never starves other requests.
-fn arm_deadline(store: &mut Store<PluginState>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(DeadlineExceeded))
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-}
-
-fn take_logs(store: &mut Store<PluginState>) -> Vec<LogLine> {
-    let stderr = store.data().stderr();
-    let state = store.data_mut();
-    let mut logs = std::mem::take(&mut state.logs);
-    let dropped = std::mem::take(&mut state.dropped_logs);
-    if dropped > 0 {
-        logs.push(LogLine {
-            level: "warn",
-            message: format!("{dropped} more log lines dropped"),
-        });
-    }
-    if !stderr.is_empty() {
-        logs.push(LogLine {
-            level: "error",
-            message: format!("stderr: {stderr}"),
-        });
-    }
-    logs
-}
-
-fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
-    if e.downcast_ref::<DeadlineExceeded>().is_some() {
-        return format!("timed out after {} ms", timeout.as_millis());
-    }
-    if let Some(trap) = e.downcast_ref::<Trap>() {
-        return match trap {
-            Trap::StackOverflow => "trapped: stack overflow".to_owned(),
-            Trap::OutOfFuel => "ran out of fuel (its fuel budget per call)".to_owned(),
-            Trap::UnreachableCodeReached => {
-                "trapped: unreachable (a panic or abort in the plugin)".to_owned()
-            }
-            other => format!("trapped: {other}"),
-        };
-    }
-    // A failure inside the guest reads "error while executing at wasm
-    // backtrace:" and then frames; the reason is the innermost cause.
-    let text = format!("{e:#}");
-    let first = text.lines().next().unwrap_or("failed");
-    if first.starts_with("too much data is being copied between the host and the guest") {
-        return format!(
-            "passed the host more than {} bytes at once (its result, or one host call); \
-             refused while it was read, before being copied",
-            engine::MAX_TRANSFER_BYTES
-        );
-    }
-    if first.starts_with("error while executing") {
-        let cause = e.root_cause().to_string();
-        if let Some(line) = cause.lines().next().filter(|l| !l.is_empty()) {
-            return line.to_owned();
-        }
-    }
-    first.to_owned()
-}
-
 /// Checks a plugin's changes against the stage's rules and, if all pass,
 /// applies them. Returns a summary of what changed.
 fn apply(
     stage: Stage,
-    changes: wit::Changes,
+    changes: Changes,
     shape: &mut TokenShape,
     scope_ceiling: &[String],
     claims_config: ClaimsConfig,
@@ -568,7 +341,8 @@ fn apply(
     ] {
         for (name, value) in list {
             check_claim_name(&name, claims_config).map_err(fail)?;
-            match convert::value_from_wit(value)
+            match value
+                .into_json()
                 .map_err(|e| fail(format!("claim {name:?}: {e}")))?
             {
                 Some(v) => {
@@ -649,14 +423,10 @@ fn check_claim_name(name: &str, claims_config: ClaimsConfig) -> Result<(), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::event::ClaimValue as V;
 
-    fn changes() -> wit::Changes {
-        wit::Changes {
-            access_token_claims: vec![],
-            id_token_claims: vec![],
-            add_scopes: vec![],
-            remove_scopes: vec![],
-        }
+    fn changes() -> Changes {
+        Changes::default()
     }
 
     const OPEN: ClaimsConfig = ClaimsConfig {
@@ -672,8 +442,8 @@ mod tests {
         let before = shape.clone();
         let mut c = changes();
         c.access_token_claims = vec![
-            ("ok".into(), wit::Value::Text("x".into())),
-            ("sub".into(), wit::Value::Text("evil".into())),
+            ("ok".into(), V::Text("x".into())),
+            ("sub".into(), V::Text("evil".into())),
         ];
         c.remove_scopes = vec!["a".into()];
         let Err(Decision::Fail(reason)) =
@@ -693,10 +463,7 @@ mod tests {
         };
         let mut c = changes();
         c.remove_scopes = vec!["a".into(), "zzz".into()];
-        c.access_token_claims = vec![
-            ("n".into(), wit::Value::Integer(1)),
-            ("gone".into(), wit::Value::Null),
-        ];
+        c.access_token_claims = vec![("n".into(), V::Integer(1)), ("gone".into(), V::Null)];
         apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN)
             .ok()
             .expect("applied");
@@ -728,23 +495,22 @@ mod tests {
         let mut shape = TokenShape::default();
         let mut c = changes();
         c.access_token_claims = (0..=MAX_CLAIMS)
-            .map(|i| (format!("c{i}"), wit::Value::Boolean(true)))
+            .map(|i| (format!("c{i}"), V::Boolean(true)))
             .collect();
         assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN).is_err());
 
         let mut c = changes();
-        c.access_token_claims =
-            vec![("big".into(), wit::Value::Text("x".repeat(MAX_CLAIMS_BYTES)))];
+        c.access_token_claims = vec![("big".into(), V::Text("x".repeat(MAX_CLAIMS_BYTES)))];
         assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], OPEN).is_err());
 
         let strict = ClaimsConfig {
             require_namespace: true,
         };
         let mut c = changes();
-        c.access_token_claims = vec![("plain".into(), wit::Value::Boolean(true))];
+        c.access_token_claims = vec![("plain".into(), V::Boolean(true))];
         assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], strict).is_err());
         let mut c = changes();
-        c.access_token_claims = vec![("https://x.example/plain".into(), wit::Value::Boolean(true))];
+        c.access_token_claims = vec![("https://x.example/plain".into(), V::Boolean(true))];
         assert!(apply(Stage::CredentialsExchange, c, &mut shape, &[], strict).is_ok());
     }
 }
@@ -753,51 +519,8 @@ mod tests {
 /// tests: the same rules, reached without a component.
 #[doc(hidden)]
 pub mod output {
-    use super::{ClaimsConfig, Decision, Stage, TokenShape, wit};
-
-    /// A claim value as the WIT `value` variant carries it.
-    #[derive(Debug, Clone)]
-    pub enum ClaimValue {
-        /// `null`: removes the claim.
-        Null,
-        /// `boolean`.
-        Boolean(bool),
-        /// `integer`.
-        Integer(i64),
-        /// `number`.
-        Number(f64),
-        /// `text`.
-        Text(String),
-        /// `text-list`.
-        TextList(Vec<String>),
-        /// `json`: JSON text.
-        Json(String),
-    }
-
-    /// A plugin's `changes` record.
-    #[derive(Debug, Clone, Default)]
-    pub struct Output {
-        /// `access-token-claims`.
-        pub access_token_claims: Vec<(String, ClaimValue)>,
-        /// `id-token-claims`.
-        pub id_token_claims: Vec<(String, ClaimValue)>,
-        /// `add-scopes`.
-        pub add_scopes: Vec<String>,
-        /// `remove-scopes`.
-        pub remove_scopes: Vec<String>,
-    }
-
-    fn to_wit(v: ClaimValue) -> wit::Value {
-        match v {
-            ClaimValue::Null => wit::Value::Null,
-            ClaimValue::Boolean(b) => wit::Value::Boolean(b),
-            ClaimValue::Integer(i) => wit::Value::Integer(i),
-            ClaimValue::Number(n) => wit::Value::Number(n),
-            ClaimValue::Text(s) => wit::Value::Text(s),
-            ClaimValue::TextList(l) => wit::Value::TextList(l),
-            ClaimValue::Json(j) => wit::Value::Json(j),
-        }
-    }
+    use super::{ClaimsConfig, Decision, Stage, TokenShape};
+    pub use crate::plugin::event::{Changes as Output, ClaimValue};
 
     /// Applies `output` to `shape` as the pipeline would at `stage`; on
     /// refusal, `shape` is unchanged and the reason is returned.
@@ -808,20 +531,9 @@ pub mod output {
         scope_ceiling: &[String],
         require_namespace: bool,
     ) -> Result<Vec<String>, String> {
-        let claims = |list: Vec<(String, ClaimValue)>| {
-            list.into_iter()
-                .map(|(k, v)| (k, to_wit(v)))
-                .collect::<Vec<_>>()
-        };
-        let changes = wit::Changes {
-            access_token_claims: claims(output.access_token_claims),
-            id_token_claims: claims(output.id_token_claims),
-            add_scopes: output.add_scopes,
-            remove_scopes: output.remove_scopes,
-        };
         super::apply(
             stage,
-            changes,
+            output,
             shape,
             scope_ceiling,
             ClaimsConfig { require_namespace },

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use ring::digest::{SHA256, digest};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::{authz, ce};
+use super::abi::{self, Version};
 use super::engine::{MAX_CONCURRENT_INSTANCES, PluginState, Runtime};
 use super::metadata::Metadata;
 use super::warm::{Pool, Warm};
@@ -75,8 +75,10 @@ pub struct LoadedPlugin {
     pub(crate) pool: Pool,
     /// The compiled component, reused by a reload when the file is unchanged.
     component: Component,
-    pub(crate) credentials_exchange: Option<ce::CredentialsExchangePre<PluginState>>,
-    pub(crate) authorize: Option<authz::AuthorizePre<PluginState>>,
+    /// The WIT version it was built against.
+    pub abi: Version,
+    credentials_exchange: Option<abi::Pre>,
+    authorize: Option<abi::Pre>,
 }
 
 impl fmt::Debug for LoadedPlugin {
@@ -98,6 +100,14 @@ impl LoadedPlugin {
     /// Idle instances kept right now.
     pub fn idle_instances(&self) -> usize {
         self.pool.idle()
+    }
+
+    /// The component linked for `stage`, if it exports it.
+    pub(crate) fn pre(&self, stage: Stage) -> Option<&abi::Pre> {
+        match stage {
+            Stage::CredentialsExchange => self.credentials_exchange.as_ref(),
+            Stage::Authorize => self.authorize.as_ref(),
+        }
     }
 
     /// Whether this plugin runs at `stage` for the API `audience`.
@@ -231,40 +241,25 @@ pub fn load(
             .compile_cached(&bytes, &sha256, cache_dir, compile_timeout)
             .map_err(|e| fail(format!("{shown} does not compile: {}", first_line(&e))))?,
     };
+    let version = abi::version_of(&component, runtime.linker());
     let pre: InstancePre<PluginState> =
         runtime.linker().instantiate_pre(&component).map_err(|e| {
             fail(format!(
                 "{shown} needs an import Tessera does not provide ({}); plugins may import only \
-             tessera:plugin/host@0.1.0 and WASI 0.2",
-                first_line(&e)
+                 the host interface of their tessera:plugin version ({}) and WASI 0.2",
+                first_line(&e),
+                abi::supported()
             ))
         })?;
-
-    let credentials_exchange = match component.get_export_index(None, "on-credentials-exchange") {
-        None => None,
-        Some(_) => Some(ce::CredentialsExchangePre::new(pre.clone()).map_err(|e| {
-            fail(format!(
-                "{shown} exports on-credentials-exchange with another signature ({}); rebuild it against tessera:plugin@0.1.0",
-                first_line(&e)
-            ))
-        })?),
-    };
-    let authorize = match component.get_export_index(None, "on-authorize") {
-        None => None,
-        Some(_) => Some(authz::AuthorizePre::new(pre.clone()).map_err(|e| {
-            fail(format!(
-                "{shown} exports on-authorize with another signature ({}); rebuild it against tessera:plugin@0.1.0",
-                first_line(&e)
-            ))
-        })?),
-    };
+    let linked = abi::link(&component, &pre, version).map_err(|r| fail(format!("{shown} {r}")))?;
     let exports = Stages {
-        credentials_exchange: credentials_exchange.is_some(),
-        authorize: authorize.is_some(),
+        credentials_exchange: linked.credentials_exchange.is_some(),
+        authorize: linked.authorize.is_some(),
     };
     if exports == Stages::default() {
         return Err(fail(format!(
-            "{shown} exports neither on-credentials-exchange nor on-authorize; build it for a world of tessera:plugin@0.1.0"
+            "{shown} exports neither on-credentials-exchange nor on-authorize; build it for a world of {}",
+            version.package()
         )));
     }
     let stages = match &plugin.stages {
@@ -302,8 +297,9 @@ pub fn load(
         metadata,
         pool: Pool::new(warm),
         component,
-        credentials_exchange,
-        authorize,
+        abi: linked.version,
+        credentials_exchange: linked.credentials_exchange,
+        authorize: linked.authorize,
     })
 }
 

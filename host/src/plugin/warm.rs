@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use wasmtime::Store;
 
-use super::bindings::{authz, ce};
+use super::abi;
 use super::engine::PluginState;
 use crate::config::Stage;
 
@@ -44,16 +44,10 @@ impl Warm {
     }
 }
 
-/// An instance bound to one stage's export.
-pub(crate) enum Bound {
-    CredentialsExchange(ce::CredentialsExchange),
-    Authorize(authz::Authorize),
-}
-
 /// An idle instance, its store, and how many calls it has served.
 pub(crate) struct Idle {
     pub store: Store<PluginState>,
-    pub instance: Bound,
+    pub instance: abi::Instance,
     pub calls: u32,
 }
 

@@ -1,0 +1,138 @@
+//! The plugin ABI: one module per WIT version the host runs, each the only
+//! code that sees that version's generated bindings. The rest of the runtime
+//! speaks [`super::event`]'s types and holds a version's linked component or
+//! instance as a [`Pre`] or an [`Instance`].
+//!
+//! Adding a version is a new module beside [`v0_1`], a case in [`Version`],
+//! [`Pre`] and [`Instance`], and a line in [`add_to_linker`] and [`link`].
+
+use wasmtime::Store;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use super::engine::PluginState;
+use super::event::{Answer, Event};
+
+pub(crate) mod v0_1;
+
+/// A version of the `tessera:plugin` WIT package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Version {
+    /// `tessera:plugin@0.1.0`: the event as records, copied in whole.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+}
+
+impl Version {
+    /// `0.1.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V0_1 => "0.1.0",
+        }
+    }
+
+    /// `tessera:plugin@0.1.0`.
+    pub fn package(self) -> &'static str {
+        match self {
+            Version::V0_1 => v0_1::PACKAGE,
+        }
+    }
+}
+
+/// The versions a component can be built against, newest first, as users
+/// read them in an error.
+pub fn supported() -> String {
+    [Version::V0_1]
+        .iter()
+        .map(|v| v.package())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A component linked for one stage, ready to instantiate.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    /// Built against 0.1.0.
+    V0_1(v0_1::Pre),
+}
+
+/// An instance bound to its stage's export.
+pub(crate) enum Instance {
+    /// Of a 0.1.0 component.
+    V0_1(v0_1::Instance),
+}
+
+/// A component linked for the stages it exports.
+pub(crate) struct Linked {
+    /// The WIT version it was built against.
+    pub version: Version,
+    /// Its `on-credentials-exchange`, if exported.
+    pub credentials_exchange: Option<Pre>,
+    /// Its `on-authorize`, if exported.
+    pub authorize: Option<Pre>,
+}
+
+/// Adds every version's host interfaces to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    v0_1::add_to_linker(linker)
+}
+
+/// The version `component` was built against: the version of the
+/// `tessera:plugin` interfaces it imports (0.1.0 when it imports none: a 0.1.0
+/// plugin need not call the host).
+pub(crate) fn version_of(component: &Component, linker: &Linker<PluginState>) -> Version {
+    let engine = linker.engine();
+    for (name, _) in component.component_type().imports(engine) {
+        if name.starts_with("tessera:plugin/") && name.ends_with("@0.1.0") {
+            return Version::V0_1;
+        }
+    }
+    Version::V0_1
+}
+
+/// Links `component` (already checked against the linker as `pre`) for the
+/// stages it exports. `Err` says what does not match, to follow the file's
+/// name.
+pub(crate) fn link(
+    component: &Component,
+    pre: &InstancePre<PluginState>,
+    version: Version,
+) -> Result<Linked, String> {
+    let (credentials_exchange, authorize) = match version {
+        Version::V0_1 => {
+            let (ce, authz) = v0_1::link(component, pre)?;
+            (ce.map(Pre::V0_1), authz.map(Pre::V0_1))
+        }
+    };
+    Ok(Linked {
+        version,
+        credentials_exchange,
+        authorize,
+    })
+}
+
+impl Pre {
+    /// A new instance in `store`.
+    pub async fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Instance> {
+        match self {
+            Pre::V0_1(p) => Ok(Instance::V0_1(p.instantiate(store).await?)),
+        }
+    }
+}
+
+impl Instance {
+    /// Calls the instance's stage with `event`.
+    pub async fn call(
+        &self,
+        store: &mut Store<PluginState>,
+        event: &Event,
+    ) -> wasmtime::Result<Answer> {
+        match self {
+            Instance::V0_1(i) => i.call(store, event).await,
+        }
+    }
+}
+
+fn first_line(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or("").to_owned()
+}

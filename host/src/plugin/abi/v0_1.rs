@@ -1,0 +1,299 @@
+//! `tessera:plugin@0.1.0` (`wit/plugin.wit`): the bindings, the host
+//! functions, and the conversions between its records and the host's
+//! [`Event`], [`Changes`] and [`Denial`]. The only module that sees this
+//! version's generated types.
+//!
+//! 0.1.0 passes the whole event as records: every string and list of it is
+//! copied into the guest before the call, whether the plugin reads it or not.
+
+use serde_json::{Map, Value};
+use wasmtime::Store;
+use wasmtime::component::{Component, InstancePre, Linker};
+
+use crate::config::AppType;
+use crate::oauth::ErrorCode;
+use crate::plugin::engine::PluginState;
+use crate::plugin::event::{Answer, Changes, ClaimValue, Denial, Event, Facts, TokenShape};
+
+mod ce {
+    wasmtime::component::bindgen!({
+        path: "../wit/plugin.wit",
+        world: "credentials-exchange",
+        exports: { default: async },
+    });
+}
+
+mod authz {
+    wasmtime::component::bindgen!({
+        path: "../wit/plugin.wit",
+        world: "authorize",
+        exports: { default: async },
+        with: {
+            "tessera:plugin/types": super::ce::tessera::plugin::types,
+            "tessera:plugin/host": super::ce::tessera::plugin::host,
+        },
+    });
+}
+
+use ce::tessera::plugin::{host, types as wit};
+
+/// The WIT package this module speaks.
+pub const PACKAGE: &str = "tessera:plugin@0.1.0";
+
+/// Adds the `host` interface to `linker`.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    host::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)
+}
+
+/// A component of this version linked for one stage.
+#[derive(Clone)]
+pub enum Pre {
+    /// Exports `on-credentials-exchange`.
+    CredentialsExchange(ce::CredentialsExchangePre<PluginState>),
+    /// Exports `on-authorize`.
+    Authorize(authz::AuthorizePre<PluginState>),
+}
+
+/// An instance of a [`Pre`], bound to its stage's export.
+pub enum Instance {
+    /// Bound to `on-credentials-exchange`.
+    CredentialsExchange(ce::CredentialsExchange),
+    /// Bound to `on-authorize`.
+    Authorize(authz::Authorize),
+}
+
+/// The stages `component` exports, each checked against this version's
+/// signature. `Err` says what does not match.
+pub fn link(
+    component: &Component,
+    pre: &InstancePre<PluginState>,
+) -> Result<(Option<Pre>, Option<Pre>), String> {
+    let mismatch = |export: &str, e: wasmtime::Error| {
+        format!(
+            "exports {export} with another signature ({}); rebuild it against {PACKAGE}",
+            super::first_line(&e)
+        )
+    };
+    let credentials_exchange = match component.get_export_index(None, "on-credentials-exchange") {
+        None => None,
+        Some(_) => Some(Pre::CredentialsExchange(
+            ce::CredentialsExchangePre::new(pre.clone())
+                .map_err(|e| mismatch("on-credentials-exchange", e))?,
+        )),
+    };
+    let authorize = match component.get_export_index(None, "on-authorize") {
+        None => None,
+        Some(_) => Some(Pre::Authorize(
+            authz::AuthorizePre::new(pre.clone()).map_err(|e| mismatch("on-authorize", e))?,
+        )),
+    };
+    Ok((credentials_exchange, authorize))
+}
+
+impl Pre {
+    /// A new instance in `store`.
+    pub async fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            Pre::CredentialsExchange(p) => {
+                Instance::CredentialsExchange(p.instantiate_async(store).await?)
+            }
+            Pre::Authorize(p) => Instance::Authorize(p.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl Instance {
+    /// Calls the stage's export with `event`.
+    pub async fn call(
+        &self,
+        store: &mut Store<PluginState>,
+        event: &Event,
+    ) -> wasmtime::Result<Answer> {
+        let answer = match self {
+            Instance::CredentialsExchange(i) => {
+                let e = credentials_exchange_event(event)?;
+                i.call_on_credentials_exchange(store, &e).await?
+            }
+            Instance::Authorize(i) => {
+                let e = authorize_event(event);
+                i.call_on_authorize(store, &e).await?
+            }
+        };
+        Ok(answer.map(changes).map_err(denial))
+    }
+}
+
+impl wit::Host for PluginState {}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: wit::LogLevel, message: String) {
+        let level = match level {
+            wit::LogLevel::Trace => "trace",
+            wit::LogLevel::Debug => "debug",
+            wit::LogLevel::Info => "info",
+            wit::LogLevel::Warn => "warn",
+            wit::LogLevel::Error => "error",
+        };
+        PluginState::log(self, level, message);
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        PluginState::config(self, &key)
+    }
+
+    fn secret(&mut self, name: String) -> Option<String> {
+        PluginState::secret(self, &name)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Host → plugin. These cannot fail, except for an event without the parts its
+// stage always has.
+
+fn value(v: &Value) -> wit::Value {
+    match ClaimValue::from_json(v) {
+        ClaimValue::Null => wit::Value::Null,
+        ClaimValue::Boolean(b) => wit::Value::Boolean(b),
+        ClaimValue::Integer(i) => wit::Value::Integer(i),
+        ClaimValue::Number(n) => wit::Value::Number(n),
+        ClaimValue::Text(s) => wit::Value::Text(s),
+        ClaimValue::TextList(l) => wit::Value::TextList(l),
+        ClaimValue::Json(j) => wit::Value::Json(j),
+    }
+}
+
+fn metadata(m: &Map<String, Value>) -> Vec<(String, wit::Value)> {
+    m.iter().map(|(k, v)| (k.clone(), value(v))).collect()
+}
+
+fn client(f: &Facts) -> wit::Client {
+    let c = &f.client;
+    wit::Client {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        app_type: match c.app_type {
+            AppType::Spa => wit::AppType::Spa,
+            AppType::RegularWeb => wit::AppType::RegularWeb,
+            AppType::Native => wit::AppType::Native,
+            AppType::Machine => wit::AppType::Machine,
+        },
+        metadata: metadata(&c.metadata),
+    }
+}
+
+fn api(f: &Facts) -> Option<wit::Api> {
+    f.api.as_ref().map(|a| wit::Api {
+        identifier: a.identifier.clone(),
+        name: a.name.clone(),
+        scopes: a.scopes.clone(),
+        metadata: metadata(&a.metadata),
+    })
+}
+
+fn request(f: &Facts) -> wit::Request {
+    let r = &f.request;
+    wit::Request {
+        ip: r.ip.clone(),
+        user_agent: r.user_agent.clone(),
+        hostname: r.hostname.clone(),
+        method: r.method.clone(),
+        params: r.params.clone(),
+    }
+}
+
+fn transaction(f: &Facts) -> wit::Transaction {
+    let t = &f.transaction;
+    wit::Transaction {
+        id: t.id.clone(),
+        grant_type: t.grant_type.to_owned(),
+        requested_scopes: t.requested_scopes.clone(),
+        granted_scopes: t.granted_scopes.clone(),
+        redirect_uri: t.redirect_uri.clone(),
+        requested_audience: t.requested_audience.clone(),
+    }
+}
+
+fn access_token(shape: &TokenShape) -> wit::TokenState {
+    wit::TokenState {
+        claims: metadata(&shape.claims),
+        scopes: shape.scopes.clone(),
+    }
+}
+
+fn credentials_exchange_event(event: &Event) -> wasmtime::Result<wit::CredentialsExchangeEvent> {
+    let f = &event.facts;
+    Ok(wit::CredentialsExchangeEvent {
+        client: client(f),
+        api: api(f)
+            .ok_or_else(|| wasmtime::Error::msg("a credentials-exchange event without an API"))?,
+        request: request(f),
+        transaction: transaction(f),
+        access_token: access_token(&event.token),
+    })
+}
+
+fn authorize_event(event: &Event) -> wit::AuthorizeEvent {
+    let f = &event.facts;
+    let user = f.user.as_ref();
+    wit::AuthorizeEvent {
+        client: client(f),
+        api: api(f),
+        user: wit::User {
+            id: user.map(|u| u.id.clone()).unwrap_or_default(),
+            email: user.and_then(|u| u.email.clone()),
+            email_verified: user.is_some_and(|u| u.email_verified),
+            name: user.and_then(|u| u.name.clone()),
+            app_metadata: user.map(|u| metadata(&u.app_metadata)).unwrap_or_default(),
+            user_metadata: user.map(|u| metadata(&u.user_metadata)).unwrap_or_default(),
+        },
+        request: request(f),
+        transaction: transaction(f),
+        access_token: access_token(&event.token),
+        // ID tokens carry no scopes.
+        id_token: wit::TokenState {
+            claims: metadata(&event.token.id_claims),
+            scopes: Vec::new(),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Plugin → host. Values are checked by the pipeline, with the claim's name.
+
+fn claim_value(v: wit::Value) -> ClaimValue {
+    match v {
+        wit::Value::Null => ClaimValue::Null,
+        wit::Value::Boolean(b) => ClaimValue::Boolean(b),
+        wit::Value::Integer(i) => ClaimValue::Integer(i),
+        wit::Value::Number(n) => ClaimValue::Number(n),
+        wit::Value::Text(s) => ClaimValue::Text(s),
+        wit::Value::TextList(l) => ClaimValue::TextList(l),
+        wit::Value::Json(j) => ClaimValue::Json(j),
+    }
+}
+
+fn claims(list: Vec<(String, wit::Value)>) -> Vec<(String, ClaimValue)> {
+    list.into_iter().map(|(k, v)| (k, claim_value(v))).collect()
+}
+
+fn changes(c: wit::Changes) -> Changes {
+    Changes {
+        access_token_claims: claims(c.access_token_claims),
+        id_token_claims: claims(c.id_token_claims),
+        add_scopes: c.add_scopes,
+        remove_scopes: c.remove_scopes,
+    }
+}
+
+fn denial(d: wit::Denial) -> Denial {
+    Denial {
+        code: match d.code {
+            wit::DenyCode::AccessDenied => ErrorCode::AccessDenied,
+            wit::DenyCode::InvalidScope => ErrorCode::InvalidScope,
+            wit::DenyCode::InvalidRequest => ErrorCode::InvalidRequest,
+            wit::DenyCode::UnauthorizedClient => ErrorCode::UnauthorizedClient,
+            wit::DenyCode::InvalidTarget => ErrorCode::InvalidTarget,
+        },
+        description: d.description,
+    }
+}

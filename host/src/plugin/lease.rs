@@ -1,0 +1,217 @@
+//! One plugin call's hold on an instance, from the moment it has one until
+//! it is given back or dropped: a fresh store in a free pool slot, or an idle
+//! instance the plugin keeps warm; the deadline; the call through the
+//! component's ABI version; and, at the end, the logs and the decision
+//! whether the instance may serve again.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::abi;
+use super::engine::{self, LogLine, PluginState, Runtime};
+use super::event::{Answer, Event};
+use super::registry::LoadedPlugin;
+use super::warm::Idle;
+use crate::config::Stage;
+
+/// Extra time past `timeout_ms` before the async backstop drops a call that is
+/// blocked in a host function (where epochs are not checked).
+const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
+
+/// An instance (or the store for one) held for one call of `plugin` at
+/// `stage`. Dropping it drops the store and frees its pool slot; [`Lease::finish`]
+/// gives a healthy warm instance back instead.
+pub(crate) struct Lease<'p> {
+    plugin: &'p LoadedPlugin,
+    stage: Stage,
+    store: Store<PluginState>,
+    instance: Option<abi::Instance>,
+    /// Calls the instance served before this one.
+    calls: u32,
+    /// When the call's `timeout_ms` runs out (the wait for a slot counts).
+    deadline: Instant,
+    /// Whether the last call returned normally.
+    healthy: bool,
+}
+
+impl<'p> Lease<'p> {
+    /// An idle instance of `plugin` when it keeps them and one is free,
+    /// otherwise a fresh store in the first pool slot to come free within
+    /// the plugin's `timeout_ms`.
+    pub async fn acquire(
+        runtime: &Runtime,
+        plugin: &'p LoadedPlugin,
+        stage: Stage,
+    ) -> Result<Lease<'p>, String> {
+        let timeout = plugin.config.timeout;
+        let started = Instant::now();
+        let (store, instance, calls) = match plugin.pool.take(stage) {
+            Some(mut idle) => {
+                runtime.refuel(&mut idle.store, &plugin.config);
+                (idle.store, Some(idle.instance), idle.calls)
+            }
+            None => match runtime.slot(timeout).await {
+                Ok(slot) => (runtime.store(&plugin.config, Some(slot)), None, 0),
+                Err(busy) => {
+                    return Err(format!(
+                        "no plugin instance slot came free within {} ms (all {} busy)",
+                        busy.waited.as_millis(),
+                        engine::MAX_CONCURRENT_INSTANCES
+                    ));
+                }
+            },
+        };
+        Ok(Lease {
+            plugin,
+            stage,
+            store,
+            instance,
+            calls,
+            deadline: started + timeout,
+            healthy: false,
+        })
+    }
+
+    /// Runs the stage on `event`: instantiates first when the lease holds no
+    /// instance yet, interrupts the guest at the deadline. `Err` says why the
+    /// call failed, in words for the trace.
+    pub async fn call(&mut self, event: &Event) -> Result<Answer, String> {
+        let timeout = self.plugin.config.timeout;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        arm_deadline(&mut self.store, left);
+        let (plugin, stage, store, held) = (
+            self.plugin,
+            self.stage,
+            &mut self.store,
+            self.instance.take(),
+        );
+        let invoke = async move {
+            let instance = match held {
+                Some(instance) => instance,
+                None => {
+                    let pre = plugin.pre(stage).ok_or_else(|| {
+                        wasmtime::Error::msg(format!(
+                            "does not export the {} stage",
+                            stage.as_str()
+                        ))
+                    })?;
+                    pre.instantiate(store).await?
+                }
+            };
+            let answer = instance.call(store, event).await?;
+            wasmtime::Result::Ok((answer, instance))
+        };
+        self.healthy = false;
+        match tokio::time::timeout(left + BACKSTOP_GRACE, invoke).await {
+            Ok(Ok((answer, instance))) => {
+                self.instance = Some(instance);
+                self.healthy = true;
+                Ok(answer)
+            }
+            Ok(Err(e)) => Err(describe_failure(&e, timeout)),
+            Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+        }
+    }
+
+    /// Ends the lease: returns what the plugin logged (also when it
+    /// trapped), and gives the instance back to the plugin's warm pool when
+    /// the last call returned normally and wrote nothing to standard error;
+    /// anything else may be in a broken state and is dropped with its store.
+    pub fn finish(mut self) -> Vec<LogLine> {
+        let logs = take_logs(&mut self.store);
+        if self.healthy
+            && !self.store.data().wrote_stderr()
+            && let Some(instance) = self.instance.take()
+        {
+            self.plugin.pool.give_back(
+                self.stage,
+                Idle {
+                    store: self.store,
+                    instance,
+                    calls: self.calls + 1,
+                },
+            );
+        }
+        logs
+    }
+}
+
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// Interrupts the call at `timeout`, yielding to the executor on every epoch
+/// tick before that so a busy plugin never starves other requests.
+fn arm_deadline(store: &mut Store<PluginState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+}
+
+fn take_logs(store: &mut Store<PluginState>) -> Vec<LogLine> {
+    let stderr = store.data().stderr();
+    let state = store.data_mut();
+    let mut logs = std::mem::take(&mut state.logs);
+    let dropped = std::mem::take(&mut state.dropped_logs);
+    if dropped > 0 {
+        logs.push(LogLine {
+            level: "warn",
+            message: format!("{dropped} more log lines dropped"),
+        });
+    }
+    if !stderr.is_empty() {
+        logs.push(LogLine {
+            level: "error",
+            message: format!("stderr: {stderr}"),
+        });
+    }
+    logs
+}
+
+fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
+    if e.downcast_ref::<DeadlineExceeded>().is_some() {
+        return format!("timed out after {} ms", timeout.as_millis());
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::StackOverflow => "trapped: stack overflow".to_owned(),
+            Trap::OutOfFuel => "ran out of fuel (its fuel budget per call)".to_owned(),
+            Trap::UnreachableCodeReached => {
+                "trapped: unreachable (a panic or abort in the plugin)".to_owned()
+            }
+            other => format!("trapped: {other}"),
+        };
+    }
+    // A failure inside the guest reads "error while executing at wasm
+    // backtrace:" and then frames; the reason is the innermost cause.
+    let text = format!("{e:#}");
+    let first = text.lines().next().unwrap_or("failed");
+    if first.starts_with("too much data is being copied between the host and the guest") {
+        return format!(
+            "passed the host more than {} bytes at once (its result, or one host call); \
+             refused while it was read, before being copied",
+            engine::MAX_TRANSFER_BYTES
+        );
+    }
+    if first.starts_with("error while executing") {
+        let cause = e.root_cause().to_string();
+        if let Some(line) = cause.lines().next().filter(|l| !l.is_empty()) {
+            return line.to_owned();
+        }
+    }
+    first.to_owned()
+}
