@@ -2,6 +2,7 @@
 //! for wasm32-wasip2, tokens verified by an independent JWT library against the
 //! JWKS fetched over HTTP. One test binary keeps link time down.
 
+mod abi;
 mod browser;
 mod cli;
 mod client_credentials;

@@ -43,7 +43,7 @@ pub fn wasm_dir() -> &'static Path {
         let target = target_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "client-claims", "-p", "api-guard", "-p", "misbehave", "-p", "roles-from-app-metadata"])
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "client-claims", "-p", "api-guard", "-p", "misbehave", "-p", "roles-from-app-metadata", "-p", "abi-v0-2"])
             .arg("--target-dir")
             .arg(&target)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -59,6 +59,15 @@ pub fn wasm_dir() -> &'static Path {
 /// A built test plugin.
 pub fn wasm(name: &str) -> PathBuf {
     let p = wasm_dir().join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} is missing", p.display());
+    p
+}
+
+/// A component kept as a fixture in `tests/fixtures/` (`abi-0.1.0/client_claims`).
+pub fn fixture(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(format!("{name}.wasm"));
     assert!(p.is_file(), "{} is missing", p.display());
     p
 }

@@ -453,6 +453,12 @@ impl PluginState {
         self.config.get(key).cloned()
     }
 
+    /// The store's resource table (the WASI context's, and the events lent
+    /// to `tessera:plugin@0.2.0` calls).
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// A secret of the plugin's `secrets` table.
     pub fn secret(&self, name: &str) -> Option<String> {
         self.secrets.get(name).map(|s| s.expose().to_owned())

@@ -3,7 +3,7 @@
 //! speaks [`super::event`]'s types and holds a version's linked component or
 //! instance as a [`Pre`] or an [`Instance`].
 //!
-//! Adding a version is a new module beside [`v0_1`], a case in [`Version`],
+//! Adding a version is a new module beside [`v0_1`] and [`v0_2`], a case in [`Version`],
 //! [`Pre`] and [`Instance`], and a line in [`add_to_linker`] and [`link`].
 
 use wasmtime::Store;
@@ -13,6 +13,7 @@ use super::engine::PluginState;
 use super::event::{Answer, Event};
 
 pub(crate) mod v0_1;
+pub(crate) mod v0_2;
 
 /// A version of the `tessera:plugin` WIT package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -20,6 +21,9 @@ pub enum Version {
     /// `tessera:plugin@0.1.0`: the event as records, copied in whole.
     #[serde(rename = "0.1.0")]
     V0_1,
+    /// `tessera:plugin@0.2.0`: the event as a resource the plugin reads from.
+    #[serde(rename = "0.2.0")]
+    V0_2,
 }
 
 impl Version {
@@ -27,6 +31,7 @@ impl Version {
     pub fn as_str(self) -> &'static str {
         match self {
             Version::V0_1 => "0.1.0",
+            Version::V0_2 => "0.2.0",
         }
     }
 
@@ -34,6 +39,7 @@ impl Version {
     pub fn package(self) -> &'static str {
         match self {
             Version::V0_1 => v0_1::PACKAGE,
+            Version::V0_2 => v0_2::PACKAGE,
         }
     }
 }
@@ -41,7 +47,7 @@ impl Version {
 /// The versions a component can be built against, newest first, as users
 /// read them in an error.
 pub fn supported() -> String {
-    [Version::V0_1]
+    [Version::V0_2, Version::V0_1]
         .iter()
         .map(|v| v.package())
         .collect::<Vec<_>>()
@@ -53,12 +59,16 @@ pub fn supported() -> String {
 pub(crate) enum Pre {
     /// Built against 0.1.0.
     V0_1(v0_1::Pre),
+    /// Built against 0.2.0.
+    V0_2(v0_2::Pre),
 }
 
 /// An instance bound to its stage's export.
 pub(crate) enum Instance {
     /// Of a 0.1.0 component.
     V0_1(v0_1::Instance),
+    /// Of a 0.2.0 component.
+    V0_2(v0_2::Instance),
 }
 
 /// A component linked for the stages it exports.
@@ -73,17 +83,19 @@ pub(crate) struct Linked {
 
 /// Adds every version's host interfaces to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    v0_1::add_to_linker(linker)
+    v0_1::add_to_linker(linker)?;
+    v0_2::add_to_linker(linker)
 }
 
 /// The version `component` was built against: the version of the
 /// `tessera:plugin` interfaces it imports (0.1.0 when it imports none: a 0.1.0
-/// plugin need not call the host).
+/// plugin need not call the host, while a 0.2.0 one always imports the
+/// `event` resource its exports take).
 pub(crate) fn version_of(component: &Component, linker: &Linker<PluginState>) -> Version {
     let engine = linker.engine();
     for (name, _) in component.component_type().imports(engine) {
-        if name.starts_with("tessera:plugin/") && name.ends_with("@0.1.0") {
-            return Version::V0_1;
+        if name.starts_with("tessera:plugin/") && name.ends_with("@0.2.0") {
+            return Version::V0_2;
         }
     }
     Version::V0_1
@@ -102,6 +114,10 @@ pub(crate) fn link(
             let (ce, authz) = v0_1::link(component, pre)?;
             (ce.map(Pre::V0_1), authz.map(Pre::V0_1))
         }
+        Version::V0_2 => {
+            let (ce, authz) = v0_2::link(component, pre)?;
+            (ce.map(Pre::V0_2), authz.map(Pre::V0_2))
+        }
     };
     Ok(Linked {
         version,
@@ -115,6 +131,7 @@ impl Pre {
     pub async fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Instance> {
         match self {
             Pre::V0_1(p) => Ok(Instance::V0_1(p.instantiate(store).await?)),
+            Pre::V0_2(p) => Ok(Instance::V0_2(p.instantiate(store).await?)),
         }
     }
 }
@@ -128,6 +145,7 @@ impl Instance {
     ) -> wasmtime::Result<Answer> {
         match self {
             Instance::V0_1(i) => i.call(store, event).await,
+            Instance::V0_2(i) => i.call(store, event).await,
         }
     }
 }
