@@ -2,7 +2,10 @@
 //!
 //! - `plugin_stage/*`: the `credentials-exchange` stage with the Rust
 //!   `client-claims` plugin alone, on a fresh instance per call and on a warm
-//!   one (the JavaScript and Python ports too, when they have been built);
+//!   one: as the current SDK builds it (`rust`, `tessera:plugin@0.2.0`) and
+//!   as the 0.1.0 SDK built it (`rust-0.1`, the test fixture), so one run
+//!   compares the two ABI versions on the same host (the JavaScript and
+//!   Python ports too, when they have been built);
 //! - `mint_sign/*`: the access-token claims set, JSON and signature;
 //! - `request/*`: form parsing, Basic credentials and client authentication;
 //! - `observe/*`: what every token response records besides the token — a
@@ -73,7 +76,9 @@ fn harness(file: PathBuf, cache: &Path) -> Option<Harness> {
 fn plugin_stage(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
     let rust = target_dir().join("wasm32-wasip2/release/client_claims.wasm");
-    let mut plugins = vec![("rust", Some(rust))];
+    let rust_0_1 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/abi-0.1.0/client_claims.wasm");
+    let mut plugins = vec![("rust", Some(rust)), ("rust-0.1", Some(rust_0_1))];
     for (name, var) in [
         ("javascript", "TESSERA_BENCH_JS"),
         ("python", "TESSERA_BENCH_PY"),

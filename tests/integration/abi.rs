@@ -77,6 +77,48 @@ fn a_0_1_and_a_0_2_plugin_share_one_pipeline() {
             .is_some_and(|p| p.contains(&json!(["scope", "read:orders"]))),
         "{event}"
     );
+    // And it is what the schema generated from the WIT says, to the letter.
+    check_event_schema(event);
+}
+
+/// Validates `event` against `plugin-sdk/event.schema.json` with the Python
+/// `jsonschema` package (pinned in `tests/clients/requirements.txt`).
+fn check_event_schema(event: &Value) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("tests/clients/.venv/bin/python");
+    let mut child = match Command::new(&python)
+        .arg(root.join("tests/clients/check_event_schema.py"))
+        .arg(root.join("plugin-sdk/event.schema.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("TESSERA_REQUIRE_CLIENT_LIBRARIES").is_none() => {
+            eprintln!(
+                "skipped the schema check: no {} ({e}); see tests/clients/README.md",
+                python.display()
+            );
+            return;
+        }
+        Err(e) => panic!("{}: {e}", python.display()),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(event.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("validator");
+    assert!(
+        out.status.success(),
+        "the event does not match plugin-sdk/event.schema.json:\n{}{}\n{event:#}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `tessera plugin test` on the 0.2.0 fixture: a denial, a removed scope
@@ -185,5 +227,41 @@ fn inspect_names_each_components_abi_version() {
         let found: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(found["wit"], version, "{found}");
         assert_eq!(found["loads"], true, "{found}");
+    }
+}
+
+/// The misbehave fixture as the 0.1.0 SDK built it, for Orders tokens only.
+fn hostile_0_1(mode: &str, extra: &str) -> Tessera {
+    Tessera::start(&format!(
+        "{}\n[[plugins]]\nname = \"{mode}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200\nconfig = {{ mode = \"{mode}\" {extra} }}\n",
+        base_config("ES256"),
+        fixture("abi-0.1.0/misbehave").display()
+    ))
+}
+
+/// The sandbox holds for 0.1.0 components as for 0.2.0 ones (which
+/// `sandbox.rs` and `plugins.rs` test with the current SDK's build): the
+/// deadline, the memory cap, a stack overflow and an oversized result each
+/// fail only their request, and no instance sees an earlier call.
+#[test]
+fn the_sandbox_holds_for_0_1_components() {
+    for (mode, extra, expected) in [
+        ("loop", "", "timed out after 200 ms"),
+        ("memory-bomb", "", "trapped"),
+        ("recurse", "", "stack overflow"),
+        ("big-claim", ", bytes = \"1048576\"", "before being copied"),
+    ] {
+        let t = hostile_0_1(mode, extra);
+        let d = t
+            .acme(&[("audience", ORDERS)])
+            .expect_error(500, "server_error");
+        assert!(d.contains(expected), "{mode}: {d}");
+        let claims = t.verify(t.acme(&[("audience", BILLING)]).access_token(), BILLING);
+        assert_eq!(claims["client_id"], "acme-sync", "{mode}");
+    }
+    let t = hostile_0_1("counter", "");
+    for _ in 0..20 {
+        let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+        assert_eq!(claims["calls_seen_by_this_instance"], 1, "{claims}");
     }
 }

@@ -15,11 +15,15 @@
 //!   benchmark tools and runs `tessera-bench ARGS`, with the same throwaway
 //!   PostgreSQL (as `TESSERA_BENCH_DATABASE_URL`) for its `tessera-pg` row.
 //!
+//! - `gen [--check]`: the files generated from the WIT (`generate.rs`); with
+//!   `--check`, fails when one is out of date instead of writing it.
+//!
 //! Every cargo started here runs without the `CARGO_*` variables that cargo
 //! set for this program (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …): build
 //! scripts such as ring's rerun when those change, so passing the xtask's own
 //! values down made each `cargo xtask demo` recompile ring and tessera.
 
+mod generate;
 mod postgres;
 
 use std::io::{BufRead, BufReader};
@@ -32,8 +36,7 @@ const EXAMPLE_PLUGINS: &[(&str, &str)] = &[
     ("roles-from-app-metadata", "roles_from_app_metadata"),
 ];
 
-const USAGE: &str =
-    "usage: cargo xtask demo [--check] | cargo xtask test [ARGS…] | cargo xtask bench [ARGS…]";
+const USAGE: &str = "usage: cargo xtask demo [--check] | cargo xtask test [ARGS…] | cargo xtask bench [ARGS…] | cargo xtask gen [--check]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +48,11 @@ fn main() -> ExitCode {
         },
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("gen") => match &args[1..] {
+            [] => generate::run(&root(), false),
+            [flag] if flag == "--check" => generate::run(&root(), true),
+            _ => Err(USAGE.to_owned()),
+        },
         _ => Err(USAGE.to_owned()),
     };
     match result {

@@ -10,8 +10,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The WIT package every plugin is built against.
+/// The WIT package JavaScript and Python plugins are built against.
 pub const WIT: &str = include_str!("../../../wit/plugin.wit");
+/// The WIT package Rust plugins are built against.
+pub const WIT_0_2: &str = include_str!("../../../wit/0.2.0/plugin.wit");
 /// The SDK version written into components' `tessera-plugin` section.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -90,8 +92,12 @@ const RUST_SDK: &[File] = &[
         "tessera-plugin-sdk/src/event.rs",
         include_str!("../../../plugin-sdk/rust/src/event.rs"),
     ),
+    (
+        "tessera-plugin-sdk/src/part.rs",
+        include_str!("../../../plugin-sdk/rust/src/part.rs"),
+    ),
     ("tessera-plugin-sdk/Cargo.toml", RUST_SDK_MANIFEST),
-    ("tessera-plugin-sdk/wit/plugin.wit", WIT),
+    ("tessera-plugin-sdk/wit/0.2.0/plugin.wit", WIT_0_2),
 ];
 
 /// The SDK crate's manifest outside the Tessera workspace (which sets

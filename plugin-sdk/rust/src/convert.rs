@@ -22,11 +22,11 @@ use std::sync::Once;
 use serde_json::{Number, Value};
 
 use crate::__bindings as wit;
-use crate::__bindings::tessera::plugin::host;
-use crate::__bindings::tessera::plugin::types as t;
+use crate::__bindings::host;
+use crate::__bindings::types as t;
 use crate::{
     Api, AppType, AuthorizeEvent, Changes, Client, CredentialsExchangeEvent, Denial, DenyCode,
-    Level, Metadata, Request, TokenState, Transaction, User,
+    Level, Metadata, Part, Request, TokenState, Transaction, User,
 };
 
 /// A WIT value as JSON.
@@ -148,29 +148,75 @@ fn token_state(token: t::TokenState) -> TokenState {
     }
 }
 
-/// The host's credentials-exchange input as the SDK event.
-pub(crate) fn credentials_exchange_event(
-    event: wit::CredentialsExchangeEvent,
-) -> CredentialsExchangeEvent {
+/// The host's event while a call lends it: a borrowed handle, never dropped
+/// by the plugin (the host deletes it after the call).
+#[allow(unsafe_code, reason = "re-borrowing the host's handle for the call")]
+fn lent(handle: u32) -> std::mem::ManuallyDrop<wit::Event> {
+    // SAFETY: `handle` is the borrowed handle of the event the host passed to
+    // the running export (see `credentials_exchange_event`), valid until the
+    // export returns; a part read after that traps in the host's handle check.
+    // `ManuallyDrop` keeps the plugin from dropping what it does not own.
+    std::mem::ManuallyDrop::new(unsafe { wit::Event::from_handle(handle) })
+}
+
+fn read_client(handle: u32) -> Client {
+    client(lent(handle).client())
+}
+
+fn read_api(handle: u32) -> Api {
+    // The host always gives credentials-exchange an API.
+    lent(handle)
+        .api()
+        .map(api)
+        .unwrap_or_else(|| Api::new("", ""))
+}
+
+fn read_user(handle: u32) -> User {
+    // The host always gives authorize a user.
+    lent(handle).user().map(user).unwrap_or_default()
+}
+
+fn read_request(handle: u32) -> Request {
+    request(lent(handle).request())
+}
+
+fn read_transaction(handle: u32) -> Transaction {
+    transaction(lent(handle).transaction())
+}
+
+fn read_access_token(handle: u32) -> TokenState {
+    token_state(lent(handle).access_token())
+}
+
+fn read_id_token(handle: u32) -> TokenState {
+    lent(handle).id_token().map(token_state).unwrap_or_default()
+}
+
+/// The host's credentials-exchange event as the SDK event; each part is read
+/// when the plugin first looks at it.
+pub(crate) fn credentials_exchange_event(event: &wit::Event) -> CredentialsExchangeEvent {
+    let h = event.handle();
     CredentialsExchangeEvent {
-        client: client(event.client),
-        api: api(event.api),
-        request: request(event.request),
-        transaction: transaction(event.transaction),
-        access_token: token_state(event.access_token),
+        client: Part::from_host(h, read_client),
+        api: Part::from_host(h, read_api),
+        request: Part::from_host(h, read_request),
+        transaction: Part::from_host(h, read_transaction),
+        access_token: Part::from_host(h, read_access_token),
     }
 }
 
-/// The host's authorize input as the SDK event.
-pub(crate) fn authorize_event(event: wit::AuthorizeEvent) -> AuthorizeEvent {
+/// The host's authorize event as the SDK event; the API is read at once
+/// (so it can be matched as an `Option`), the other parts when first used.
+pub(crate) fn authorize_event(event: &wit::Event) -> AuthorizeEvent {
+    let h = event.handle();
     AuthorizeEvent {
-        client: client(event.client),
-        api: event.api.map(api),
-        user: user(event.user),
-        request: request(event.request),
-        transaction: transaction(event.transaction),
-        access_token: token_state(event.access_token),
-        id_token: token_state(event.id_token),
+        client: Part::from_host(h, read_client),
+        api: event.api().map(api),
+        user: Part::from_host(h, read_user),
+        request: Part::from_host(h, read_request),
+        transaction: Part::from_host(h, read_transaction),
+        access_token: Part::from_host(h, read_access_token),
+        id_token: Part::from_host(h, read_id_token),
     }
 }
 
@@ -388,68 +434,46 @@ mod tests {
         }
     }
 
+    /// The parts an event reads from the host, each converted field by
+    /// field (in a component, `credentials_exchange_event` and
+    /// `authorize_event` wrap these in `Part`s read on first use).
     #[test]
-    fn credentials_exchange_events_convert_field_by_field() {
-        let event = credentials_exchange_event(wit::CredentialsExchangeEvent {
-            client: wit_client(),
-            api: wit_api(),
-            request: wit_request(),
-            transaction: wit_transaction(),
-            access_token: t::TokenState {
-                claims: vec![("x".into(), t::Value::Integer(1))],
-                scopes: vec!["read:orders".into()],
-            },
-        });
-        assert_eq!(event.client.id, "acme");
-        assert_eq!(event.client.app_type, AppType::RegularWeb);
-        assert_eq!(event.client.metadata["partner"], "acme");
-        assert_eq!(event.client.metadata["limits"], json!({ "rps": 5 }));
-        assert_eq!(event.api.identifier, "https://orders.example.com");
-        assert_eq!(event.api.metadata["owner"], "team");
-        assert_eq!(event.request.user_agent.as_deref(), Some("curl"));
+    fn event_parts_convert_field_by_field() {
+        let client = client(wit_client());
+        assert_eq!(client.id, "acme");
+        assert_eq!(client.app_type, AppType::RegularWeb);
+        assert_eq!(client.metadata["partner"], "acme");
+        assert_eq!(client.metadata["limits"], json!({ "rps": 5 }));
+        let api = api(wit_api());
+        assert_eq!(api.identifier, "https://orders.example.com");
+        assert_eq!(api.metadata["owner"], "team");
+        let request = request(wit_request());
+        assert_eq!(request.user_agent.as_deref(), Some("curl"));
+        assert_eq!(request.param("grant_type"), Some("client_credentials"));
+        let transaction = transaction(wit_transaction());
+        assert_eq!(transaction.id, "jti-1");
         assert_eq!(
-            event.request.param("grant_type"),
-            Some("client_credentials")
-        );
-        assert_eq!(event.transaction.id, "jti-1");
-        assert_eq!(
-            event.transaction.requested_audience.as_deref(),
+            transaction.requested_audience.as_deref(),
             Some("https://orders.example.com")
         );
-        assert_eq!(event.access_token.claims["x"], 1);
-        assert!(event.access_token.has_scope("read:orders"));
-    }
-
-    #[test]
-    fn authorize_events_convert_the_user_and_an_absent_api() {
-        let event = authorize_event(wit::AuthorizeEvent {
-            client: wit_client(),
-            api: None,
-            user: t::User {
-                id: "user-1".into(),
-                email: Some("ada@example.com".into()),
-                email_verified: true,
-                name: None,
-                app_metadata: vec![("roles".into(), t::Value::TextList(vec!["admin".into()]))],
-                user_metadata: vec![("theme".into(), t::Value::Text("dark".into()))],
-            },
-            request: wit_request(),
-            transaction: wit_transaction(),
-            access_token: t::TokenState {
-                claims: vec![],
-                scopes: vec![],
-            },
-            id_token: t::TokenState {
-                claims: vec![("n".into(), t::Value::Null)],
-                scopes: vec![],
-            },
+        let token = token_state(t::TokenState {
+            claims: vec![("x".into(), t::Value::Integer(1))],
+            scopes: vec!["read:orders".into()],
         });
-        assert!(event.api.is_none());
-        assert_eq!(event.user.id, "user-1");
-        assert!(event.user.email_verified);
-        assert_eq!(event.user.app_metadata["roles"], json!(["admin"]));
-        assert_eq!(event.user.user_metadata["theme"], "dark");
-        assert_eq!(event.id_token.claims["n"], Value::Null);
+        assert_eq!(token.claims["x"], 1);
+        assert!(token.has_scope("read:orders"));
+        let user = user(t::User {
+            id: "user-1".into(),
+            email: Some("ada@example.com".into()),
+            email_verified: true,
+            name: None,
+            app_metadata: vec![("roles".into(), t::Value::TextList(vec!["admin".into()]))],
+            user_metadata: vec![("theme".into(), t::Value::Text("dark".into()))],
+        });
+        assert_eq!(user.id, "user-1");
+        assert!(user.email_verified);
+        assert_eq!(user.app_metadata["roles"], json!(["admin"]));
+        assert_eq!(user.user_metadata["theme"], "dark");
     }
 
     #[test]

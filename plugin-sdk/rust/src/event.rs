@@ -2,11 +2,15 @@
 //!
 //! Plain data with public fields. The constructors and `with_*` methods exist
 //! so that tests can build events in a line or two; the host fills every field.
+//! The parts of an event are [`Part`]s: each reads like the value inside it,
+//! and in a component it is copied from the host when first read.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde_json::Value;
+
+use crate::Part;
 
 /// Named values: client metadata, API metadata, user metadata, claims.
 ///
@@ -469,15 +473,15 @@ impl TokenState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CredentialsExchangeEvent {
     /// The authenticated machine client.
-    pub client: Client,
+    pub client: Part<Client>,
     /// The API the token is for.
-    pub api: Api,
+    pub api: Part<Api>,
     /// The HTTP request.
-    pub request: Request,
+    pub request: Part<Request>,
     /// The protocol state.
-    pub transaction: Transaction,
+    pub transaction: Part<Transaction>,
     /// The access token so far.
-    pub access_token: TokenState,
+    pub access_token: Part<TokenState>,
 }
 
 impl CredentialsExchangeEvent {
@@ -505,14 +509,15 @@ impl CredentialsExchangeEvent {
             ..Transaction::default()
         };
         CredentialsExchangeEvent {
-            client,
-            api,
+            client: client.into(),
+            api: api.into(),
             request: Request {
                 method: "POST".to_owned(),
                 ..Request::default()
-            },
-            transaction,
-            access_token: TokenState::default(),
+            }
+            .into(),
+            transaction: transaction.into(),
+            access_token: Part::default(),
         }
     }
 
@@ -562,20 +567,21 @@ impl CredentialsExchangeEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizeEvent {
     /// The application the user signs in to.
-    pub client: Client,
+    pub client: Part<Client>,
     /// The API the access token is for; `None` when only OpenID Connect scopes
-    /// were asked for.
+    /// were asked for. Read with the event (it decides most authorize
+    /// plugins), so it can be matched as an `Option`.
     pub api: Option<Api>,
     /// The signed-in user.
-    pub user: User,
+    pub user: Part<User>,
     /// The HTTP request.
-    pub request: Request,
+    pub request: Part<Request>,
     /// The protocol state.
-    pub transaction: Transaction,
+    pub transaction: Part<Transaction>,
     /// The access token so far.
-    pub access_token: TokenState,
+    pub access_token: Part<TokenState>,
     /// The ID token's custom claims so far (its scopes are always empty).
-    pub id_token: TokenState,
+    pub id_token: Part<TokenState>,
 }
 
 impl AuthorizeEvent {
@@ -593,19 +599,21 @@ impl AuthorizeEvent {
     /// ```
     pub fn new(client: Client, user: User) -> Self {
         AuthorizeEvent {
-            client,
+            client: client.into(),
             api: None,
-            user,
+            user: user.into(),
             request: Request {
                 method: "GET".to_owned(),
                 ..Request::default()
-            },
+            }
+            .into(),
             transaction: Transaction {
                 grant_type: "authorization_code".to_owned(),
                 ..Transaction::default()
-            },
-            access_token: TokenState::default(),
-            id_token: TokenState::default(),
+            }
+            .into(),
+            access_token: Part::default(),
+            id_token: Part::default(),
         }
     }
 

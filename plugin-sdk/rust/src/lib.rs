@@ -1,8 +1,9 @@
 //! Write Tessera token-pipeline plugins in Rust.
 //!
 //! A Tessera plugin is a WebAssembly component that the issuer runs at a stage
-//! of a token request. This crate hides the component ABI (`wit/plugin.wit`,
-//! package `tessera:plugin@0.1.0`) behind a few plain Rust types:
+//! of a token request. This crate hides the component ABI
+//! (`wit/0.2.0/plugin.wit`, package `tessera:plugin@0.2.0`) behind a few plain
+//! Rust types:
 //!
 //! - the stage inputs, [`CredentialsExchangeEvent`] (client credentials grant)
 //!   and [`AuthorizeEvent`] (a user signed in), made of [`Client`], [`Api`],
@@ -91,6 +92,7 @@ mod changes;
 mod context;
 mod convert;
 mod event;
+mod part;
 
 pub use serde_json::{Map, Value, json};
 
@@ -100,6 +102,7 @@ pub use crate::event::{
     Api, AppType, AuthorizeEvent, Client, CredentialsExchangeEvent, Metadata, ParseAppTypeError,
     Request, TokenState, Transaction, User,
 };
+pub use crate::part::Part;
 
 // Lets the generated bindings name this crate by its own name (their runtime
 // path), both here and where `export!` expands.
@@ -194,12 +197,22 @@ pub trait Plugin {
     }
 }
 
-/// Makes a [`Plugin`] the component's implementation of both stages.
+/// Makes a [`Plugin`] the component's implementation of its stages.
 ///
-/// Invoke it once, at the top level of the plugin crate (a `cdylib`). It
-/// exports `on-credentials-exchange` and `on-authorize`; each call converts
-/// the host's input into the SDK types, runs the plugin with a [`Context`]
-/// backed by the host, and converts its answer back.
+/// Invoke it once, at the top level of the plugin crate (a `cdylib`):
+///
+/// - `export!(MyPlugin)` exports both `on-credentials-exchange` and
+///   `on-authorize` (world `plugin`);
+/// - `export!(MyPlugin, credentials_exchange)` exports only
+///   `on-credentials-exchange` (world `credentials-exchange`), and
+///   `export!(MyPlugin, authorize)` only `on-authorize` (world
+///   `authorize`). A plugin for one stage should say which: the host then
+///   knows it runs there only, and `tessera plugin inspect` shows it.
+///
+/// Each call lends the plugin the host's event; the SDK wraps it in the
+/// event types (whose parts are read from the host when first used), runs
+/// the plugin with a [`Context`] backed by the host, and converts its answer
+/// back.
 ///
 /// In a native build (`cargo test`) the exports are inert: tests call the
 /// [`Plugin`] functions directly with a [`Context::mock`].
@@ -207,14 +220,21 @@ pub trait Plugin {
 /// # Example
 ///
 /// ```rust,standalone_crate
-/// use tessera_plugin_sdk::Plugin;
+/// use tessera_plugin_sdk::{Changes, Context, CredentialsExchangeEvent, Denial, Plugin};
 ///
-/// /// A plugin that changes nothing.
+/// /// A plugin that changes nothing, for client credentials only.
 /// pub struct Noop;
 ///
-/// impl Plugin for Noop {}
+/// impl Plugin for Noop {
+///     fn on_credentials_exchange(
+///         _event: &CredentialsExchangeEvent,
+///         _ctx: &Context,
+///     ) -> Result<Changes, Denial> {
+///         Ok(Changes::default())
+///     }
+/// }
 ///
-/// tessera_plugin_sdk::export!(Noop);
+/// tessera_plugin_sdk::export!(Noop, credentials_exchange);
 /// # fn main() {}
 /// ```
 #[macro_export]
@@ -224,40 +244,114 @@ macro_rules! export {
         const _: () = {
             struct __TesseraPluginAdapter;
 
-            impl $crate::__bindings::Guest for __TesseraPluginAdapter {
+            impl $crate::__bindings::plugin::Guest for __TesseraPluginAdapter {
                 fn on_credentials_exchange(
-                    event: $crate::__bindings::CredentialsExchangeEvent,
+                    event: &$crate::__bindings::Event,
                 ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
                 {
                     $crate::__private::credentials_exchange::<$plugin>(event)
                 }
 
                 fn on_authorize(
-                    event: $crate::__bindings::AuthorizeEvent,
+                    event: &$crate::__bindings::Event,
                 ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
                 {
                     $crate::__private::authorize::<$plugin>(event)
                 }
             }
 
-    $crate::__bindings::export!(__TesseraPluginAdapter with_types_in $crate::__bindings);
+            $crate::__bindings::plugin::export!(__TesseraPluginAdapter with_types_in $crate::__bindings::plugin);
+        };
+    };
+    ($plugin:ty, credentials_exchange) => {
+        #[allow(unsafe_code)]
+        const _: () = {
+            struct __TesseraPluginAdapter;
+
+            impl $crate::__bindings::credentials_exchange::Guest for __TesseraPluginAdapter {
+                fn on_credentials_exchange(
+                    event: &$crate::__bindings::Event,
+                ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
+                {
+                    $crate::__private::credentials_exchange::<$plugin>(event)
+                }
+            }
+
+            $crate::__bindings::credentials_exchange::export!(
+                __TesseraPluginAdapter with_types_in $crate::__bindings::credentials_exchange
+            );
+        };
+    };
+    ($plugin:ty, authorize) => {
+        #[allow(unsafe_code)]
+        const _: () = {
+            struct __TesseraPluginAdapter;
+
+            impl $crate::__bindings::authorize::Guest for __TesseraPluginAdapter {
+                fn on_authorize(
+                    event: &$crate::__bindings::Event,
+                ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
+                {
+                    $crate::__private::authorize::<$plugin>(event)
+                }
+            }
+
+            $crate::__bindings::authorize::export!(
+                __TesseraPluginAdapter with_types_in $crate::__bindings::authorize
+            );
         };
     };
 }
 
-/// The generated component bindings. Not part of the API: only [`export!`]
-/// uses them.
+/// The generated component bindings, one module per world of
+/// `tessera:plugin@0.2.0` (`wit/0.2.0/plugin.wit`), sharing one set of
+/// types. Not part of the API: only [`export!`] uses them.
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod __bindings {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "plugin",
-        pub_export_macro: true,
-        default_bindings_module: "tessera_plugin_sdk::__bindings",
-        runtime_path: "tessera_plugin_sdk::__bindings::__rt",
-    });
+    pub mod plugin {
+        wit_bindgen::generate!({
+            path: "wit/0.2.0/plugin.wit",
+            world: "plugin",
+            pub_export_macro: true,
+            default_bindings_module: "tessera_plugin_sdk::__bindings::plugin",
+            runtime_path: "tessera_plugin_sdk::__bindings::__rt",
+        });
+    }
 
+    pub mod credentials_exchange {
+        wit_bindgen::generate!({
+            path: "wit/0.2.0/plugin.wit",
+            world: "credentials-exchange",
+            pub_export_macro: true,
+            default_bindings_module: "tessera_plugin_sdk::__bindings::credentials_exchange",
+            runtime_path: "tessera_plugin_sdk::__bindings::__rt",
+            with: {
+                "tessera:plugin/types@0.2.0": crate::__bindings::types,
+                "tessera:plugin/host@0.2.0": crate::__bindings::host,
+                "tessera:plugin/event@0.2.0": crate::__bindings::event,
+            },
+        });
+    }
+
+    pub mod authorize {
+        wit_bindgen::generate!({
+            path: "wit/0.2.0/plugin.wit",
+            world: "authorize",
+            pub_export_macro: true,
+            default_bindings_module: "tessera_plugin_sdk::__bindings::authorize",
+            runtime_path: "tessera_plugin_sdk::__bindings::__rt",
+            with: {
+                "tessera:plugin/types@0.2.0": crate::__bindings::types,
+                "tessera:plugin/host@0.2.0": crate::__bindings::host,
+                "tessera:plugin/event@0.2.0": crate::__bindings::event,
+            },
+        });
+    }
+
+    pub use event::Event;
+    pub use plugin::tessera::plugin::{event, host, types};
+    pub use types::{Changes, Denial};
     pub use wit_bindgen::rt as __rt;
 }
 
@@ -267,9 +361,9 @@ pub mod __private {
     use crate::__bindings as wit;
     use crate::{Context, Plugin, convert};
 
-    /// Runs `P` at the credentials-exchange stage on the host's input.
+    /// Runs `P` at the credentials-exchange stage on the host's event.
     pub fn credentials_exchange<P: Plugin>(
-        event: wit::CredentialsExchangeEvent,
+        event: &wit::Event,
     ) -> Result<wit::Changes, wit::Denial> {
         convert::install_panic_hook();
         let event = convert::credentials_exchange_event(event);
@@ -279,8 +373,8 @@ pub mod __private {
             .map_err(convert::denial)
     }
 
-    /// Runs `P` at the authorize stage on the host's input.
-    pub fn authorize<P: Plugin>(event: wit::AuthorizeEvent) -> Result<wit::Changes, wit::Denial> {
+    /// Runs `P` at the authorize stage on the host's event.
+    pub fn authorize<P: Plugin>(event: &wit::Event) -> Result<wit::Changes, wit::Denial> {
         convert::install_panic_hook();
         let event = convert::authorize_event(event);
         let ctx = Context::host();

@@ -75,7 +75,7 @@ impl Plugin for RolesFromAppMetadata {
     }
 }
 
-tessera_plugin_sdk::export!(RolesFromAppMetadata);
+tessera_plugin_sdk::export!(RolesFromAppMetadata, authorize);
 
 #[cfg(test)]
 mod tests {

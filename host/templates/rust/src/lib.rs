@@ -37,7 +37,7 @@ impl Plugin for MyPlugin {
     }
 }
 
-tessera_plugin_sdk::export!(MyPlugin);
+tessera_plugin_sdk::export!(MyPlugin, credentials_exchange);
 
 #[cfg(test)]
 mod tests {
