@@ -88,11 +88,18 @@ impl Runtime {
     /// Like [`Runtime::new`], counting fuel when `fuel` is set
     /// (`[runtime] fuel`), so plugins can have a per-call `fuel` budget.
     pub fn with_fuel(fuel: bool) -> wasmtime::Result<Runtime> {
-        let (engine, pooling) = match Engine::new(&engine_config(true, fuel)) {
+        let scan = !swap_in_use(std::fs::read_to_string("/proc/swaps"));
+        if !scan {
+            tracing::info!(
+                "swap is on: freed plugin slots are reset whole, not by scanning for written pages \
+                 (a written page swapped out would escape the scan)"
+            );
+        }
+        let (engine, pooling) = match Engine::new(&engine_config(true, fuel, scan)) {
             Ok(e) => (e, true),
             Err(e) => {
                 tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
-                (Engine::new(&engine_config(false, fuel))?, false)
+                (Engine::new(&engine_config(false, fuel, scan))?, false)
             }
         };
         let mut linker = Linker::new(&engine);
@@ -327,7 +334,21 @@ fn compile_pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
-fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
+/// Whether the machine swaps, from `/proc/swaps` (a header line, then one
+/// line per swap area). A freed slot's memory is reset by asking the kernel
+/// which pages were written (`PAGEMAP_SCAN`), and the kernel reports present
+/// pages only: a written page that was swapped out would keep its data into
+/// the next call in that slot. With swap on, the scan is off and freed slots
+/// are reset whole (docs/reliability.md, case 34). Without the file there is
+/// no swap (and no `PAGEMAP_SCAN`); an unreadable one counts as swap.
+fn swap_in_use(swaps: std::io::Result<String>) -> bool {
+    match swaps {
+        Ok(text) => text.lines().skip(1).any(|l| !l.trim().is_empty()),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
+fn engine_config(pooling: bool, fuel: bool, scan: bool) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -343,7 +364,11 @@ fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
             .max_memory_size((MAX_PLUGIN_MEMORY_MB as usize) << 20)
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(64 * 1024)
-            .pagemap_scan(wasmtime::Enabled::Auto)
+            .pagemap_scan(if scan {
+                wasmtime::Enabled::Auto
+            } else {
+                wasmtime::Enabled::No
+            })
             // Decommitting every freed slot at once costs a TLB-shootdown IPI
             // per call (the top kernel symbol in a profile under load);
             // batching them cut CPU per token with one Rust plugin from ≈270
@@ -354,7 +379,8 @@ fn engine_config(pooling: bool, fuel: bool) -> wasmtime::Config {
             // most 8 slots' worth stays. A slot is reused only after its batch
             // is decommitted, so no data crosses calls. Within KEEP_RESIDENT
             // nothing is decommitted: PAGEMAP_SCAN finds the dirtied pages and
-            // only those are reset (bench/README.md).
+            // only those are reset (bench/README.md), unless swap is on
+            // (`swap_in_use`).
             .decommit_batch_size(DECOMMIT_BATCH)
             .max_unused_warm_slots(64);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -489,6 +515,22 @@ mod tests {
         runtime
             .compile_within(&wat::parse_str(SPINNER).unwrap(), Duration::from_secs(30))
             .expect("a compile on the lowered pool succeeds");
+    }
+
+    #[test]
+    fn the_page_scan_is_off_where_the_machine_swaps() {
+        let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+        assert!(!swap_in_use(Ok(header.to_owned())));
+        assert!(swap_in_use(Ok(format!(
+            "{header}/swapfile                               file\t\t1048572\t\t0\t\t-2\n"
+        ))));
+        assert!(swap_in_use(Ok(format!(
+            "{header}/dev/zram0                              partition\t4194300\t\t0\t\t100\n"
+        ))));
+        assert!(!swap_in_use(Err(std::io::ErrorKind::NotFound.into())));
+        assert!(swap_in_use(
+            Err(std::io::ErrorKind::PermissionDenied.into())
+        ));
     }
 
     /// A component with `spin`, which loops forever, and `ok`, which returns.
