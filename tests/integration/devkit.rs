@@ -350,9 +350,7 @@ fn client_claims_is_the_same_in_rust_javascript_and_python() {
         );
         let found: Value = serde_json::from_str(&text).expect("inspect JSON");
         assert_eq!(found["loads"], true, "{lang}: {found:#}");
-        // The Rust SDK builds 0.2.0; the JavaScript and Python SDKs 0.1.0.
-        let version = if *lang == "rust" { "0.2.0" } else { "0.1.0" };
-        assert_eq!(found["wit"], format!("tessera:plugin@{version}"), "{lang}");
+        assert_eq!(found["wit"], "tessera:plugin@0.2.0", "{lang}");
         let stages = found["stages"].as_array().expect("stages");
         assert!(
             stages.contains(&json!("credentials-exchange")),

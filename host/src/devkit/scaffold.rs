@@ -10,10 +10,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The WIT package JavaScript and Python plugins are built against.
-pub const WIT: &str = include_str!("../../../wit/plugin.wit");
-/// The WIT package Rust plugins are built against.
-pub const WIT_0_2: &str = include_str!("../../../wit/0.2.0/plugin.wit");
+/// The WIT package every SDK builds plugins against
+/// (`tessera:plugin@0.2.0`).
+pub const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
 /// The SDK version written into components' `tessera-plugin` section.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -97,7 +96,7 @@ const RUST_SDK: &[File] = &[
         include_str!("../../../plugin-sdk/rust/src/part.rs"),
     ),
     ("tessera-plugin-sdk/Cargo.toml", RUST_SDK_MANIFEST),
-    ("tessera-plugin-sdk/wit/0.2.0/plugin.wit", WIT_0_2),
+    ("tessera-plugin-sdk/wit/0.2.0/plugin.wit", WIT),
 ];
 
 /// The SDK crate's manifest outside the Tessera workspace (which sets

@@ -18,7 +18,8 @@
  *    component (default `DIR/plugin.wasm`).
  *
  * The WIT comes from `--wit`, else `wit/` next to this script (a vendored
- * SDK), else the repository's `wit/` (this script in `plugin-sdk/js/src/`).
+ * SDK), else the repository's `wit/0.2.0/` (this script in
+ * `plugin-sdk/js/src/`): `tessera:plugin@0.2.0`.
  */
 
 import { spawnSync } from "node:child_process";
@@ -32,7 +33,7 @@ import { parseArgs } from "node:util";
 import { STAGES } from "./index.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const HOST_IMPORT = "tessera:plugin/host@0.1.0";
+const HOST_IMPORT = "tessera:plugin/host@0.2.0";
 
 /** A failure to report as is, optionally at a line of `plugin.js`. */
 export class BuildError extends Error {
@@ -158,7 +159,7 @@ function findWit(option) {
     if (!existsSync(option)) throw new BuildError(`--wit ${option}: no such file or folder`);
     return resolve(option);
   }
-  const candidates = [join(HERE, "wit"), join(HERE, "..", "..", "..", "wit")];
+  const candidates = [join(HERE, "wit"), join(HERE, "..", "..", "..", "wit", "0.2.0")];
   const found = candidates.find((dir) => existsSync(join(dir, "plugin.wit")));
   if (found === undefined) throw new BuildError(`no WIT found at ${candidates.join(" or ")}; pass --wit PATH`);
   return found;

@@ -5,11 +5,13 @@
  * `onCredentialsExchange(event, api)` and/or `onAuthorize(event, api)` (or the
  * Auth0 names `onExecuteCredentialsExchange` / `onExecutePostLogin`). The
  * build (`build.mjs`) generates an entry module that calls {@link wrap} to turn
- * those functions into the component's WIT exports (`wit/plugin.wit`, package
- * `tessera:plugin@0.1.0`):
+ * those functions into the component's WIT exports (`wit/0.2.0/plugin.wit`,
+ * package `tessera:plugin@0.2.0`):
  *
- * - the host's event record becomes a plain, frozen `event` with snake_case
- *   keys, Auth0's aliases, and lazy `event.secrets` / `event.config`;
+ * - the host's event (a resource lent for the call) is read in one host call,
+ *   `event.toJson()`, parsed with the engine's native `JSON.parse`, and
+ *   becomes a plain, frozen `event` with snake_case keys, Auth0's aliases,
+ *   and lazy `event.secrets` / `event.config`;
  * - an `api` object collects claim and scope changes, or a denial;
  * - the function's outcome becomes the WIT `changes` record (returned) or the
  *   WIT `denial` record (thrown), and an exception becomes a trap.
@@ -26,13 +28,11 @@ export const STAGES = Object.freeze([
     world: "credentials-exchange",
     export: "onCredentialsExchange",
     names: Object.freeze(["onCredentialsExchange", "onExecuteCredentialsExchange"]),
-    fromWit: credentialsExchangeEventFromWit,
   }),
   Object.freeze({
     world: "authorize",
     export: "onAuthorize",
     names: Object.freeze(["onAuthorize", "onExecutePostLogin"]),
-    fromWit: authorizeEventFromWit,
   }),
 ]);
 
@@ -122,109 +122,37 @@ export function fromWitValue(value) {
   }
 }
 
-/** WIT `metadata` (a list of name/value pairs) as a plain object. */
-function metadataFromWit(pairs) {
-  return Object.fromEntries(pairs.map(([name, value]) => [name, fromWitValue(value)]));
-}
-
 // ---------------------------------------------------------------------------
 // Events
 
-function clientFromWit(client) {
-  return {
-    id: client.id,
-    name: client.name,
-    app_type: client.appType.replaceAll("-", "_"),
-    metadata: metadataFromWit(client.metadata),
-  };
-}
-
-function resourceServerFromWit(api) {
-  return {
-    identifier: api.identifier,
-    name: api.name,
-    scopes: Array.from(api.scopes),
-    metadata: metadataFromWit(api.metadata),
-  };
-}
-
-function userFromWit(user) {
-  return {
-    id: user.id,
-    email: user.email ?? null,
-    email_verified: user.emailVerified,
-    name: user.name ?? null,
-    app_metadata: metadataFromWit(user.appMetadata),
-    user_metadata: metadataFromWit(user.userMetadata),
-  };
-}
-
-function requestFromWit(request) {
-  // A repeated parameter keeps its first value, like the Rust SDK's `param`.
+/**
+ * The host's event as plain event data for `world`: the JSON of
+ * `event.toJson()` (its shape: `plugin-sdk/event.schema.json`, generated from
+ * the WIT), with the request's parameters as an object (a repeated parameter
+ * keeps its first value, like the Rust SDK's `param`), and only the parts the
+ * stage has: no `user` or `id_token` in `credentials-exchange`, the ID token
+ * as `{claims}` in `authorize`.
+ *
+ * @param {string} world `credentials-exchange` or `authorize`
+ * @param {{toJson(): string}} event the `event` resource the host lent
+ * @returns {object}
+ */
+export function eventFromHost(world, event) {
+  const data = JSON.parse(event.toJson());
   const params = {};
-  for (const [name, value] of request.params) {
+  for (const [name, value] of data.request.params) {
     if (!Object.hasOwn(params, name)) {
       Object.defineProperty(params, name, { value, enumerable: true, writable: true, configurable: true });
     }
   }
-  return {
-    ip: request.ip,
-    user_agent: request.userAgent ?? null,
-    hostname: request.hostname,
-    method: request.method,
-    params,
-  };
-}
-
-function transactionFromWit(transaction) {
-  return {
-    id: transaction.id,
-    grant_type: transaction.grantType,
-    requested_scopes: Array.from(transaction.requestedScopes),
-    granted_scopes: Array.from(transaction.grantedScopes),
-    redirect_uri: transaction.redirectUri ?? null,
-    requested_audience: transaction.requestedAudience ?? null,
-  };
-}
-
-function tokenFromWit(token) {
-  return { claims: metadataFromWit(token.claims), scopes: Array.from(token.scopes) };
-}
-
-/**
- * The host's `credentials-exchange-event` record as plain event data (no
- * aliases, secrets or config yet: see {@link makeEvent}).
- *
- * @param {object} event the WIT record (camelCase keys)
- * @returns {object}
- */
-export function credentialsExchangeEventFromWit(event) {
-  return {
-    client: clientFromWit(event.client),
-    api: resourceServerFromWit(event.api),
-    request: requestFromWit(event.request),
-    transaction: transactionFromWit(event.transaction),
-    access_token: tokenFromWit(event.accessToken),
-  };
-}
-
-/**
- * The host's `authorize-event` record as plain event data (see
- * {@link credentialsExchangeEventFromWit}).
- *
- * @param {object} event the WIT record (camelCase keys)
- * @returns {object}
- */
-export function authorizeEventFromWit(event) {
-  return {
-    client: clientFromWit(event.client),
-    api: event.api ? resourceServerFromWit(event.api) : null,
-    user: userFromWit(event.user),
-    request: requestFromWit(event.request),
-    transaction: transactionFromWit(event.transaction),
-    access_token: tokenFromWit(event.accessToken),
-    id_token: { claims: metadataFromWit(event.idToken.claims) },
-  };
+  data.request.params = params;
+  if (world === "credentials-exchange") {
+    delete data.user;
+    delete data.id_token;
+  } else {
+    data.id_token = { claims: data.id_token?.claims ?? {} };
+  }
+  return data;
 }
 
 function deepFreeze(value) {
@@ -268,8 +196,8 @@ function lazyMap(lookup, methods) {
  * values arrive as JSON text); `event.config.json(KEY)` parses it, falling
  * back to the raw string. Absent entries are `undefined`.
  *
- * @param {object} data event data, as {@link credentialsExchangeEventFromWit}
- *   returns; it is frozen and becomes part of the event
+ * @param {object} data event data, as {@link eventFromHost} returns; it is
+ *   frozen and becomes part of the event
  * @param {{config(key: string): string | null | undefined, secret(name: string): string | null | undefined}} host
  * @returns {object} the frozen event
  */
@@ -507,7 +435,7 @@ function run(name, fn, data, host) {
  * module that `build.mjs` generates:
  *
  * ```js
- * import * as host from "tessera:plugin/host@0.1.0";
+ * import * as host from "tessera:plugin/host@0.2.0";
  * import * as plugin from "../plugin.js";
  * import { wrap } from "../tessera/index.js";
  * export const { onCredentialsExchange, onAuthorize } = wrap(plugin, host);
@@ -536,7 +464,7 @@ export function wrap(plugin, host) {
     if (found.length === 1) {
       const [name] = found;
       const fn = plugin[name];
-      exports[stage.export] = (event) => run(name, fn, stage.fromWit(event), host);
+      exports[stage.export] = (event) => run(name, fn, eventFromHost(stage.world, event), host);
     }
   }
   return exports;

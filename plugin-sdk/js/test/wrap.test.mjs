@@ -1,4 +1,5 @@
-// The facade: WIT events in, WIT changes out (or a denial thrown, or a trap).
+// The facade: the host's event in (a resource read through toJson), WIT
+// changes out (or a denial thrown, or a trap).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -6,64 +7,68 @@ import { test } from "node:test";
 import { createConsole, formatLog, wrap } from "../src/index.js";
 import { mockHost } from "../src/testing.js";
 
-const witClient = () => ({
+// The event as the host lends it: a `tessera:plugin@0.2.0` `event` resource,
+// read here through `toJson()` only (plugin-sdk/event.schema.json).
+const lent = (json) => ({ toJson: () => JSON.stringify(json) });
+const hostClient = () => ({
   id: "acme",
   name: "ACME",
-  appType: "regular-web",
-  metadata: [
-    ["partner", { tag: "text", val: "acme" }],
-    ["limits", { tag: "json", val: '{"rps":5}' }],
-    ["seats", { tag: "integer", val: 12 }],
-  ],
+  app_type: "regular_web",
+  metadata: { partner: "acme", limits: { rps: 5 }, seats: 12 },
 });
-const witApi = () => ({
+const hostApi = () => ({
   identifier: "https://orders.example.com",
   name: "Orders",
   scopes: ["read:orders", "write:orders"],
-  metadata: [["owner", { tag: "text", val: "team" }]],
+  metadata: { owner: "team" },
 });
-const witRequest = () => ({
+const hostRequest = () => ({
   ip: "127.0.0.1",
-  userAgent: "curl",
+  user_agent: "curl",
   hostname: "issuer",
   method: "POST",
   params: [
     ["grant_type", "client_credentials"],
     ["scope", "read:orders"],
     ["scope", "ignored"],
+    ["__proto__", "not a prototype"],
   ],
 });
-const witTransaction = () => ({
+const hostTransaction = () => ({
   id: "jti-1",
-  grantType: "client_credentials",
-  requestedScopes: ["read:orders"],
-  grantedScopes: ["read:orders"],
-  redirectUri: null,
-  requestedAudience: "https://orders.example.com",
+  grant_type: "client_credentials",
+  requested_scopes: ["read:orders"],
+  granted_scopes: ["read:orders"],
+  redirect_uri: null,
+  requested_audience: "https://orders.example.com",
 });
-const exchangeEvent = () => ({
-  client: witClient(),
-  api: witApi(),
-  request: witRequest(),
-  transaction: witTransaction(),
-  accessToken: { claims: [["x", { tag: "integer", val: 1 }]], scopes: ["read:orders"] },
-});
-const authorizeEvent = () => ({
-  client: witClient(),
-  api: null,
-  user: {
-    id: "user-1",
-    email: "ada@example.com",
-    emailVerified: true,
-    name: null,
-    appMetadata: [["roles", { tag: "text-list", val: ["admin"] }]],
-    userMetadata: [["theme", { tag: "text", val: "dark" }]],
-  },
-  request: witRequest(),
-  transaction: { ...witTransaction(), grantType: "authorization_code", redirectUri: "https://app/cb" },
-  accessToken: { claims: [], scopes: [] },
-  idToken: { claims: [["n", { tag: "null" }]], scopes: [] },
-});
+const exchangeEvent = () =>
+  lent({
+    client: hostClient(),
+    api: hostApi(),
+    user: null,
+    request: hostRequest(),
+    transaction: hostTransaction(),
+    access_token: { claims: { x: 1 }, scopes: ["read:orders"] },
+    id_token: null,
+  });
+const authorizeEvent = () =>
+  lent({
+    client: hostClient(),
+    api: null,
+    user: {
+      id: "user-1",
+      email: "ada@example.com",
+      email_verified: true,
+      name: null,
+      app_metadata: { roles: ["admin"] },
+      user_metadata: { theme: "dark" },
+    },
+    request: hostRequest(),
+    transaction: { ...hostTransaction(), grant_type: "authorization_code", redirect_uri: "https://app/cb" },
+    access_token: { claims: {}, scopes: [] },
+    id_token: { claims: { n: null }, scopes: [] },
+  });
 const noChanges = { accessTokenClaims: [], idTokenClaims: [], addScopes: [], removeScopes: [] };
 
 /** Wraps `plugin` with a recording host; returns the exports and the host. */
@@ -86,7 +91,12 @@ test("credentials-exchange events convert field by field, with Auth0's aliases",
   assert.deepEqual(seen.api.scopes, ["read:orders", "write:orders"]);
   assert.deepEqual(seen.api.metadata, { owner: "team" });
   assert.equal(seen.request.user_agent, "curl");
-  assert.deepEqual(seen.request.params, { grant_type: "client_credentials", scope: "read:orders" }, "first value wins");
+  assert.deepEqual(
+    { ...seen.request.params },
+    { grant_type: "client_credentials", scope: "read:orders", ["__proto__"]: "not a prototype" },
+    "first value wins",
+  );
+  assert.equal(Object.getPrototypeOf(seen.request.params), Object.prototype, "a parameter never sets the prototype");
   assert.equal(seen.transaction.id, "jti-1");
   assert.equal(seen.transaction.grant_type, "client_credentials");
   assert.equal(seen.transaction.redirect_uri, null);

@@ -7,7 +7,9 @@ and where the author's ``plugin`` module is on the path. It is imported once,
 at build time (componentize-py snapshots the initialised interpreter), so
 the author's module-level code runs then too, without the host.
 
-Per call it converts the host's event into a :class:`tessera_plugin.Event`,
+Per call it reads the host's event (a ``tessera:plugin@0.2.0`` ``event``
+resource lent for the call) in one host call, ``to_json()``, parses it with
+``json.loads`` and builds a :class:`tessera_plugin.Event` from it,
 runs the author's stage function with a fresh :class:`tessera_plugin.Api`,
 and returns the WIT ``changes`` or raises ``Err(denial)``, which
 componentize-py turns into the ``result`` error.
@@ -23,6 +25,7 @@ most ``_REPORT_LIMIT`` bytes; re-raising it makes componentize-py trap.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 import traceback
@@ -45,7 +48,6 @@ _VALUE_CLASSES: dict[str, type] = {
     "text-list": types.Value_TextList,
     "json": types.Value_Json,
 }
-_VALUE_CASES: dict[type, str] = {cls: case for case, cls in _VALUE_CLASSES.items()}
 
 # Bytes of a failure report. The host keeps 1 KiB of standard error, and the
 # componentize-py runtime adds its own panic line (about 230 bytes) after ours.
@@ -53,101 +55,99 @@ _REPORT_LIMIT = 700
 
 
 # --- host data to SDK views -------------------------------------------------
+#
+# The JSON of ``event.to_json()``: its shape is plugin-sdk/event.schema.json,
+# generated from the WIT. Metadata and claims are JSON objects already.
 
 
-def _value(value: Any) -> Any:
-    case = _VALUE_CASES[type(value)]
-    return sdk.from_wit_value(case, getattr(value, "value", None))
-
-
-def _metadata(metadata: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {name: _value(value) for name, value in metadata}
-
-
-def _client(client: Any) -> sdk.Client:
+def _client(client: dict[str, Any]) -> sdk.Client:
     return sdk.Client(
-        id=client.id,
-        name=client.name,
-        app_type=client.app_type.name.lower(),
-        metadata=_metadata(client.metadata),
+        id=client["id"],
+        name=client["name"],
+        app_type=client["app_type"],
+        metadata=client["metadata"],
     )
 
 
-def _api(api: Any) -> Optional[sdk.ApiInfo]:
+def _api(api: Optional[dict[str, Any]]) -> Optional[sdk.ApiInfo]:
     if api is None:
         return None
     return sdk.ApiInfo(
-        identifier=api.identifier,
-        name=api.name,
-        scopes=list(api.scopes),
-        metadata=_metadata(api.metadata),
+        identifier=api["identifier"],
+        name=api["name"],
+        scopes=api["scopes"],
+        metadata=api["metadata"],
     )
 
 
-def _user(user: Any) -> sdk.User:
+def _user(user: dict[str, Any]) -> sdk.User:
     return sdk.User(
-        id=user.id,
-        email=user.email,
-        email_verified=user.email_verified,
-        name=user.name,
-        app_metadata=_metadata(user.app_metadata),
-        user_metadata=_metadata(user.user_metadata),
+        id=user["id"],
+        email=user["email"],
+        email_verified=user["email_verified"],
+        name=user["name"],
+        app_metadata=user["app_metadata"],
+        user_metadata=user["user_metadata"],
     )
 
 
-def _request(request: Any) -> sdk.Request:
+def _request(request: dict[str, Any]) -> sdk.Request:
     params: dict[str, str] = {}
-    for name, value in request.params:
+    for name, value in request["params"]:
         params.setdefault(name, value)
     return sdk.Request(
-        ip=request.ip,
-        user_agent=request.user_agent,
-        hostname=request.hostname,
-        method=request.method,
+        ip=request["ip"],
+        user_agent=request["user_agent"],
+        hostname=request["hostname"],
+        method=request["method"],
         params=params,
     )
 
 
-def _transaction(transaction: Any) -> sdk.Transaction:
+def _transaction(transaction: dict[str, Any]) -> sdk.Transaction:
     return sdk.Transaction(
-        id=transaction.id,
-        grant_type=transaction.grant_type,
-        requested_scopes=list(transaction.requested_scopes),
-        granted_scopes=list(transaction.granted_scopes),
-        redirect_uri=transaction.redirect_uri,
-        requested_audience=transaction.requested_audience,
+        id=transaction["id"],
+        grant_type=transaction["grant_type"],
+        requested_scopes=transaction["requested_scopes"],
+        granted_scopes=transaction["granted_scopes"],
+        redirect_uri=transaction["redirect_uri"],
+        requested_audience=transaction["requested_audience"],
     )
 
 
-def _token(token: Any) -> sdk.TokenState:
-    return sdk.TokenState(claims=_metadata(token.claims), scopes=list(token.scopes))
+def _token(token: Optional[dict[str, Any]]) -> sdk.TokenState:
+    if token is None:
+        return sdk.TokenState(claims={}, scopes=[])
+    return sdk.TokenState(claims=token["claims"], scopes=token["scopes"])
 
 
-def credentials_exchange_event(event: types.CredentialsExchangeEvent) -> sdk.Event:
-    """The SDK view of a ``credentials-exchange-event``."""
+def credentials_exchange_event(lent: Any) -> sdk.Event:
+    """The SDK view of the host's event at the ``credentials-exchange`` stage."""
+    data = json.loads(lent.to_json())
     return sdk.Event(
         stage="credentials-exchange",
-        client=_client(event.client),
-        api=_api(event.api),
-        request=_request(event.request),
-        transaction=_transaction(event.transaction),
-        access_token=_token(event.access_token),
+        client=_client(data["client"]),
+        api=_api(data["api"]),
+        request=_request(data["request"]),
+        transaction=_transaction(data["transaction"]),
+        access_token=_token(data["access_token"]),
         config=sdk.Config(host.config),
         secrets=sdk.Secrets(host.secret),
     )
 
 
-def authorize_event(event: types.AuthorizeEvent) -> sdk.Event:
-    """The SDK view of an ``authorize-event``."""
+def authorize_event(lent: Any) -> sdk.Event:
+    """The SDK view of the host's event at the ``authorize`` stage."""
+    data = json.loads(lent.to_json())
     return sdk.Event(
         stage="authorize",
-        client=_client(event.client),
-        api=_api(event.api),
-        user=_user(event.user),
-        request=_request(event.request),
-        transaction=_transaction(event.transaction),
-        access_token=_token(event.access_token),
-        id_token=_token(event.id_token),
+        client=_client(data["client"]),
+        api=_api(data["api"]),
+        user=_user(data["user"]),
+        request=_request(data["request"]),
+        transaction=_transaction(data["transaction"]),
+        access_token=_token(data["access_token"]),
+        id_token=_token(data["id_token"]),
         config=sdk.Config(host.config),
         secrets=sdk.Secrets(host.secret),
     )
@@ -315,11 +315,11 @@ class WitWorld:
     """The world implementation componentize-py looks for. It defines both
     stages; the world the build picks exports only those the author wrote."""
 
-    def on_credentials_exchange(self, event: types.CredentialsExchangeEvent) -> types.Changes:
+    def on_credentials_exchange(self, event: Any) -> types.Changes:
         """Runs ``plugin.on_credentials_exchange``."""
         return _run("on_credentials_exchange", credentials_exchange_event(event))
 
-    def on_authorize(self, event: types.AuthorizeEvent) -> types.Changes:
+    def on_authorize(self, event: Any) -> types.Changes:
         """Runs ``plugin.on_authorize``."""
         return _run("on_authorize", authorize_event(event))
 

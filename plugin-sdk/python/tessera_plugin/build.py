@@ -13,7 +13,8 @@ module to see which, picks the WIT world (``credentials-exchange``,
 nothing granted.
 
 The WIT comes from ``--wit``, else ``wit/`` next to this file (a vendored
-SDK), else ``../../wit`` from the SDK folder (inside the Tessera repository).
+SDK), else ``../../wit/0.2.0`` from the SDK folder (inside the Tessera
+repository): ``tessera:plugin@0.2.0``.
 The component is written next to ``--out`` first and renamed into place, so
 a watching issuer never loads half a file.
 """
@@ -106,7 +107,7 @@ def find_wit(explicit: Optional[str]) -> Path:
         if not path.exists():
             raise BuildError(f"--wit {explicit}: no such file or folder")
         return path
-    candidates = [HERE / "wit", HERE.parent.parent.parent / "wit"]
+    candidates = [HERE / "wit", HERE.parent.parent.parent / "wit" / "0.2.0"]
     for candidate in candidates:
         if (candidate / "plugin.wit").is_file():
             return candidate

@@ -148,14 +148,15 @@ fn token_state(token: t::TokenState) -> TokenState {
     }
 }
 
-/// The host's event while a call lends it: a borrowed handle, never dropped
-/// by the plugin (the host deletes it after the call).
-#[allow(unsafe_code, reason = "re-borrowing the host's handle for the call")]
+/// The host's event, by its handle, for reading one part: never dropped
+/// here (the export's glue owns it and drops it when the plugin returns).
+#[allow(unsafe_code, reason = "a second view of the handle the glue owns")]
 fn lent(handle: u32) -> std::mem::ManuallyDrop<wit::Event> {
-    // SAFETY: `handle` is the borrowed handle of the event the host passed to
-    // the running export (see `credentials_exchange_event`), valid until the
-    // export returns; a part read after that traps in the host's handle check.
-    // `ManuallyDrop` keeps the plugin from dropping what it does not own.
+    // SAFETY: `handle` is the handle of the event the host passed to the
+    // running export, owned by `__private` until the plugin returns (see
+    // `credentials_exchange_event`). A part read later finds the handle gone
+    // and traps in the component's handle check; it never reads memory.
+    // `ManuallyDrop` keeps this view from dropping what it does not own.
     std::mem::ManuallyDrop::new(unsafe { wit::Event::from_handle(handle) })
 }
 

@@ -209,7 +209,7 @@ pub trait Plugin {
 ///   `authorize`). A plugin for one stage should say which: the host then
 ///   knows it runs there only, and `tessera plugin inspect` shows it.
 ///
-/// Each call lends the plugin the host's event; the SDK wraps it in the
+/// Each call passes the plugin the host's event; the SDK wraps it in the
 /// event types (whose parts are read from the host when first used), runs
 /// the plugin with a [`Context`] backed by the host, and converts its answer
 /// back.
@@ -246,14 +246,14 @@ macro_rules! export {
 
             impl $crate::__bindings::plugin::Guest for __TesseraPluginAdapter {
                 fn on_credentials_exchange(
-                    event: &$crate::__bindings::Event,
+                    event: $crate::__bindings::Event,
                 ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
                 {
                     $crate::__private::credentials_exchange::<$plugin>(event)
                 }
 
                 fn on_authorize(
-                    event: &$crate::__bindings::Event,
+                    event: $crate::__bindings::Event,
                 ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
                 {
                     $crate::__private::authorize::<$plugin>(event)
@@ -270,7 +270,7 @@ macro_rules! export {
 
             impl $crate::__bindings::credentials_exchange::Guest for __TesseraPluginAdapter {
                 fn on_credentials_exchange(
-                    event: &$crate::__bindings::Event,
+                    event: $crate::__bindings::Event,
                 ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
                 {
                     $crate::__private::credentials_exchange::<$plugin>(event)
@@ -289,7 +289,7 @@ macro_rules! export {
 
             impl $crate::__bindings::authorize::Guest for __TesseraPluginAdapter {
                 fn on_authorize(
-                    event: &$crate::__bindings::Event,
+                    event: $crate::__bindings::Event,
                 ) -> ::core::result::Result<$crate::__bindings::Changes, $crate::__bindings::Denial>
                 {
                     $crate::__private::authorize::<$plugin>(event)
@@ -361,22 +361,24 @@ pub mod __private {
     use crate::__bindings as wit;
     use crate::{Context, Plugin, convert};
 
-    /// Runs `P` at the credentials-exchange stage on the host's event.
+    /// Runs `P` at the credentials-exchange stage on the host's event,
+    /// which stays alive (its parts readable) until the plugin returns.
     pub fn credentials_exchange<P: Plugin>(
-        event: &wit::Event,
+        host_event: wit::Event,
     ) -> Result<wit::Changes, wit::Denial> {
         convert::install_panic_hook();
-        let event = convert::credentials_exchange_event(event);
+        let event = convert::credentials_exchange_event(&host_event);
         let ctx = Context::host();
         P::on_credentials_exchange(&event, &ctx)
             .map(convert::changes)
             .map_err(convert::denial)
     }
 
-    /// Runs `P` at the authorize stage on the host's event.
-    pub fn authorize<P: Plugin>(event: &wit::Event) -> Result<wit::Changes, wit::Denial> {
+    /// Runs `P` at the authorize stage on the host's event, which stays
+    /// alive until the plugin returns.
+    pub fn authorize<P: Plugin>(host_event: wit::Event) -> Result<wit::Changes, wit::Denial> {
         convert::install_panic_hook();
-        let event = convert::authorize_event(event);
+        let event = convert::authorize_event(&host_event);
         let ctx = Context::host();
         P::on_authorize(&event, &ctx)
             .map(convert::changes)

@@ -4,8 +4,12 @@
 //! The only module that sees this version's generated types.
 //!
 //! The event is a resource: the call puts the host's [`Event`] in the
-//! store's resource table and lends the plugin a handle to it; each getter
-//! copies one part into the plugin when asked.
+//! store's resource table and passes the plugin a handle to it; each getter
+//! copies one part into the plugin when asked. The handle is the plugin's
+//! (`own`, not `borrow`: a borrow must be released before the call returns,
+//! which componentize-qjs's synchronous exports do not do), but the event it
+//! names leaves the table when the call returns, whether the plugin dropped
+//! it or not.
 
 use serde_json::{Map, Value, json};
 use wasmtime::Store;
@@ -113,23 +117,27 @@ impl Pre {
 }
 
 impl Instance {
-    /// Calls the stage's export, lending it `event` for the call.
+    /// Calls the stage's export, passing it `event` for the call.
     pub async fn call(
         &self,
         store: &mut Store<PluginState>,
         event: &Event,
     ) -> wasmtime::Result<Answer> {
-        let owned = store.data_mut().table().push(event.clone())?;
-        let lent = Resource::<Event>::new_borrow(owned.rep());
+        let passed = store.data_mut().table().push(event.clone())?;
+        let rep = passed.rep();
         let answer = match self {
             Instance::CredentialsExchange(i) => {
-                i.call_on_credentials_exchange(&mut *store, lent).await
+                i.call_on_credentials_exchange(&mut *store, passed).await
             }
-            Instance::Authorize(i) => i.call_on_authorize(&mut *store, lent).await,
+            Instance::Authorize(i) => i.call_on_authorize(&mut *store, passed).await,
         };
-        // The event leaves the table whatever the call did: an instance
-        // kept warm must not see it again.
-        store.data_mut().table().delete(owned)?;
+        // The event leaves the table whatever the call did (the plugin may
+        // have dropped it already): an instance kept warm must not read it
+        // in a later call.
+        let _ = store
+            .data_mut()
+            .table()
+            .delete(Resource::<Event>::new_own(rep));
         Ok(answer?.map(changes).map_err(denial))
     }
 }
@@ -242,9 +250,9 @@ impl wit_event::HostEvent for PluginState {
     }
 
     fn drop(&mut self, event: Resource<Event>) -> wasmtime::Result<()> {
-        // The host lends the event as a borrow; only the host deletes it
-        // (after the call). A plugin cannot own one, so nothing to do here.
-        let _ = event;
+        // The plugin is done with it, during the call or after (when the
+        // host has deleted it already).
+        let _ = self.table().delete(event);
         Ok(())
     }
 }

@@ -99,12 +99,12 @@ fn answer(event: &Event) -> Result<Changes, Denial> {
 }
 
 impl Guest for AbiV02 {
-    fn on_credentials_exchange(event: &Event) -> Result<Changes, Denial> {
-        answer(event)
+    fn on_credentials_exchange(event: Event) -> Result<Changes, Denial> {
+        answer(&event)
     }
 
-    fn on_authorize(event: &Event) -> Result<Changes, Denial> {
-        answer(event)
+    fn on_authorize(event: Event) -> Result<Changes, Denial> {
+        answer(&event)
     }
 }
 
