@@ -13,7 +13,10 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use crate::config::AppType;
 use crate::oauth::ErrorCode;
 use crate::plugin::engine::PluginState;
-use crate::plugin::event::{Answer, Changes, ClaimValue, Denial, Event, Facts, TokenShape};
+use crate::plugin::event::{
+    Answer, ApiFacts, Changes, ClaimValue, ClientFacts, Denial, Event, RequestInfo,
+    TransactionInfo, UserFacts,
+};
 
 mod ce {
     wasmtime::component::bindgen!({
@@ -35,6 +38,9 @@ mod authz {
     });
 }
 
+/// The `types` interface, which 0.2.0 repeats unchanged: its bindings reuse
+/// these Rust types and the conversions below.
+pub use ce::tessera::plugin::types;
 use ce::tessera::plugin::{host, types as wit};
 
 /// The WIT package this module speaks.
@@ -127,14 +133,7 @@ impl wit::Host for PluginState {}
 
 impl host::Host for PluginState {
     fn log(&mut self, level: wit::LogLevel, message: String) {
-        let level = match level {
-            wit::LogLevel::Trace => "trace",
-            wit::LogLevel::Debug => "debug",
-            wit::LogLevel::Info => "info",
-            wit::LogLevel::Warn => "warn",
-            wit::LogLevel::Error => "error",
-        };
-        PluginState::log(self, level, message);
+        PluginState::log(self, log_level(level), message);
     }
 
     fn config(&mut self, key: String) -> Option<String> {
@@ -146,9 +145,20 @@ impl host::Host for PluginState {
     }
 }
 
+/// A log line's level as the host's log names it.
+pub(super) fn log_level(level: wit::LogLevel) -> &'static str {
+    match level {
+        wit::LogLevel::Trace => "trace",
+        wit::LogLevel::Debug => "debug",
+        wit::LogLevel::Info => "info",
+        wit::LogLevel::Warn => "warn",
+        wit::LogLevel::Error => "error",
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Host → plugin. These cannot fail, except for an event without the parts its
-// stage always has.
+// stage always has. 0.2.0 builds its getters' records with the same functions.
 
 fn value(v: &Value) -> wit::Value {
     match ClaimValue::from_json(v) {
@@ -166,8 +176,7 @@ fn metadata(m: &Map<String, Value>) -> Vec<(String, wit::Value)> {
     m.iter().map(|(k, v)| (k.clone(), value(v))).collect()
 }
 
-fn client(f: &Facts) -> wit::Client {
-    let c = &f.client;
+pub(super) fn client(c: &ClientFacts) -> wit::Client {
     wit::Client {
         id: c.id.clone(),
         name: c.name.clone(),
@@ -181,17 +190,27 @@ fn client(f: &Facts) -> wit::Client {
     }
 }
 
-fn api(f: &Facts) -> Option<wit::Api> {
-    f.api.as_ref().map(|a| wit::Api {
+pub(super) fn api(a: &ApiFacts) -> wit::Api {
+    wit::Api {
         identifier: a.identifier.clone(),
         name: a.name.clone(),
         scopes: a.scopes.clone(),
         metadata: metadata(&a.metadata),
-    })
+    }
 }
 
-fn request(f: &Facts) -> wit::Request {
-    let r = &f.request;
+pub(super) fn user(u: &UserFacts) -> wit::User {
+    wit::User {
+        id: u.id.clone(),
+        email: u.email.clone(),
+        email_verified: u.email_verified,
+        name: u.name.clone(),
+        app_metadata: metadata(&u.app_metadata),
+        user_metadata: metadata(&u.user_metadata),
+    }
+}
+
+pub(super) fn request(r: &RequestInfo) -> wit::Request {
     wit::Request {
         ip: r.ip.clone(),
         user_agent: r.user_agent.clone(),
@@ -201,8 +220,7 @@ fn request(f: &Facts) -> wit::Request {
     }
 }
 
-fn transaction(f: &Facts) -> wit::Transaction {
-    let t = &f.transaction;
+pub(super) fn transaction(t: &TransactionInfo) -> wit::Transaction {
     wit::Transaction {
         id: t.id.clone(),
         grant_type: t.grant_type.to_owned(),
@@ -213,47 +231,48 @@ fn transaction(f: &Facts) -> wit::Transaction {
     }
 }
 
-fn access_token(shape: &TokenShape) -> wit::TokenState {
+/// A token so far: the access token's claims and scopes, or the ID token's
+/// claims (which carries no scopes).
+pub(super) fn token_state(claims: &Map<String, Value>, scopes: &[String]) -> wit::TokenState {
     wit::TokenState {
-        claims: metadata(&shape.claims),
-        scopes: shape.scopes.clone(),
+        claims: metadata(claims),
+        scopes: scopes.to_vec(),
     }
 }
 
 fn credentials_exchange_event(event: &Event) -> wasmtime::Result<wit::CredentialsExchangeEvent> {
     let f = &event.facts;
+    let audience = f
+        .api
+        .as_ref()
+        .ok_or_else(|| wasmtime::Error::msg("a credentials-exchange event without an API"))?;
     Ok(wit::CredentialsExchangeEvent {
-        client: client(f),
-        api: api(f)
-            .ok_or_else(|| wasmtime::Error::msg("a credentials-exchange event without an API"))?,
-        request: request(f),
-        transaction: transaction(f),
-        access_token: access_token(&event.token),
+        client: client(&f.client),
+        api: api(audience),
+        request: request(&f.request),
+        transaction: transaction(&f.transaction),
+        access_token: token_state(&event.token.claims, &event.token.scopes),
     })
 }
 
 fn authorize_event(event: &Event) -> wit::AuthorizeEvent {
     let f = &event.facts;
-    let user = f.user.as_ref();
+    let no_user = || wit::User {
+        id: String::new(),
+        email: None,
+        email_verified: false,
+        name: None,
+        app_metadata: Vec::new(),
+        user_metadata: Vec::new(),
+    };
     wit::AuthorizeEvent {
-        client: client(f),
-        api: api(f),
-        user: wit::User {
-            id: user.map(|u| u.id.clone()).unwrap_or_default(),
-            email: user.and_then(|u| u.email.clone()),
-            email_verified: user.is_some_and(|u| u.email_verified),
-            name: user.and_then(|u| u.name.clone()),
-            app_metadata: user.map(|u| metadata(&u.app_metadata)).unwrap_or_default(),
-            user_metadata: user.map(|u| metadata(&u.user_metadata)).unwrap_or_default(),
-        },
-        request: request(f),
-        transaction: transaction(f),
-        access_token: access_token(&event.token),
-        // ID tokens carry no scopes.
-        id_token: wit::TokenState {
-            claims: metadata(&event.token.id_claims),
-            scopes: Vec::new(),
-        },
+        client: client(&f.client),
+        api: f.api.as_ref().map(api),
+        user: f.user.as_ref().map_or_else(no_user, user),
+        request: request(&f.request),
+        transaction: transaction(&f.transaction),
+        access_token: token_state(&event.token.claims, &event.token.scopes),
+        id_token: token_state(&event.token.id_claims, &[]),
     }
 }
 
@@ -276,7 +295,7 @@ fn claims(list: Vec<(String, wit::Value)>) -> Vec<(String, ClaimValue)> {
     list.into_iter().map(|(k, v)| (k, claim_value(v))).collect()
 }
 
-fn changes(c: wit::Changes) -> Changes {
+pub(super) fn changes(c: wit::Changes) -> Changes {
     Changes {
         access_token_claims: claims(c.access_token_claims),
         id_token_claims: claims(c.id_token_claims),
@@ -285,7 +304,7 @@ fn changes(c: wit::Changes) -> Changes {
     }
 }
 
-fn denial(d: wit::Denial) -> Denial {
+pub(super) fn denial(d: wit::Denial) -> Denial {
     Denial {
         code: match d.code {
             wit::DenyCode::AccessDenied => ErrorCode::AccessDenied,

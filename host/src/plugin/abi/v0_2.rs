@@ -1,7 +1,7 @@
 //! `tessera:plugin@0.2.0` (`wit/0.2.0/plugin.wit`): the bindings, the host
-//! functions, the `event` resource, and the conversions between this
-//! version's records and the host's [`Event`], [`Changes`] and [`Denial`].
-//! The only module that sees this version's generated types.
+//! functions and the `event` resource. The only module that sees this
+//! version's generated bindings; its `types` interface repeats 0.1.0's, so
+//! the records and their conversions are [`v0_1`]'s.
 //!
 //! The event is a resource: the call puts the host's [`Event`] in the
 //! store's resource table and passes the plugin a handle to it; each getter
@@ -15,10 +15,8 @@ use serde_json::{Map, Value, json};
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker, Resource};
 
-use crate::config::AppType;
-use crate::oauth::ErrorCode;
 use crate::plugin::engine::PluginState;
-use crate::plugin::event::{Answer, Changes, ClaimValue, Denial, Event};
+use crate::plugin::event::{Answer, Event};
 
 mod ce {
     wasmtime::component::bindgen!({
@@ -27,6 +25,9 @@ mod ce {
         imports: { default: trappable },
         exports: { default: async },
         with: {
+            // 0.2.0 repeats 0.1.0's types unchanged: one set of Rust types
+            // and conversions serves both (`v0_1`).
+            "tessera:plugin/types": crate::plugin::abi::v0_1::types,
             "tessera:plugin/event.event": crate::plugin::event::Event,
         },
     });
@@ -46,7 +47,8 @@ mod authz {
     });
 }
 
-use ce::tessera::plugin::{event as wit_event, host, types as wit};
+use super::v0_1::{self, types as wit};
+use ce::tessera::plugin::{event as wit_event, host};
 
 /// The WIT package this module speaks.
 pub const PACKAGE: &str = "tessera:plugin@0.2.0";
@@ -56,7 +58,9 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     use wasmtime::component::HasSelf;
     host::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)?;
     wit_event::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)?;
-    wit::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)
+    // `types` holds types only: an empty instance under this version's name.
+    linker.instance("tessera:plugin/types@0.2.0")?;
+    Ok(())
 }
 
 /// A component of this version linked for one stage.
@@ -138,22 +142,13 @@ impl Instance {
             .data_mut()
             .table()
             .delete(Resource::<Event>::new_own(rep));
-        Ok(answer?.map(changes).map_err(denial))
+        Ok(answer?.map(v0_1::changes).map_err(v0_1::denial))
     }
 }
 
-impl wit::Host for PluginState {}
-
 impl host::Host for PluginState {
     fn log(&mut self, level: wit::LogLevel, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            wit::LogLevel::Trace => "trace",
-            wit::LogLevel::Debug => "debug",
-            wit::LogLevel::Info => "info",
-            wit::LogLevel::Warn => "warn",
-            wit::LogLevel::Error => "error",
-        };
-        PluginState::log(self, level, message);
+        PluginState::log(self, v0_1::log_level(level), message);
         Ok(())
     }
 
@@ -170,79 +165,44 @@ impl wit_event::Host for PluginState {}
 
 impl wit_event::HostEvent for PluginState {
     fn client(&mut self, event: Resource<Event>) -> wasmtime::Result<wit::Client> {
-        let c = &self.table().get(&event)?.facts.client;
-        Ok(wit::Client {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            app_type: match c.app_type {
-                AppType::Spa => wit::AppType::Spa,
-                AppType::RegularWeb => wit::AppType::RegularWeb,
-                AppType::Native => wit::AppType::Native,
-                AppType::Machine => wit::AppType::Machine,
-            },
-            metadata: metadata(&c.metadata),
-        })
+        Ok(v0_1::client(&self.table().get(&event)?.facts.client))
     }
 
     fn api(&mut self, event: Resource<Event>) -> wasmtime::Result<Option<wit::Api>> {
-        let e = self.table().get(&event)?;
-        Ok(e.facts.api.as_ref().map(|a| wit::Api {
-            identifier: a.identifier.clone(),
-            name: a.name.clone(),
-            scopes: a.scopes.clone(),
-            metadata: metadata(&a.metadata),
-        }))
+        Ok(self.table().get(&event)?.facts.api.as_ref().map(v0_1::api))
     }
 
     fn user(&mut self, event: Resource<Event>) -> wasmtime::Result<Option<wit::User>> {
-        let e = self.table().get(&event)?;
-        Ok(e.facts.user.as_ref().map(|u| wit::User {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            email_verified: u.email_verified,
-            name: u.name.clone(),
-            app_metadata: metadata(&u.app_metadata),
-            user_metadata: metadata(&u.user_metadata),
-        }))
+        Ok(self
+            .table()
+            .get(&event)?
+            .facts
+            .user
+            .as_ref()
+            .map(v0_1::user))
     }
 
     fn request(&mut self, event: Resource<Event>) -> wasmtime::Result<wit::Request> {
-        let r = &self.table().get(&event)?.facts.request;
-        Ok(wit::Request {
-            ip: r.ip.clone(),
-            user_agent: r.user_agent.clone(),
-            hostname: r.hostname.clone(),
-            method: r.method.clone(),
-            params: r.params.clone(),
-        })
+        Ok(v0_1::request(&self.table().get(&event)?.facts.request))
     }
 
     fn transaction(&mut self, event: Resource<Event>) -> wasmtime::Result<wit::Transaction> {
-        let t = &self.table().get(&event)?.facts.transaction;
-        Ok(wit::Transaction {
-            id: t.id.clone(),
-            grant_type: t.grant_type.to_owned(),
-            requested_scopes: t.requested_scopes.clone(),
-            granted_scopes: t.granted_scopes.clone(),
-            redirect_uri: t.redirect_uri.clone(),
-            requested_audience: t.requested_audience.clone(),
-        })
+        Ok(v0_1::transaction(
+            &self.table().get(&event)?.facts.transaction,
+        ))
     }
 
     fn access_token(&mut self, event: Resource<Event>) -> wasmtime::Result<wit::TokenState> {
         let token = &self.table().get(&event)?.token;
-        Ok(wit::TokenState {
-            claims: metadata(&token.claims),
-            scopes: token.scopes.clone(),
-        })
+        Ok(v0_1::token_state(&token.claims, &token.scopes))
     }
 
     fn id_token(&mut self, event: Resource<Event>) -> wasmtime::Result<Option<wit::TokenState>> {
         let e = self.table().get(&event)?;
-        Ok(e.facts.user.is_some().then(|| wit::TokenState {
-            claims: metadata(&e.token.id_claims),
-            scopes: Vec::new(),
-        }))
+        Ok(e.facts
+            .user
+            .is_some()
+            .then(|| v0_1::token_state(&e.token.id_claims, &[])))
     }
 
     fn to_json(&mut self, event: Resource<Event>) -> wasmtime::Result<String> {
@@ -272,66 +232,12 @@ pub fn event_json(e: &Event) -> Value {
     })
 }
 
-fn value(v: &Value) -> wit::Value {
-    match ClaimValue::from_json(v) {
-        ClaimValue::Null => wit::Value::Null,
-        ClaimValue::Boolean(b) => wit::Value::Boolean(b),
-        ClaimValue::Integer(i) => wit::Value::Integer(i),
-        ClaimValue::Number(n) => wit::Value::Number(n),
-        ClaimValue::Text(s) => wit::Value::Text(s),
-        ClaimValue::TextList(l) => wit::Value::TextList(l),
-        ClaimValue::Json(j) => wit::Value::Json(j),
-    }
-}
-
-fn metadata(m: &Map<String, Value>) -> Vec<(String, wit::Value)> {
-    m.iter().map(|(k, v)| (k.clone(), value(v))).collect()
-}
-
-fn claim_value(v: wit::Value) -> ClaimValue {
-    match v {
-        wit::Value::Null => ClaimValue::Null,
-        wit::Value::Boolean(b) => ClaimValue::Boolean(b),
-        wit::Value::Integer(i) => ClaimValue::Integer(i),
-        wit::Value::Number(n) => ClaimValue::Number(n),
-        wit::Value::Text(s) => ClaimValue::Text(s),
-        wit::Value::TextList(l) => ClaimValue::TextList(l),
-        wit::Value::Json(j) => ClaimValue::Json(j),
-    }
-}
-
-fn claims(list: Vec<(String, wit::Value)>) -> Vec<(String, ClaimValue)> {
-    list.into_iter().map(|(k, v)| (k, claim_value(v))).collect()
-}
-
-fn changes(c: wit::Changes) -> Changes {
-    Changes {
-        access_token_claims: claims(c.access_token_claims),
-        id_token_claims: claims(c.id_token_claims),
-        add_scopes: c.add_scopes,
-        remove_scopes: c.remove_scopes,
-    }
-}
-
-fn denial(d: wit::Denial) -> Denial {
-    Denial {
-        code: match d.code {
-            wit::DenyCode::AccessDenied => ErrorCode::AccessDenied,
-            wit::DenyCode::InvalidScope => ErrorCode::InvalidScope,
-            wit::DenyCode::InvalidRequest => ErrorCode::InvalidRequest,
-            wit::DenyCode::UnauthorizedClient => ErrorCode::UnauthorizedClient,
-            wit::DenyCode::InvalidTarget => ErrorCode::InvalidTarget,
-        },
-        description: d.description,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::Stage;
+    use crate::config::{AppType, Stage};
     use crate::plugin::event::{ClientFacts, Facts, RequestInfo, TokenShape, TransactionInfo};
 
     #[test]
