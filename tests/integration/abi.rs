@@ -84,35 +84,15 @@ fn a_0_1_and_a_0_2_plugin_share_one_pipeline() {
 /// Validates `event` against `plugin-sdk/event.schema.json` with the Python
 /// `jsonschema` package (pinned in `tests/clients/requirements.txt`).
 fn check_event_schema(event: &Value) {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join("tests/clients/.venv/bin/python");
-    let mut child = match Command::new(&python)
-        .arg(root.join("tests/clients/check_event_schema.py"))
-        .arg(root.join("plugin-sdk/event.schema.json"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("TESSERA_REQUIRE_CLIENT_LIBRARIES").is_none() => {
-            eprintln!(
-                "skipped the schema check: no {} ({e}); see tests/clients/README.md",
-                python.display()
-            );
-            return;
-        }
-        Err(e) => panic!("{}: {e}", python.display()),
+    let schema = root.join("plugin-sdk/event.schema.json");
+    let Some(out) = run_client_script(
+        "check_event_schema.py",
+        &[schema.to_str().expect("a UTF-8 path")],
+        &event.to_string(),
+    ) else {
+        return;
     };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(event.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("validator");
     assert!(
         out.status.success(),
         "the event does not match plugin-sdk/event.schema.json:\n{}{}\n{event:#}",
@@ -121,32 +101,36 @@ fn check_event_schema(event: &Value) {
     );
 }
 
+/// `tessera plugin test --stage STAGE` on the 0.2.0 test guest with `event`
+/// (the event file's JSON); whether it exited 0, and its report.
+fn plugin_test(stage: &str, event: &str) -> (bool, Value) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, event).expect("write the event");
+    let (ok, out, err) = run_tessera(&[
+        "plugin",
+        "test",
+        "--stage",
+        stage,
+        "--event",
+        file.to_str().expect("a UTF-8 path"),
+        "--cache-dir",
+        shared_cache().to_str().expect("a UTF-8 path"),
+        wasm("abi_v0_2").to_str().expect("a UTF-8 path"),
+    ]);
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    (ok, report)
+}
+
 /// `tessera plugin test` on the 0.2.0 fixture: a denial, a removed scope
 /// and a trap behave as they do for 0.1.0 plugins.
 #[test]
 fn a_0_2_plugin_denies_changes_and_fails_like_any_other() {
-    let run = |mode: &str, extra: &str| -> (bool, Value) {
-        let dir = tempfile::tempdir().unwrap();
-        let event = dir.path().join("event.json");
-        std::fs::write(
-            &event,
-            format!("{{\"config\": {{\"mode\": \"{mode}\"{extra}}}}}"),
-        )
-        .unwrap();
-        let file = wasm("abi_v0_2");
-        let (ok, out, err) = run_tessera(&[
-            "plugin",
-            "test",
-            "--stage",
+    let run = |mode: &str, extra: &str| {
+        plugin_test(
             "credentials-exchange",
-            "--event",
-            event.to_str().unwrap(),
-            "--cache-dir",
-            shared_cache().to_str().unwrap(),
-            file.to_str().unwrap(),
-        ]);
-        let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-        (ok, report)
+            &format!("{{\"config\": {{\"mode\": \"{mode}\"{extra}}}}}"),
+        )
     };
     let (ok, report) = run("deny", "");
     assert!(ok, "{report}");
@@ -175,29 +159,13 @@ fn a_0_2_plugin_denies_changes_and_fails_like_any_other() {
 /// plugin may add a scope within the ceiling.
 #[test]
 fn a_0_2_plugin_reads_the_user_at_the_authorize_stage() {
-    let dir = tempfile::tempdir().unwrap();
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
+    let (ok, report) = plugin_test(
+        "authorize",
         r#"{"config": {"mode": "user", "scope": "write:example"},
             "user": {"id": "u_1", "email": "ada@example.com"},
             "access_token": {"scopes": ["read:example"]}}"#,
-    )
-    .unwrap();
-    let file = wasm("abi_v0_2");
-    let (ok, out, err) = run_tessera(&[
-        "plugin",
-        "test",
-        "--stage",
-        "authorize",
-        "--event",
-        event.to_str().unwrap(),
-        "--cache-dir",
-        shared_cache().to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out} {err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
+    );
+    assert!(ok, "{report}");
     assert_eq!(
         report["id_token"]["claims"]["v2_user"], "u_1 ada@example.com",
         "{report}"

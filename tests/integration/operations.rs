@@ -227,36 +227,7 @@ fn tessera_trace_prints_the_recent_and_follows_new_ones() {
 /// `exposition` (`text` or `openmetrics`); its families as JSON, or `None`
 /// where the package is missing and not required.
 fn parse_with_prometheus_client(exposition: &str, format: &str) -> Option<Value> {
-    let python =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/.venv/bin/python");
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/parse_metrics.py");
-    let mut child = match Command::new(&python)
-        .arg(&script)
-        .arg(format)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("TESSERA_REQUIRE_CLIENT_LIBRARIES").is_none() => {
-            eprintln!(
-                "skipped: no {} ({e}); see tests/clients/README.md",
-                python.display()
-            );
-            return None;
-        }
-        Err(e) => panic!("{}: {e}", python.display()),
-    };
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("parser");
+    let out = run_client_script("parse_metrics.py", &[format], exposition)?;
     assert!(
         out.status.success(),
         "the {format} parser refused the exposition: {}\n{exposition}",

@@ -72,6 +72,40 @@ pub fn fixture(name: &str) -> PathBuf {
     p
 }
 
+/// Runs `tests/clients/SCRIPT ARGS…` with the Python of `tests/clients/.venv`,
+/// `stdin` on its standard input; its output, or `None` (with a note) where
+/// the venv is missing and `TESSERA_REQUIRE_CLIENT_LIBRARIES` is not set.
+pub fn run_client_script(script: &str, args: &[&str], stdin: &str) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients");
+    let python = clients.join(".venv/bin/python");
+    let mut child = match Command::new(&python)
+        .arg(clients.join(script))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("TESSERA_REQUIRE_CLIENT_LIBRARIES").is_none() => {
+            eprintln!(
+                "skipped {script}: no {} ({e}); see tests/clients/README.md",
+                python.display()
+            );
+            return None;
+        }
+        Err(e) => panic!("{}: {e}", python.display()),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    Some(child.wait_with_output().expect(script))
+}
+
 /// A compiled-plugin cache shared by every test, so each component is compiled
 /// once per run.
 pub fn shared_cache() -> PathBuf {
