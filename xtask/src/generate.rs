@@ -5,6 +5,10 @@
 //!   event as `event.to-json` returns it, built from the records the `event`
 //!   resource's getters return. Tests validate what a real plugin receives
 //!   against it (`tests/integration/abi.rs`).
+//! - `plugin-sdk/js/src/event.d.ts`: the same event as TypeScript types
+//!   (`HostEvent`, `HostClient`, …), from which the JavaScript SDK's
+//!   `index.d.ts` derives the `event` a plugin sees; `tsc` checks them in CI
+//!   (`plugin-sdk/js/tsconfig.json`).
 //!
 //! The mapping from WIT to the JSON the host writes: a record is an object
 //! with every field required, named in snake_case; `option<T>` is `T` or
@@ -24,10 +28,16 @@ use wit_parser::{Docs, FunctionKind, Resolve, Type, TypeDefKind, TypeId};
 const WIT: &str = "wit/0.2.0/plugin.wit";
 /// The event schema.
 const SCHEMA: &str = "plugin-sdk/event.schema.json";
+/// The event's TypeScript types.
+const TYPESCRIPT: &str = "plugin-sdk/js/src/event.d.ts";
 
 /// Writes every generated file, or with `check` compares them.
 pub fn run(root: &Path, check: bool) -> Result<(), String> {
-    let files = [(SCHEMA, event_schema(&root.join(WIT))?)];
+    let event = Event::read(&root.join(WIT))?;
+    let files = [
+        (SCHEMA, event_schema(&event)?),
+        (TYPESCRIPT, typescript(&event)),
+    ];
     let mut stale = Vec::new();
     for (path, contents) in files {
         let file = root.join(path);
@@ -52,43 +62,65 @@ pub fn run(root: &Path, check: bool) -> Result<(), String> {
     }
 }
 
+/// The `event` resource of a WIT package: its getters (name, result type,
+/// docs), in WIT order, with the resolved package.
+struct Event {
+    resolve: Resolve,
+    package: String,
+    getters: Vec<(String, Type, Docs)>,
+}
+
+impl Event {
+    fn read(wit: &Path) -> Result<Event, String> {
+        let mut resolve = Resolve::new();
+        let package = resolve
+            .push_file(wit)
+            .map_err(|e| format!("{}: {e:#}", wit.display()))?;
+        let name = resolve.packages[package].name.to_string();
+        let interface = resolve.packages[package]
+            .interfaces
+            .get("event")
+            .copied()
+            .ok_or_else(|| format!("{}: no interface `event`", wit.display()))?;
+        let interface = &resolve.interfaces[interface];
+        let resource = interface
+            .types
+            .get("event")
+            .copied()
+            .ok_or_else(|| format!("{}: no resource `event`", wit.display()))?;
+        let mut getters = Vec::new();
+        for function in interface.functions.values() {
+            let FunctionKind::Method(owner) = function.kind else {
+                continue;
+            };
+            let name = function.item_name();
+            if owner != resource || name == "to-json" {
+                continue;
+            }
+            if let Some(result) = function.result {
+                getters.push((name.to_owned(), result, function.docs.clone()));
+            }
+        }
+        Ok(Event {
+            resolve,
+            package: name,
+            getters,
+        })
+    }
+}
+
 /// The JSON Schema of `event.to-json`, as pretty JSON with a final newline.
-fn event_schema(wit: &Path) -> Result<String, String> {
-    let mut resolve = Resolve::new();
-    let package = resolve
-        .push_file(wit)
-        .map_err(|e| format!("{}: {e:#}", wit.display()))?;
-    let package_name = resolve.packages[package].name.to_string();
-    let event = resolve.packages[package]
-        .interfaces
-        .get("event")
-        .copied()
-        .ok_or_else(|| format!("{}: no interface `event`", wit.display()))?;
+fn event_schema(event: &Event) -> Result<String, String> {
+    let package_name = &event.package;
     let mut builder = Schema {
-        resolve: &resolve,
+        resolve: &event.resolve,
         defs: Map::new(),
     };
     let mut properties = Map::new();
     let mut required = Vec::new();
-    let interface = &resolve.interfaces[event];
-    let resource = interface
-        .types
-        .get("event")
-        .copied()
-        .ok_or_else(|| format!("{}: no resource `event`", wit.display()))?;
-    for function in interface.functions.values() {
-        let FunctionKind::Method(owner) = function.kind else {
-            continue;
-        };
-        let name = function.item_name();
-        if owner != resource || name == "to-json" {
-            continue;
-        }
-        let Some(result) = function.result else {
-            continue;
-        };
-        let mut schema = builder.ty(&result);
-        describe(&mut schema, &function.docs);
+    for (name, result, docs) in &event.getters {
+        let mut schema = builder.ty(result);
+        describe(&mut schema, docs);
         let key = snake(name);
         required.push(Value::String(key.clone()));
         properties.insert(key, schema);
@@ -107,6 +139,187 @@ fn event_schema(wit: &Path) -> Result<String, String> {
     let mut text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
     text.push('\n');
     Ok(text)
+}
+
+/// The event as TypeScript declarations: one interface per record (named
+/// `Host` and the record's name), `AppType` for the enum, `JsonValue` for
+/// `value` and `Metadata` for `metadata`, and `HostEvent` for the whole.
+fn typescript(event: &Event) -> String {
+    let mut ts = Typescript {
+        resolve: &event.resolve,
+        declared: Vec::new(),
+        out: String::new(),
+    };
+    let mut fields = String::new();
+    for (name, result, docs) in &event.getters {
+        let ty = ts.ty(result);
+        fields.push_str(&doc_comment(docs, "  "));
+        fields.push_str(&format!("  readonly {}: {ty};\n", snake(name)));
+    }
+    let mut text = format!(
+        "// Generated by `cargo xtask gen` from {WIT}; do not edit.\n\
+         //\n\
+         // The event of {}, as `event.toJson()` returns it\n\
+         // (plugin-sdk/event.schema.json). index.d.ts builds the `event` a\n\
+         // plugin sees on these types.\n\n\
+         /** Any JSON value: metadata and claim values (WIT `value`). */\n\
+         export type JsonValue = null | boolean | number | string | JsonValue[] | {{ [key: string]: JsonValue }};\n",
+        event.package
+    );
+    text.push_str(&ts.out);
+    text.push_str(&format!(
+        "\n/** The event of one stage call, as `event.toJson()` returns it. */\nexport interface HostEvent {{\n{fields}}}\n"
+    ));
+    text
+}
+
+struct Typescript<'r> {
+    resolve: &'r Resolve,
+    declared: Vec<String>,
+    out: String,
+}
+
+impl Typescript<'_> {
+    fn ty(&mut self, ty: &Type) -> String {
+        match ty {
+            Type::Bool => "boolean".into(),
+            Type::String | Type::Char => "string".into(),
+            Type::Id(id) => self.id(*id),
+            Type::ErrorContext => "unknown".into(),
+            _ => "number".into(),
+        }
+    }
+
+    fn id(&mut self, id: TypeId) -> String {
+        let def = &self.resolve.types[id];
+        match &def.kind {
+            TypeDefKind::Type(Type::Id(used)) if self.resolve.types[*used].name.is_some() => {
+                self.id(*used)
+            }
+            TypeDefKind::Type(inner) => self.ty(inner),
+            TypeDefKind::Option(inner) => format!("{} | null", self.ty(inner)),
+            TypeDefKind::List(item) if self.pair_with_value(item) => {
+                let name = def.name.as_deref().map(pascal);
+                let ty = "Readonly<Record<string, JsonValue>>".to_owned();
+                match name {
+                    Some(name) => {
+                        self.declare(&name, &def.docs, format!("export type {name} = {ty};\n"))
+                    }
+                    None => ty,
+                }
+            }
+            TypeDefKind::List(item) => format!("readonly {}[]", self.wrapped(item)),
+            TypeDefKind::Tuple(tuple) => {
+                let items: Vec<String> = tuple.types.iter().map(|t| self.ty(t)).collect();
+                format!("readonly [{}]", items.join(", "))
+            }
+            TypeDefKind::Record(record) => {
+                let name = format!("Host{}", pascal(def.name.as_deref().unwrap_or("record")));
+                if self.declared.contains(&name) {
+                    return name;
+                }
+                self.declared.push(name.clone());
+                let mut body = String::new();
+                for field in &record.fields {
+                    let ty = self.ty(&field.ty);
+                    body.push_str(&doc_comment(&field.docs, "  "));
+                    body.push_str(&format!("  readonly {}: {ty};\n", snake(&field.name)));
+                }
+                let declaration = format!("export interface {name} {{\n{body}}}\n");
+                self.emit(&def.docs, declaration);
+                name
+            }
+            TypeDefKind::Enum(e) => {
+                let name = pascal(def.name.as_deref().unwrap_or("enum"));
+                let cases: Vec<String> = e
+                    .cases
+                    .iter()
+                    .map(|c| format!("\"{}\"", snake(&c.name)))
+                    .collect();
+                self.declare(
+                    &name,
+                    &def.docs,
+                    format!("export type {name} = {};\n", cases.join(" | ")),
+                )
+            }
+            TypeDefKind::Variant(_) => "JsonValue".into(),
+            _ => "unknown".into(),
+        }
+    }
+
+    /// `item` in a list type: parenthesized when it is a union or a
+    /// read-only tuple.
+    fn wrapped(&mut self, item: &Type) -> String {
+        let ty = self.ty(item);
+        if ty.contains(" | ") || ty.starts_with("readonly ") {
+            format!("({ty})")
+        } else {
+            ty
+        }
+    }
+
+    fn pair_with_value(&self, item: &Type) -> bool {
+        let Type::Id(id) = item else { return false };
+        let TypeDefKind::Tuple(tuple) = &self.resolve.types[*id].kind else {
+            return false;
+        };
+        matches!(tuple.types.as_slice(),
+            [Type::String, Type::Id(value)] if matches!(self.resolve.types[*value].kind, TypeDefKind::Variant(_)))
+    }
+
+    /// Declares `name` once (with its docs); returns the name.
+    fn declare(&mut self, name: &str, docs: &Docs, declaration: String) -> String {
+        if !self.declared.iter().any(|d| d == name) {
+            self.declared.push(name.to_owned());
+            self.emit(docs, declaration);
+        }
+        name.to_owned()
+    }
+
+    fn emit(&mut self, docs: &Docs, declaration: String) {
+        self.out.push('\n');
+        self.out.push_str(&doc_comment(docs, ""));
+        self.out.push_str(&declaration);
+    }
+}
+
+/// `docs` as a JSDoc comment at `indent`, or nothing.
+fn doc_comment(docs: &Docs, indent: &str) -> String {
+    let Some(text) = docs
+        .contents
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() == 1 {
+        return format!("{indent}/** {} */\n", lines[0]);
+    }
+    let mut out = format!("{indent}/**\n");
+    for line in lines {
+        if line.is_empty() {
+            out.push_str(&format!("{indent} *\n"));
+        } else {
+            out.push_str(&format!("{indent} * {line}\n"));
+        }
+    }
+    out.push_str(&format!("{indent} */\n"));
+    out
+}
+
+fn pascal(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
 }
 
 struct Schema<'r> {

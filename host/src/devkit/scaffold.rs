@@ -125,6 +125,10 @@ const JS_SDK: &[File] = &[
         include_str!("../../../plugin-sdk/js/src/index.d.ts"),
     ),
     (
+        "tessera/event.d.ts",
+        include_str!("../../../plugin-sdk/js/src/event.d.ts"),
+    ),
+    (
         "tessera/testing.js",
         include_str!("../../../plugin-sdk/js/src/testing.js"),
     ),

@@ -10,96 +10,39 @@
  * ```
  */
 
-/** A JSON value: what metadata, claims and parsed config hold. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+import type { HostApi, HostClient, HostRequest, HostTokenState, HostTransaction, HostUser, JsonValue, Metadata } from "./event.js";
 
-/** Named JSON values: client, API and user metadata, claims. */
-export type Metadata = Readonly<Record<string, JsonValue>>;
-
-/** The kind of application a client is. */
-export type AppType = "spa" | "regular_web" | "native" | "machine";
+// The event's parts are generated from the WIT (`event.d.ts`, by `cargo xtask
+// gen`); the facade adds Auth0's aliases and the request's parameters as an
+// object.
+export type { AppType, JsonValue, Metadata } from "./event.js";
 
 /** The application asking for a token, authenticated by Tessera. */
-export interface Client {
-  /** The client id. */
-  readonly id: string;
+export interface Client extends HostClient {
   /** Auth0's name for {@link Client.id}. */
   readonly client_id: string;
-  /** The application's display name. */
-  readonly name: string;
-  /** What kind of application it is. */
-  readonly app_type: AppType;
-  /** Metadata about the application, from configuration. Never secrets. */
-  readonly metadata: Metadata;
 }
 
 /** The API (resource server) a token is for. */
-export interface ResourceServer {
-  /** The API identifier: the token's audience (`aud`). */
-  readonly identifier: string;
-  /** The API's display name. */
-  readonly name: string;
-  /** Every scope the API defines. */
-  readonly scopes: readonly string[];
-  /** Metadata about the API, from configuration. */
-  readonly metadata: Metadata;
-}
+export type ResourceServer = HostApi;
 
 /** The signed-in user (authorize stage). */
-export interface User {
-  /** The user's stable identifier: the tokens' `sub`. */
-  readonly id: string;
+export interface User extends HostUser {
   /** Auth0's name for {@link User.id}. */
   readonly user_id: string;
-  /** The user's email address, if known. */
-  readonly email: string | null;
-  /** Whether the email address was verified. */
-  readonly email_verified: boolean;
-  /** The user's display name, if known. */
-  readonly name: string | null;
-  /** Data the system sets (roles, plan, tenant); users cannot change it. */
-  readonly app_metadata: Metadata;
-  /** Data the user set; do not base access decisions on it. */
-  readonly user_metadata: Metadata;
 }
 
 /** The HTTP request that started the transaction. */
-export interface Request {
-  /** The client's IP address as the issuer saw it. */
-  readonly ip: string;
-  /** The `User-Agent` header, if sent. */
-  readonly user_agent: string | null;
-  /** The `Host` the request was sent to. */
-  readonly hostname: string;
-  /** The HTTP method. */
-  readonly method: string;
+export interface Request extends Omit<HostRequest, "params"> {
   /** The request parameters (first value of each); secrets, codes and verifiers are never included. */
   readonly params: Readonly<Record<string, string>>;
 }
 
 /** The protocol state of the token request. */
-export interface Transaction {
-  /** Unique per request; the access token's `jti`. */
-  readonly id: string;
-  /** The OAuth grant: `client_credentials`, `authorization_code`, ... */
-  readonly grant_type: string;
-  /** The scopes the client asked for, in request order. */
-  readonly requested_scopes: readonly string[];
-  /** The scopes granted before plugins run. */
-  readonly granted_scopes: readonly string[];
-  /** The redirect URI of a user flow. */
-  readonly redirect_uri: string | null;
-  /** The `audience` or `resource` the client asked for, if any. */
-  readonly requested_audience: string | null;
-}
+export type Transaction = HostTransaction;
 
 /** A token as shaped by the plugins that ran before this one. */
-export interface TokenState {
-  /** The custom claims set so far. */
-  readonly claims: Metadata;
-  /** The scopes the token will carry so far. */
-  readonly scopes: readonly string[];
-}
+export type TokenState = HostTokenState;
 
 /** The plugin's secrets, looked up one at a time; absent ones are `undefined`. */
 export type Secrets = Readonly<Record<string, string | undefined>> & {
