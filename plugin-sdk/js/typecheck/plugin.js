@@ -4,13 +4,13 @@
 // generated). Each `@ts-expect-error` line must be an error, so the check
 // fails if the types ever go loose (`any`) or drift from the event.
 
-/** @type {import("../../src/index.js").OnCredentialsExchange} */
+/** @type {import("../src/index.js").OnCredentialsExchange} */
 export function onCredentialsExchange(event, api) {
   /** @type {string} */
   const id = event.client.client_id;
   /** @type {"spa" | "regular_web" | "native" | "machine"} */
   const appType = event.client.app_type;
-  /** @type {import("../../src/index.js").JsonValue | undefined} */
+  /** @type {import("../src/index.js").JsonValue | undefined} */
   const tier = event.client.metadata.tier;
   /** @type {string | undefined} */
   const scope = event.request.params.scope;
@@ -30,7 +30,7 @@ export function onCredentialsExchange(event, api) {
   void name;
 }
 
-/** @type {import("../../src/index.js").OnAuthorize} */
+/** @type {import("../src/index.js").OnAuthorize} */
 export function onAuthorize(event, api) {
   /** @type {boolean} */
   const verified = event.user.email_verified;
