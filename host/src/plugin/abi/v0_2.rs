@@ -136,8 +136,10 @@ impl Instance {
             Instance::Authorize(i) => i.call_on_authorize(&mut *store, passed).await,
         };
         // The event leaves the table whatever the call did (the plugin may
-        // have dropped it already): an instance kept warm must not read it
-        // in a later call.
+        // have dropped it already): an instance kept warm cannot read it in
+        // a later call. A handle it kept then names nothing, or, once the
+        // table reuses the slot, that later call's own event: never another
+        // plugin's, since a store serves one plugin.
         let _ = store
             .data_mut()
             .table()
