@@ -163,6 +163,12 @@ fn watched_files(snapshot: &Snapshot) -> HashSet<PathBuf> {
 /// configuration.
 pub fn watch(issuer: Arc<Issuer>) -> Option<tokio::task::JoinHandle<()>> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    // The files of the current snapshot, read by the watcher's own thread:
+    // an event about any other file in the watched folders (a log written
+    // next to the configuration, say) is dropped there, without waking the
+    // reload task.
+    let watched: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+    let wanted = watched.clone();
     let mut watcher = match notify::recommended_watcher(
         move |event: notify::Result<notify::Event>| {
             // Only content changes: a reload reads every watched file, and
@@ -175,8 +181,14 @@ pub fn watch(issuer: Arc<Issuer>) -> Option<tokio::task::JoinHandle<()>> {
                 Modify(kind) => !matches!(kind, ModifyKind::Metadata(_)),
                 _ => false,
             };
-            if content {
-                for path in event.paths {
+            if !content {
+                return;
+            }
+            let wanted = wanted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for path in event.paths {
+                if wanted.contains(&path) {
                     let _ = tx.send(path);
                 }
             }
@@ -189,45 +201,46 @@ pub fn watch(issuer: Arc<Issuer>) -> Option<tokio::task::JoinHandle<()>> {
         }
     };
     let mut folders: HashSet<PathBuf> = HashSet::new();
-    let mut files = follow(&mut watcher, &mut folders, &issuer.snapshot());
-    tracing::debug!(files = ?files, "watching");
+    follow(&mut watcher, &mut folders, &watched, &issuer.snapshot());
     Some(tokio::spawn(async move {
         loop {
             // Wait for an event about one of our files, then until none has
-            // come for DEBOUNCE. Other files in the same folders (logs, say)
-            // neither start nor extend the wait.
-            let Some(first) = rx.recv().await else { return };
-            if !files.contains(&first) {
-                continue;
+            // come for DEBOUNCE.
+            if rx.recv().await.is_none() {
+                return;
             }
             let mut settle = tokio::time::Instant::now() + DEBOUNCE;
             loop {
                 match tokio::time::timeout_at(settle, rx.recv()).await {
-                    Ok(Some(path)) if files.contains(&path) => {
-                        settle = tokio::time::Instant::now() + DEBOUNCE;
-                    }
-                    Ok(Some(_)) => {}
+                    Ok(Some(_)) => settle = tokio::time::Instant::now() + DEBOUNCE,
                     Ok(None) => return,
                     Err(_) => break,
                 }
             }
             let _ = issuer.reload(Trigger::Watcher).await;
-            files = follow(&mut watcher, &mut folders, &issuer.snapshot());
+            follow(&mut watcher, &mut folders, &watched, &issuer.snapshot());
         }
     }))
 }
 
-/// Points the watcher at the folders of `snapshot`'s files; returns the files.
+/// Points the watcher at the folders of `snapshot`'s files, and the
+/// watcher's filter at the files.
 fn follow(
     watcher: &mut impl notify::Watcher,
     folders: &mut HashSet<PathBuf>,
+    watched: &Mutex<HashSet<PathBuf>>,
     snapshot: &Snapshot,
-) -> HashSet<PathBuf> {
+) {
     let files = watched_files(snapshot);
+    tracing::debug!(files = ?files, "watching");
     let wanted: HashSet<PathBuf> = files
         .iter()
         .filter_map(|f| f.parent().map(Path::to_path_buf))
         .collect();
+    // The filter first, so that no event about a new file comes before it.
+    *watched
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = files;
     for gone in folders.difference(&wanted) {
         let _ = watcher.unwatch(gone);
     }
@@ -237,7 +250,6 @@ fn follow(
         }
     }
     *folders = wanted;
-    files
 }
 
 /// Reloads on every `SIGHUP`.
