@@ -76,7 +76,7 @@ impl<'p> Lease<'p> {
     /// Runs the stage on `event`: instantiates first when the lease holds no
     /// instance yet, interrupts the guest at the deadline. `Err` says why the
     /// call failed, in words for the trace.
-    pub async fn call(&mut self, event: &Event) -> Result<Answer, String> {
+    pub async fn call(&mut self, event: Event) -> Result<Answer, String> {
         let timeout = self.plugin.config.timeout;
         let left = self.deadline.saturating_duration_since(Instant::now());
         arm_deadline(&mut self.store, left);

@@ -235,7 +235,7 @@ async fn run(
             token: shape.clone(),
         };
         let started = Instant::now();
-        let (result, logs) = call(runtime, plugin, &event).await;
+        let (result, logs) = call(runtime, plugin, event).await;
         let outcome = match result {
             Ok(Ok(changes)) => apply(stage, changes, shape, scope_ceiling, claims_config),
             Ok(Err(denial)) => Err(Decision::Deny(denial.into_oauth())),
@@ -302,7 +302,7 @@ async fn run(
 async fn call(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
-    event: &Event,
+    event: Event,
 ) -> (Result<super::event::Answer, String>, Vec<LogLine>) {
     let mut lease = match Lease::acquire(runtime, plugin, event.stage).await {
         Ok(lease) => lease,

@@ -137,14 +137,15 @@ impl Pre {
 }
 
 impl Instance {
-    /// Calls the instance's stage with `event`.
+    /// Calls the instance's stage with `event` (which a 0.2.0 call hands to
+    /// the store as it is, without a copy).
     pub async fn call(
         &self,
         store: &mut Store<PluginState>,
-        event: &Event,
+        event: Event,
     ) -> wasmtime::Result<Answer> {
         match self {
-            Instance::V0_1(i) => i.call(store, event).await,
+            Instance::V0_1(i) => i.call(store, &event).await,
             Instance::V0_2(i) => i.call(store, event).await,
         }
     }

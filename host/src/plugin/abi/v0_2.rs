@@ -125,9 +125,9 @@ impl Instance {
     pub async fn call(
         &self,
         store: &mut Store<PluginState>,
-        event: &Event,
+        event: Event,
     ) -> wasmtime::Result<Answer> {
-        let passed = store.data_mut().table().push(event.clone())?;
+        let passed = store.data_mut().table().push(event)?;
         let rep = passed.rep();
         let answer = match self {
             Instance::CredentialsExchange(i) => {
