@@ -151,6 +151,25 @@ impl Instance {
     }
 }
 
+/// `bind()`'s result when `component` exports `name`, `None` when it does
+/// not, or why its signature is not the one `package` gives it.
+fn export<P>(
+    component: &Component,
+    name: &str,
+    package: &str,
+    bind: impl FnOnce() -> wasmtime::Result<P>,
+) -> Result<Option<P>, String> {
+    if component.get_export_index(None, name).is_none() {
+        return Ok(None);
+    }
+    bind().map(Some).map_err(|e| {
+        format!(
+            "exports {name} with another signature ({}); rebuild it against {package}",
+            first_line(&e)
+        )
+    })
+}
+
 fn first_line(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
     text.lines().next().unwrap_or("").to_owned()

@@ -74,25 +74,13 @@ pub fn link(
     component: &Component,
     pre: &InstancePre<PluginState>,
 ) -> Result<(Option<Pre>, Option<Pre>), String> {
-    let mismatch = |export: &str, e: wasmtime::Error| {
-        format!(
-            "exports {export} with another signature ({}); rebuild it against {PACKAGE}",
-            super::first_line(&e)
-        )
-    };
-    let credentials_exchange = match component.get_export_index(None, "on-credentials-exchange") {
-        None => None,
-        Some(_) => Some(Pre::CredentialsExchange(
-            ce::CredentialsExchangePre::new(pre.clone())
-                .map_err(|e| mismatch("on-credentials-exchange", e))?,
-        )),
-    };
-    let authorize = match component.get_export_index(None, "on-authorize") {
-        None => None,
-        Some(_) => Some(Pre::Authorize(
-            authz::AuthorizePre::new(pre.clone()).map_err(|e| mismatch("on-authorize", e))?,
-        )),
-    };
+    let credentials_exchange =
+        super::export(component, "on-credentials-exchange", PACKAGE, || {
+            ce::CredentialsExchangePre::new(pre.clone()).map(Pre::CredentialsExchange)
+        })?;
+    let authorize = super::export(component, "on-authorize", PACKAGE, || {
+        authz::AuthorizePre::new(pre.clone()).map(Pre::Authorize)
+    })?;
     Ok((credentials_exchange, authorize))
 }
 
