@@ -174,3 +174,36 @@ fn first_line(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
     text.lines().next().unwrap_or("").to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::Runtime;
+
+    /// A component whose `on-credentials-exchange` takes nothing: the name of
+    /// a stage with the wrong signature.
+    const WRONG_SIGNATURE: &str = r#"
+        (component
+          (core module $m (func (export "f")))
+          (core instance $i (instantiate $m))
+          (func (export "on-credentials-exchange") (canon lift (core func $i "f"))))
+    "#;
+
+    #[test]
+    fn a_stage_export_with_another_signature_is_refused_by_name() {
+        let runtime = Runtime::new().unwrap();
+        let component =
+            Component::new(runtime.engine(), wat::parse_str(WRONG_SIGNATURE).unwrap()).unwrap();
+        let pre = runtime.linker().instantiate_pre(&component).unwrap();
+        let version = version_of(&component, runtime.linker());
+        assert_eq!(version, Version::V0_1, "no tessera import: 0.1.0");
+        let Err(reason) = link(&component, &pre, version) else {
+            panic!("a wrong signature linked");
+        };
+        assert!(
+            reason.starts_with("exports on-credentials-exchange with another signature")
+                && reason.ends_with("rebuild it against tessera:plugin@0.1.0"),
+            "{reason}"
+        );
+    }
+}
