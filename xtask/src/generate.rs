@@ -198,7 +198,7 @@ impl Typescript<'_> {
             }
             TypeDefKind::Type(inner) => self.ty(inner),
             TypeDefKind::Option(inner) => format!("{} | null", self.ty(inner)),
-            TypeDefKind::List(item) if self.pair_with_value(item) => {
+            TypeDefKind::List(item) if metadata_value(self.resolve, item).is_some() => {
                 let name = def.name.as_deref().map(pascal);
                 let ty = "Readonly<Record<string, JsonValue>>".to_owned();
                 match name {
@@ -258,15 +258,6 @@ impl Typescript<'_> {
         }
     }
 
-    fn pair_with_value(&self, item: &Type) -> bool {
-        let Type::Id(id) = item else { return false };
-        let TypeDefKind::Tuple(tuple) = &self.resolve.types[*id].kind else {
-            return false;
-        };
-        matches!(tuple.types.as_slice(),
-            [Type::String, Type::Id(value)] if matches!(self.resolve.types[*value].kind, TypeDefKind::Variant(_)))
-    }
-
     /// Declares `name` once (with its docs); returns the name.
     fn declare(&mut self, name: &str, docs: &Docs, declaration: String) -> String {
         if !self.declared.iter().any(|d| d == name) {
@@ -280,6 +271,24 @@ impl Typescript<'_> {
         self.out.push('\n');
         self.out.push_str(&doc_comment(docs, ""));
         self.out.push_str(&declaration);
+    }
+}
+
+/// The `value` variant when `item` is `tuple<string, value>`: a list of
+/// those (metadata and claims, whose names are unique) is a JSON object, in
+/// the schema and in TypeScript alike.
+fn metadata_value(resolve: &Resolve, item: &Type) -> Option<TypeId> {
+    let Type::Id(id) = item else { return None };
+    let TypeDefKind::Tuple(tuple) = &resolve.types[*id].kind else {
+        return None;
+    };
+    match tuple.types.as_slice() {
+        [Type::String, Type::Id(value)]
+            if matches!(resolve.types[*value].kind, TypeDefKind::Variant(_)) =>
+        {
+            Some(*value)
+        }
+        _ => None,
     }
 }
 
@@ -359,8 +368,8 @@ impl Schema<'_> {
             TypeDefKind::Option(inner) => {
                 json!({ "anyOf": [self.ty(inner), { "type": "null" }] })
             }
-            TypeDefKind::List(item) => match self.pair_with_value(item) {
-                Some(value) => json!({ "type": "object", "additionalProperties": value }),
+            TypeDefKind::List(item) => match metadata_value(self.resolve, item) {
+                Some(value) => json!({ "type": "object", "additionalProperties": self.id(value) }),
                 None => json!({ "type": "array", "items": self.ty(item) }),
             },
             TypeDefKind::Tuple(tuple) => {
@@ -412,23 +421,6 @@ impl Schema<'_> {
                 self.named(&name, &def.docs, |_| json!({}))
             }
             other => json!({ "$comment": format!("{} has no JSON form", other.as_str()) }),
-        }
-    }
-
-    /// `value` when `item` is `tuple<string, value>`: a list of those is a
-    /// JSON object (metadata and claims, whose names are unique).
-    fn pair_with_value(&mut self, item: &Type) -> Option<Value> {
-        let Type::Id(id) = item else { return None };
-        let TypeDefKind::Tuple(tuple) = &self.resolve.types[*id].kind else {
-            return None;
-        };
-        match tuple.types.as_slice() {
-            [Type::String, Type::Id(value)]
-                if matches!(self.resolve.types[*value].kind, TypeDefKind::Variant(_)) =>
-            {
-                Some(self.id(*value))
-            }
-            _ => None,
         }
     }
 
