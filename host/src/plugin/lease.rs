@@ -26,13 +26,13 @@ pub(crate) struct Lease<'p> {
     plugin: &'p LoadedPlugin,
     stage: Stage,
     store: Store<PluginState>,
+    /// The instance: taken out for a call and put back only when the call
+    /// returned normally, so a lease that still holds one may give it back.
     instance: Option<abi::Instance>,
     /// Calls the instance served before this one.
     calls: u32,
     /// When the call's `timeout_ms` runs out (the wait for a slot counts).
     deadline: Instant,
-    /// Whether the last call returned normally.
-    healthy: bool,
 }
 
 impl<'p> Lease<'p> {
@@ -69,7 +69,6 @@ impl<'p> Lease<'p> {
             instance,
             calls,
             deadline: started + timeout,
-            healthy: false,
         })
     }
 
@@ -102,11 +101,9 @@ impl<'p> Lease<'p> {
             let answer = instance.call(store, event).await?;
             wasmtime::Result::Ok((answer, instance))
         };
-        self.healthy = false;
         match tokio::time::timeout(left + BACKSTOP_GRACE, invoke).await {
             Ok(Ok((answer, instance))) => {
                 self.instance = Some(instance);
-                self.healthy = true;
                 Ok(answer)
             }
             Ok(Err(e)) => Err(describe_failure(&e, timeout)),
@@ -120,8 +117,7 @@ impl<'p> Lease<'p> {
     /// anything else may be in a broken state and is dropped with its store.
     pub fn finish(mut self) -> Vec<LogLine> {
         let logs = take_logs(&mut self.store);
-        if self.healthy
-            && !self.store.data().wrote_stderr()
+        if !self.store.data().wrote_stderr()
             && let Some(instance) = self.instance.take()
         {
             self.plugin.pool.give_back(
