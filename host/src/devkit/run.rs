@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use crate::config::{
     Api, AppType, ClaimsConfig, Client, ClientAccess, PluginConfig, PluginSecret, Stage, UserAccess,
 };
-use crate::plugin::pipeline::{self, RequestInfo, TransactionInfo};
+use crate::plugin::event::{RequestInfo, TransactionInfo};
+use crate::plugin::pipeline;
 use crate::plugin::{LoadedPlugin, PipelineError, PluginRun, Runtime, TokenShape};
 use crate::store::User;
 

@@ -88,14 +88,14 @@ pub fn request_info(
     headers: &axum::http::HeaderMap,
     method: &str,
     params: Vec<(String, String)>,
-) -> crate::plugin::pipeline::RequestInfo {
+) -> crate::plugin::event::RequestInfo {
     let text = |name: axum::http::HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect::<String>())
     };
-    crate::plugin::pipeline::RequestInfo {
+    crate::plugin::event::RequestInfo {
         ip: ip.to_string(),
         user_agent: text(axum::http::header::USER_AGENT),
         hostname: text(axum::http::header::HOST).unwrap_or_default(),

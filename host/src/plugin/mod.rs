@@ -28,6 +28,7 @@ pub mod registry;
 mod warm;
 
 pub use engine::Runtime;
-pub use pipeline::{PipelineError, PluginRun, RunOutcome, TokenShape};
+pub use event::TokenShape;
+pub use pipeline::{PipelineError, PluginRun, RunOutcome};
 pub use registry::{LoadError, LoadedPlugin, Stages};
 pub use warm::Warm;

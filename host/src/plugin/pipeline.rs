@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{LogLine, Runtime};
-use super::event::{Changes, Event, Facts};
-pub use super::event::{RequestInfo, TokenShape, TransactionInfo};
+use super::event::{Changes, Event, Facts, RequestInfo, TokenShape, TransactionInfo};
 use super::lease::Lease;
 use super::registry::LoadedPlugin;
 use crate::config::{Api, ClaimsConfig, Client, OnError, Stage, json_len};
