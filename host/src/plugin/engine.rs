@@ -187,12 +187,8 @@ impl Runtime {
     /// A fresh store for one call of `plugin`, holding `slot` (calls served
     /// outside the issuer, such as `tessera plugin test`, have none).
     pub fn store(&self, plugin: &PluginConfig, slot: Option<Slot>) -> Store<PluginState> {
-        // Standard error is captured (bounded) so a panicking plugin's message
-        // reaches the trace; everything else WASI offers is empty or denied.
-        let stderr = MemoryOutputPipe::new(MAX_LOG_LINE);
         let state = PluginState {
-            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
-            stderr,
+            wasi: None,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(plugin.memory_bytes)
@@ -414,11 +410,13 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// What a plugin call's store holds: an empty WASI context, limits, the
-/// plugin's config and secrets, and the logs it wrote.
+/// What a plugin call's store holds: an empty WASI context (made when first
+/// used), limits, the plugin's config and secrets, and the logs it wrote.
 pub struct PluginState {
-    wasi: WasiCtx,
-    stderr: MemoryOutputPipe,
+    /// The WASI context and the pipe behind its standard error, made the
+    /// first time the guest calls into WASI: a component that imports none,
+    /// or never calls what it imports, does not pay for one.
+    wasi: Option<(WasiCtx, MemoryOutputPipe)>,
     table: ResourceTable,
     limits: StoreLimits,
     config: Arc<std::collections::HashMap<String, String>>,
@@ -434,21 +432,32 @@ pub struct PluginState {
 impl PluginState {
     /// Whether the plugin wrote anything to standard error.
     pub fn wrote_stderr(&self) -> bool {
-        !self.stderr.contents().is_empty()
+        self.wasi
+            .as_ref()
+            .is_some_and(|(_, stderr)| !stderr.contents().is_empty())
     }
 
     /// What the plugin wrote to standard error (at most [`MAX_LOG_LINE`] bytes).
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim_end()
-            .to_owned()
+        self.wasi.as_ref().map_or_else(String::new, |(_, stderr)| {
+            String::from_utf8_lossy(&stderr.contents())
+                .trim_end()
+                .to_owned()
+        })
     }
 }
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (ctx, _) = self.wasi.get_or_insert_with(|| {
+            // Standard error is captured (bounded) so a panicking plugin's
+            // message reaches the trace; everything else WASI offers is
+            // empty or denied.
+            let stderr = MemoryOutputPipe::new(MAX_LOG_LINE);
+            (WasiCtx::builder().stderr(stderr.clone()).build(), stderr)
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
