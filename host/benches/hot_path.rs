@@ -17,7 +17,10 @@
 //! ```
 //!
 //! Plugins are found in the target folder; `TESSERA_BENCH_JS` and
-//! `TESSERA_BENCH_PY` name built JavaScript and Python components.
+//! `TESSERA_BENCH_PY` name built JavaScript and Python components, and
+//! `TESSERA_BENCH_PLUGINS=name=file.wasm,…` adds other builds of
+//! `client-claims` (such as `tessera plugin build plugins/client-claims`,
+//! built without WASI) under their own names.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -84,6 +87,15 @@ fn plugin_stage(c: &mut Criterion) {
         ("python", "TESSERA_BENCH_PY"),
     ] {
         plugins.push((name, std::env::var_os(var).map(PathBuf::from)));
+    }
+    // More builds side by side: `TESSERA_BENCH_PLUGINS=name=file.wasm,…`.
+    let more = std::env::var("TESSERA_BENCH_PLUGINS").unwrap_or_default();
+    for pair in more.split(',').filter(|p| !p.is_empty()) {
+        let (name, path) = pair
+            .split_once('=')
+            .expect("TESSERA_BENCH_PLUGINS: name=file.wasm,…");
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        plugins.push((name, Some(PathBuf::from(path))));
     }
     let mut group = c.benchmark_group("plugin_stage");
     for (name, file) in plugins {

@@ -23,6 +23,59 @@ fn hostile(mode: &str, extra: &str) -> Tessera {
     )
 }
 
+/// The sandbox holds for a plugin built without WASI (what `tessera plugin
+/// build` makes of a Rust plugin by default: its own allocator, a 128 KiB
+/// stack, no WASI context): the deadline, the memory cap, a stack overflow
+/// and an oversized result each fail only their request, a panic's message
+/// reaches the log, and no instance sees an earlier call.
+#[test]
+fn the_sandbox_holds_for_plugins_built_without_wasi() {
+    let file = misbehave_without_wasi();
+    let bare = |mode: &str, extra: &str| {
+        Tessera::start(&format!(
+            "{}\n[[plugins]]\nname = \"{mode}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200\nconfig = {{ mode = \"{mode}\" {extra} }}\n",
+            base_config("ES256"),
+            file.display()
+        ))
+    };
+    for (mode, extra, expected) in [
+        ("loop", "", "timed out after 200 ms"),
+        ("memory-bomb", "", "trapped"),
+        // The 128 KiB stack in linear memory runs out before the engine's.
+        ("recurse", "", "stack in linear memory overflowed"),
+        ("big-claim", ", bytes = \"1048576\"", "before being copied"),
+        ("trap", "", "trapped: unreachable"),
+    ] {
+        let t = bare(mode, extra);
+        let (d, took) = fails(&t, mode);
+        assert!(d.contains(expected), "{mode}: {d}");
+        assert!(took < Duration::from_secs(2), "{mode}: {took:?}");
+        still_serves(&t);
+        if mode == "trap" {
+            // No standard error to capture: the SDK logs the panic itself.
+            let log = t.log();
+            assert!(
+                log.contains("plugin panicked") && log.contains("misbehave: asked to trap"),
+                "{log}"
+            );
+            assert!(!log.contains("stderr:"), "{log}");
+        }
+    }
+    // Many claims take the allocator past its initial arena (the memory
+    // grows), and still fit the caps.
+    let t = bare("many-claims", ", n = \"60\"");
+    let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+    assert_eq!(claims["https://claims.example.com/c59"], 59, "{claims}");
+    let t = bare("counter", "");
+    for _ in 0..20 {
+        let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+        assert_eq!(claims["calls_seen_by_this_instance"], 1, "{claims}");
+    }
+    let (ok, stdout, stderr) = run_tessera(&["plugin", "inspect", &file.to_string_lossy()]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("wasi:"), "no WASI imports: {stdout}");
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

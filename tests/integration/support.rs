@@ -63,6 +63,34 @@ pub fn wasm(name: &str) -> PathBuf {
     p
 }
 
+/// The misbehave test plugin as `tessera plugin build` makes it by default:
+/// for `wasm32-unknown-unknown`, without WASI, made a component by the
+/// host. Built once per test process (cargo's own no-op when fresh).
+pub fn misbehave_without_wasi() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let out = target_dir().join("bare-plugins/misbehave.wasm");
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/misbehave");
+        let built = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["plugin", "build"])
+            .arg(&plugin)
+            .arg("--out")
+            .arg(&out)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("run tessera plugin build");
+        assert!(
+            built.status.success(),
+            "tessera plugin build {}: {}",
+            plugin.display(),
+            String::from_utf8_lossy(&built.stderr)
+        );
+        out
+    })
+}
+
 /// A component kept as a fixture in `tests/fixtures/` (`abi-0.1.0/client_claims`).
 pub fn fixture(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))

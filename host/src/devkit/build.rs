@@ -66,13 +66,11 @@ pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
             "wrote {changed} SDK file(s) matching this Tessera"
         ));
     }
-    let (component, toolchain) = match lang {
+    let (bytes, toolchain) = match lang {
         Lang::Rust => build_rust(&dir)?,
-        Lang::Js => build_js(&dir)?,
-        Lang::Python => build_python(&dir)?,
+        Lang::Js => read_built(build_js(&dir)?)?,
+        Lang::Python => read_built(build_python(&dir)?)?,
     };
-    let bytes = std::fs::read(&component)
-        .with_context(|| format!("cannot read the built component {}", component.display()))?;
     let info = BuildInfo {
         language: lang.name().to_owned(),
         sdk: SDK_VERSION.to_owned(),
@@ -86,6 +84,12 @@ pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
         size: bytes.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn read_built((component, toolchain): (PathBuf, String)) -> anyhow::Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(&component)
+        .with_context(|| format!("cannot read the built component {}", component.display()))?;
+    Ok((bytes, toolchain))
 }
 
 fn progress(message: &str) {
@@ -150,39 +154,103 @@ fn output(program: &str, args: &[&str], dir: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn build_rust(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
-    const INSTALL: &str =
-        "install Rust from https://rustup.rs, then `rustup target add wasm32-wasip2`";
+/// The linear-memory stack of a Rust plugin built without WASI (Rust's
+/// default is 1 MiB). The stack sits below the data, so a plugin that
+/// overflows it traps instead of writing over its statics.
+const RUST_STACK_BYTES: u32 = 128 * 1024;
+
+/// How a Rust plugin is built: without WASI unless its Cargo.toml asks for
+/// WASI with `[package.metadata.tessera] wasi = true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RustTarget {
+    /// `wasm32-unknown-unknown`, made a component here: no WASI imports, so
+    /// nothing of WASI to link or set up per call, a 128 KiB stack and the
+    /// SDK's allocator. std's clocks, environment, files and standard
+    /// streams are not there (a plugin that calls them panics).
+    Bare,
+    /// `wasm32-wasip2`: std as on a server, for a plugin that reads the
+    /// clock or writes to standard error.
+    Wasi,
+}
+
+impl RustTarget {
+    fn triple(self) -> &'static str {
+        match self {
+            RustTarget::Bare => "wasm32-unknown-unknown",
+            RustTarget::Wasi => "wasm32-wasip2",
+        }
+    }
+
+    /// The target `manifest` asks for.
+    fn of(manifest: &Path) -> anyhow::Result<RustTarget> {
+        let text = std::fs::read_to_string(manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        let doc: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{}: not valid TOML", manifest.display()))?;
+        let wasi = doc
+            .get("package")
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("tessera"))
+            .and_then(|t| t.get("wasi"));
+        match wasi {
+            None => Ok(RustTarget::Bare),
+            Some(toml::Value::Boolean(true)) => Ok(RustTarget::Wasi),
+            Some(toml::Value::Boolean(false)) => Ok(RustTarget::Bare),
+            Some(other) => bail!(
+                "{}: package.metadata.tessera.wasi must be true or false, not {other}",
+                manifest.display()
+            ),
+        }
+    }
+}
+
+fn build_rust(dir: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    // As cargo names it in its messages: without `..` or links.
+    let manifest = std::fs::canonicalize(dir.join("Cargo.toml"))
+        .with_context(|| format!("cannot read {}", dir.join("Cargo.toml").display()))?;
+    let target = RustTarget::of(&manifest)?;
+    let triple = target.triple();
+    let install = format!("install Rust from https://rustup.rs, then `rustup target add {triple}`");
     if let Some(installed) = output("rustup", &["target", "list", "--installed"], dir)
-        && !installed.lines().any(|t| t.trim() == "wasm32-wasip2")
+        && !installed.lines().any(|t| t.trim() == triple)
     {
         run(
-            Command::new("rustup").args(["target", "add", "wasm32-wasip2"]),
-            "adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)",
-            INSTALL,
+            Command::new("rustup").args(["target", "add", triple]),
+            &format!("adding the {triple} target (rustup target add {triple})"),
+            &install,
         )?;
     }
-    progress("cargo build --release --target wasm32-wasip2");
-    let child = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--message-format=json-render-diagnostics",
-        ])
+    let stack = format!("link-arg=-zstack-size={RUST_STACK_BYTES}");
+    let mut cargo = Command::new("cargo");
+    match target {
+        // `cargo rustc` passes the stack size to this crate's link alone.
+        RustTarget::Bare => {
+            progress(&format!(
+                "cargo rustc --release --target {triple} --lib -- -C {stack}"
+            ));
+            cargo.args(["rustc", "--release", "--target", triple, "--lib"]);
+        }
+        RustTarget::Wasi => {
+            progress(&format!("cargo build --release --target {triple}"));
+            cargo.args(["build", "--release", "--target", triple]);
+        }
+    }
+    cargo.arg("--message-format=json-render-diagnostics");
+    if target == RustTarget::Bare {
+        cargo.args(["--", "-C", &stack]);
+    }
+    let child = cargo
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| cannot_run("cargo", INSTALL, &e))?;
+        .map_err(|e| cannot_run("cargo", &install, &e))?;
     if !child.status.success() {
         bail!(
             "cargo build failed ({}); the output above says why",
             child.status
         );
     }
-    let manifest = std::path::absolute(dir.join("Cargo.toml"))?;
     let mut artifact = None;
     for line in String::from_utf8_lossy(&child.stdout).lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -206,8 +274,55 @@ fn build_rust(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
             manifest.display()
         )
     })?;
+    let bytes = std::fs::read(&artifact)
+        .with_context(|| format!("cannot read the built module {}", artifact.display()))?;
+    let bytes = match target {
+        RustTarget::Wasi => bytes,
+        RustTarget::Bare => {
+            progress("making the module a component (wit-component)");
+            componentize(&bytes).with_context(|| {
+                format!(
+                    "{}: cannot make a component of it; a Rust plugin built without WASI must use tessera-plugin-sdk's export! (or set [package.metadata.tessera] wasi = true)",
+                    artifact.display()
+                )
+            })?
+        }
+    };
     let rustc = output("rustc", &["--version"], dir).unwrap_or_else(|| "rustc".into());
-    Ok((artifact, rustc))
+    Ok((bytes, format!("{rustc}, {triple}")))
+}
+
+/// The component of a core module that carries its WIT world (the
+/// `component-type` section the SDK's bindings embed), which must export a
+/// stage.
+fn componentize(module: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let component = wit_component::ComponentEncoder::default()
+        .module(module)?
+        .validate(true)
+        .encode()?;
+    let wit_component::DecodedWasm::Component(resolve, world) = wit_component::decode(&component)?
+    else {
+        bail!("the encoder made no component");
+    };
+    let exports: Vec<String> = resolve.worlds[world]
+        .exports
+        .keys()
+        .map(|k| resolve.name_world_key(k))
+        .collect();
+    if !exports
+        .iter()
+        .any(|e| e == "on-credentials-exchange" || e == "on-authorize")
+    {
+        bail!(
+            "it exports no stage (on-credentials-exchange, on-authorize){}",
+            if exports.is_empty() {
+                String::new()
+            } else {
+                format!(", only {}", exports.join(", "))
+            }
+        );
+    }
+    Ok(component)
 }
 
 fn build_js(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
@@ -309,4 +424,44 @@ fn build_python(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
         INSTALL,
     )?;
     Ok((out, format!("componentize-py {version}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target_of(manifest: &str) -> anyhow::Result<RustTarget> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("Cargo.toml");
+        std::fs::write(&path, manifest).expect("write manifest");
+        RustTarget::of(&path)
+    }
+
+    #[test]
+    fn a_rust_plugin_is_built_without_wasi_unless_it_asks() {
+        let package = "[package]\nname = \"p\"\nversion = \"0.1.0\"\n";
+        assert_eq!(target_of(package).expect("plain"), RustTarget::Bare);
+        let asks = format!("{package}\n[package.metadata.tessera]\nwasi = true\n");
+        assert_eq!(target_of(&asks).expect("wasi"), RustTarget::Wasi);
+        let declines = format!("{package}\n[package.metadata.tessera]\nwasi = false\n");
+        assert_eq!(target_of(&declines).expect("no wasi"), RustTarget::Bare);
+
+        let wrong = format!("{package}\n[package.metadata.tessera]\nwasi = \"yes\"\n");
+        let err = target_of(&wrong).expect_err("a string").to_string();
+        assert!(
+            err.contains("Cargo.toml") && err.contains("package.metadata.tessera.wasi"),
+            "{err}"
+        );
+        let err = format!("{:#}", target_of("[package").expect_err("bad TOML"));
+        assert!(err.contains("not valid TOML"), "{err}");
+    }
+
+    #[test]
+    fn a_module_without_a_wit_world_is_not_made_a_component() {
+        // A core module with no `component-type` section: nothing says what
+        // it exports.
+        let module = wat::parse_str("(module (func (export \"f\")))").expect("wat");
+        let err = componentize(&module).expect_err("no stage").to_string();
+        assert!(err.contains("exports no stage"), "{err}");
+    }
 }

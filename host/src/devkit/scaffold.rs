@@ -76,6 +76,10 @@ const RUST_SDK: &[File] = &[
         include_str!("../../../plugin-sdk/rust/src/lib.rs"),
     ),
     (
+        "tessera-plugin-sdk/src/allocator.rs",
+        include_str!("../../../plugin-sdk/rust/src/allocator.rs"),
+    ),
+    (
         "tessera-plugin-sdk/src/changes.rs",
         include_str!("../../../plugin-sdk/rust/src/changes.rs"),
     ),
@@ -109,10 +113,19 @@ version = "0.1.0"
 edition = "2024"
 publish = false
 
+[features]
+default = ["allocator"]
+# The SDK's allocator for plugins built without WASI (src/allocator.rs);
+# turn it off to bring your own `#[global_allocator]`.
+allocator = ["dep:talc"]
+
 [dependencies]
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
 wit-bindgen = { version = "0.46", default-features = false, features = ["macros", "realloc"] }
+
+[target.'cfg(all(target_family = "wasm", target_os = "unknown"))'.dependencies]
+talc = { version = "5.1", default-features = false, optional = true }
 "#;
 
 const JS_SDK: &[File] = &[

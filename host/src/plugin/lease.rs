@@ -189,6 +189,11 @@ fn describe_failure(e: &wasmtime::Error, timeout: Duration) -> String {
             Trap::UnreachableCodeReached => {
                 "trapped: unreachable (a panic or abort in the plugin)".to_owned()
             }
+            // A plugin's stack in linear memory sits below its data, so
+            // overflowing it reads or writes below address 0.
+            Trap::MemoryOutOfBounds => {
+                "trapped: out of bounds memory access (a bad pointer, or the plugin's stack in linear memory overflowed)".to_owned()
+            }
             other => format!("trapped: {other}"),
         };
     }

@@ -76,8 +76,13 @@
 //! # }
 //! ```
 //!
-//! Build it with `cargo build --release --target wasm32-wasip2`; the
-//! component is `target/wasm32-wasip2/release/<lib name>.wasm`.
+//! Build it with `tessera plugin build DIR`: for `wasm32-unknown-unknown`,
+//! without WASI, with this SDK's allocator (feature `allocator`), made a
+//! component by Tessera. A plugin that needs std's clock, environment or
+//! standard streams sets `wasi = true` under `[package.metadata.tessera]` in
+//! its `Cargo.toml` and is built for `wasm32-wasip2` (also what
+//! `cargo build --release --target wasm32-wasip2` makes by hand; the
+//! component is `target/wasm32-wasip2/release/<lib name>.wasm`).
 //!
 //! # Panics are traps
 //!
@@ -88,6 +93,17 @@
 //! request's log at error level before the trap, so it shows up in the trace.
 //! Deny (return a [`Denial`]) when the *request* is not acceptable.
 
+#[cfg(all(
+    feature = "allocator",
+    target_family = "wasm",
+    target_os = "unknown",
+    not(target_feature = "atomics")
+))]
+#[allow(
+    unsafe_code,
+    reason = "an allocator hands out raw memory; the unsafe blocks are in this one module"
+)]
+mod allocator;
 mod changes;
 mod context;
 mod convert;
