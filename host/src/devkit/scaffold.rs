@@ -162,6 +162,10 @@ const PYTHON_SDK: &[File] = &[
         include_str!("../../../plugin-sdk/python/tessera_plugin/_component.py"),
     ),
     (
+        "tessera_plugin/_host.py",
+        include_str!("../../../plugin-sdk/python/tessera_plugin/_host.py"),
+    ),
+    (
         "tessera_plugin/testing.py",
         include_str!("../../../plugin-sdk/python/tessera_plugin/testing.py"),
     ),

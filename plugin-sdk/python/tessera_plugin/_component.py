@@ -37,6 +37,15 @@ from componentize_py_types import Err
 from wit_world.imports import host, types
 
 import tessera_plugin as sdk
+from tessera_plugin._host import (
+    HostApi,
+    HostClient,
+    HostEvent,
+    HostRequest,
+    HostTokenState,
+    HostTransaction,
+    HostUser,
+)
 
 # WIT value cases and the classes componentize-py generates for them.
 _VALUE_CLASSES: dict[str, type] = {
@@ -56,11 +65,13 @@ _REPORT_LIMIT = 700
 
 # --- host data to SDK views -------------------------------------------------
 #
-# The JSON of ``event.to_json()``: its shape is plugin-sdk/event.schema.json,
-# generated from the WIT. Metadata and claims are JSON objects already.
+# The JSON of ``event.to_json()``: its shape is ``_host.HostEvent`` (and
+# plugin-sdk/event.schema.json), both generated from the WIT, so ``mypy``
+# finds a field read here that the WIT no longer has. Metadata and claims are
+# JSON objects already.
 
 
-def _client(client: dict[str, Any]) -> sdk.Client:
+def _client(client: HostClient) -> sdk.Client:
     return sdk.Client(
         id=client["id"],
         name=client["name"],
@@ -69,7 +80,7 @@ def _client(client: dict[str, Any]) -> sdk.Client:
     )
 
 
-def _api(api: Optional[dict[str, Any]]) -> Optional[sdk.ApiInfo]:
+def _api(api: Optional[HostApi]) -> Optional[sdk.ApiInfo]:
     if api is None:
         return None
     return sdk.ApiInfo(
@@ -80,7 +91,9 @@ def _api(api: Optional[dict[str, Any]]) -> Optional[sdk.ApiInfo]:
     )
 
 
-def _user(user: dict[str, Any]) -> sdk.User:
+def _user(user: Optional[HostUser]) -> Optional[sdk.User]:
+    if user is None:
+        return None
     return sdk.User(
         id=user["id"],
         email=user["email"],
@@ -91,7 +104,7 @@ def _user(user: dict[str, Any]) -> sdk.User:
     )
 
 
-def _request(request: dict[str, Any]) -> sdk.Request:
+def _request(request: HostRequest) -> sdk.Request:
     params: dict[str, str] = {}
     for name, value in request["params"]:
         params.setdefault(name, value)
@@ -104,7 +117,7 @@ def _request(request: dict[str, Any]) -> sdk.Request:
     )
 
 
-def _transaction(transaction: dict[str, Any]) -> sdk.Transaction:
+def _transaction(transaction: HostTransaction) -> sdk.Transaction:
     return sdk.Transaction(
         id=transaction["id"],
         grant_type=transaction["grant_type"],
@@ -115,7 +128,7 @@ def _transaction(transaction: dict[str, Any]) -> sdk.Transaction:
     )
 
 
-def _token(token: Optional[dict[str, Any]]) -> sdk.TokenState:
+def _token(token: Optional[HostTokenState]) -> sdk.TokenState:
     if token is None:
         return sdk.TokenState(claims={}, scopes=[])
     return sdk.TokenState(claims=token["claims"], scopes=token["scopes"])
@@ -123,7 +136,7 @@ def _token(token: Optional[dict[str, Any]]) -> sdk.TokenState:
 
 def credentials_exchange_event(lent: Any) -> sdk.Event:
     """The SDK view of the host's event at the ``credentials-exchange`` stage."""
-    data = json.loads(lent.to_json())
+    data: HostEvent = json.loads(lent.to_json())
     return sdk.Event(
         stage="credentials-exchange",
         client=_client(data["client"]),
@@ -138,7 +151,7 @@ def credentials_exchange_event(lent: Any) -> sdk.Event:
 
 def authorize_event(lent: Any) -> sdk.Event:
     """The SDK view of the host's event at the ``authorize`` stage."""
-    data = json.loads(lent.to_json())
+    data: HostEvent = json.loads(lent.to_json())
     return sdk.Event(
         stage="authorize",
         client=_client(data["client"]),
