@@ -437,6 +437,15 @@ fn a_replica_killed_during_a_refresh_storm_leaves_no_family_half_written() {
         }
         let busy = wait_for(STORM_LIMIT, || rotated.load(Ordering::SeqCst) >= KILL_AFTER);
         let victim = r.remove(1);
+        // Paused first, so the families' next requests to it are in flight
+        // (sent, unanswered) when it dies: a kill between two requests
+        // would cut nothing and prove nothing.
+        let paused = std::process::Command::new("kill")
+            .args(["-STOP", &victim.pid().to_string()])
+            .status()
+            .expect("kill -STOP");
+        assert!(paused.success(), "kill -STOP: {paused}");
+        std::thread::sleep(Duration::from_millis(200));
         let log = victim.log();
         let at = rotated.load(Ordering::SeqCst);
         victim.stop();
