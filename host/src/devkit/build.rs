@@ -221,25 +221,25 @@ fn build_rust(dir: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         )?;
     }
     let stack = format!("link-arg=-zstack-size={RUST_STACK_BYTES}");
-    let mut cargo = Command::new("cargo");
-    match target {
+    let format = "--message-format=json-render-diagnostics";
+    let args = match target {
         // `cargo rustc` passes the stack size to this crate's link alone.
-        RustTarget::Bare => {
-            progress(&format!(
-                "cargo rustc --release --target {triple} --lib -- -C {stack}"
-            ));
-            cargo.args(["rustc", "--release", "--target", triple, "--lib"]);
-        }
-        RustTarget::Wasi => {
-            progress(&format!("cargo build --release --target {triple}"));
-            cargo.args(["build", "--release", "--target", triple]);
-        }
-    }
-    cargo.arg("--message-format=json-render-diagnostics");
-    if target == RustTarget::Bare {
-        cargo.args(["--", "-C", &stack]);
-    }
-    let child = cargo
+        RustTarget::Bare => vec![
+            "rustc",
+            "--release",
+            "--target",
+            triple,
+            "--lib",
+            format,
+            "--",
+            "-C",
+            &stack,
+        ],
+        RustTarget::Wasi => vec!["build", "--release", "--target", triple, format],
+    };
+    progress(&format!("cargo {}", args.join(" ")));
+    let child = Command::new("cargo")
+        .args(&args)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
