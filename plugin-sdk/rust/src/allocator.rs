@@ -65,10 +65,15 @@ unsafe impl Source for ArenaThenGrow {
                 return Ok(());
             }
         }
-        let pages = (layout.size() + layout.align() + PAGE)
-            .div_ceil(PAGE)
-            .max(MIN_GROW_PAGES);
-        let previous = wasm32::memory_grow::<0>(pages);
+        let needed = (layout.size() + layout.align() + PAGE).div_ceil(PAGE);
+        let mut pages = needed.max(MIN_GROW_PAGES);
+        let mut previous = wasm32::memory_grow::<0>(pages);
+        if previous == usize::MAX && pages > needed {
+            // Near the plugin's memory cap: what this allocation needs may
+            // still fit where a whole step does not.
+            pages = needed;
+            previous = wasm32::memory_grow::<0>(pages);
+        }
         if previous == usize::MAX {
             return Err(());
         }
