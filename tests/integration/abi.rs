@@ -200,11 +200,7 @@ fn inspect_names_each_components_abi_version() {
 
 /// The misbehave fixture as the 0.1.0 SDK built it, for Orders tokens only.
 fn hostile_0_1(mode: &str, extra: &str) -> Tessera {
-    Tessera::start(&format!(
-        "{}\n[[plugins]]\nname = \"{mode}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200\nconfig = {{ mode = \"{mode}\" {extra} }}\n",
-        base_config("ES256"),
-        fixture("abi-0.1.0/misbehave").display()
-    ))
+    hostile(&fixture("abi-0.1.0/misbehave"), mode, extra)
 }
 
 /// The sandbox holds for 0.1.0 components as for 0.2.0 ones (which

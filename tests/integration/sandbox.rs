@@ -9,18 +9,9 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// The base configuration with one misbehave plugin for the Orders API only,
-/// so Billing tokens show the server still serves.
+/// The current SDK's misbehave build in `mode` (see `support::hostile`).
 fn hostile(mode: &str, extra: &str) -> Tessera {
-    Tessera::start(
-        &(base_config("ES256")
-            + &misbehave(
-                mode,
-                &format!(
-                    "config = {{ mode = \"{mode}\" {extra} }}\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200"
-                ),
-            )),
-    )
+    crate::support::hostile(&wasm("misbehave"), mode, extra)
 }
 
 /// The sandbox holds for a plugin built without WASI (what `tessera plugin
@@ -31,13 +22,7 @@ fn hostile(mode: &str, extra: &str) -> Tessera {
 #[test]
 fn the_sandbox_holds_for_plugins_built_without_wasi() {
     let file = misbehave_without_wasi();
-    let bare = |mode: &str, extra: &str| {
-        Tessera::start(&format!(
-            "{}\n[[plugins]]\nname = \"{mode}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200\nconfig = {{ mode = \"{mode}\" {extra} }}\n",
-            base_config("ES256"),
-            file.display()
-        ))
-    };
+    let bare = |mode: &str, extra: &str| crate::support::hostile(file, mode, extra);
     for (mode, extra, expected) in [
         ("loop", "", "timed out after 200 ms"),
         ("memory-bomb", "", "trapped"),

@@ -577,6 +577,17 @@ pub fn misbehave(name: &str, extra: &str) -> String {
     )
 }
 
+/// The base configuration with one misbehave build (`file`) in `mode` for the
+/// Orders API only (16 MiB, 200 ms), so Billing tokens show the server still
+/// serves.
+pub fn hostile(file: &Path, mode: &str, extra: &str) -> Tessera {
+    Tessera::start(&format!(
+        "{}\n[[plugins]]\nname = \"{mode}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\napis = [\"{ORDERS}\"]\nmemory_mb = 16\ntimeout_ms = 200\nconfig = {{ mode = \"{mode}\" {extra} }}\n",
+        base_config("ES256"),
+        file.display()
+    ))
+}
+
 /// Runs the binary with `args`; returns success, stdout and stderr.
 pub fn run_tessera(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
