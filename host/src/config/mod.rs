@@ -210,6 +210,17 @@ impl Stage {
             Stage::CredentialsExchange => "credentials-exchange",
         }
     }
+
+    /// Every stage.
+    pub const ALL: [Stage; 2] = [Stage::CredentialsExchange, Stage::Authorize];
+
+    /// The function a component exports for the stage (every WIT version).
+    pub fn export_name(self) -> &'static str {
+        match self {
+            Stage::Authorize => "on-authorize",
+            Stage::CredentialsExchange => "on-credentials-exchange",
+        }
+    }
 }
 
 /// What a plugin failure does to the request.

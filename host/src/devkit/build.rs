@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 
 use super::scaffold::{Lang, SDK_VERSION, vendor_sdk};
+use crate::config::Stage;
 use crate::plugin::metadata::{BuildInfo, append_build_info};
 
 /// What was built.
@@ -309,12 +310,11 @@ fn componentize(module: &[u8]) -> anyhow::Result<Vec<u8>> {
         .keys()
         .map(|k| resolve.name_world_key(k))
         .collect();
-    if !exports
-        .iter()
-        .any(|e| e == "on-credentials-exchange" || e == "on-authorize")
-    {
+    let stages = Stage::ALL.map(Stage::export_name);
+    if !exports.iter().any(|e| stages.contains(&e.as_str())) {
         bail!(
-            "it exports no stage (on-credentials-exchange, on-authorize){}",
+            "it exports no stage ({}){}",
+            stages.join(", "),
             if exports.is_empty() {
                 String::new()
             } else {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use crate::config::AppType;
+use crate::config::{AppType, Stage};
 use crate::oauth::ErrorCode;
 use crate::plugin::engine::PluginState;
 use crate::plugin::event::{
@@ -74,11 +74,13 @@ pub fn link(
     component: &Component,
     pre: &InstancePre<PluginState>,
 ) -> Result<(Option<Pre>, Option<Pre>), String> {
-    let credentials_exchange =
-        super::export(component, "on-credentials-exchange", PACKAGE, || {
-            ce::CredentialsExchangePre::new(pre.clone()).map(Pre::CredentialsExchange)
-        })?;
-    let authorize = super::export(component, "on-authorize", PACKAGE, || {
+    let credentials_exchange = super::export(
+        component,
+        Stage::CredentialsExchange.export_name(),
+        PACKAGE,
+        || ce::CredentialsExchangePre::new(pre.clone()).map(Pre::CredentialsExchange),
+    )?;
+    let authorize = super::export(component, Stage::Authorize.export_name(), PACKAGE, || {
         authz::AuthorizePre::new(pre.clone()).map(Pre::Authorize)
     })?;
     Ok((credentials_exchange, authorize))
