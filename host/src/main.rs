@@ -574,7 +574,13 @@ fn init_logging(
         AuditSink::File(path) => {
             let file = open_audit_file(path)
                 .with_context(|| format!("log.audit: opening {}", path.display()))?;
-            let (writer, guard) = tracing_appender::non_blocking(file);
+            // Lossless: when the queue is full (a stalled disk) the
+            // request waits rather than lose an audit event. What queues
+            // up while the thread writes goes out in one write.
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .thread_name("tessera-audit")
+                .finish(std::io::BufWriter::new(file));
             let audit_layer = tracing_subscriber::fmt::layer()
                 .json()
                 .flatten_event(true)
