@@ -9,7 +9,8 @@
 //! - `mint_sign/*`: the access-token claims set, JSON and signature;
 //! - `request/*`: form parsing, Basic credentials and client authentication;
 //! - `observe/*`: what every token response records besides the token — a
-//!   request's and a plugin call's metrics, and its decision trace.
+//!   request's and a plugin call's metrics, its decision trace, and its
+//!   span and log lines.
 //!
 //! ```text
 //! cargo build --release --target wasm32-wasip2 -p client-claims
@@ -190,6 +191,9 @@ scopes = ["read:orders"]
 }
 
 fn observe(c: &mut Criterion) {
+    use tessera::config::LogFormat;
+    use tessera::http::observe;
+    use tessera::logging::Audit;
     use tessera::metrics::{Metrics, PluginMetrics, RequestLabels, histograms};
     use tessera::plugin::{PluginRun, RunOutcome};
     use tessera::trace::{Decision, Outcome, Trace, Traces};
@@ -266,6 +270,45 @@ fn observe(c: &mut Criterion) {
                 micros: 187,
             })
         })
+    });
+    // What a token response writes to the log at the default level, with
+    // the subscriber `tessera serve` installs (text, audit lines with the
+    // rest) writing to a sink: the request span, the audit line, the
+    // access line.
+    let subscriber = tessera::logging::subscriber(
+        LogFormat::Text,
+        tracing_subscriber::EnvFilter::new("info"),
+        false,
+        std::io::sink,
+        Audit::<fn() -> std::io::Sink>::Main,
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        group.bench_function("log_token_response", |b| {
+            b.iter(|| {
+                let span = observe::request_span(
+                    black_box("6f1c09e2a4b1-3"),
+                    "POST",
+                    "/oauth/token",
+                    None,
+                );
+                let _entered = span.enter();
+                tessera::audit::token_issued(
+                    "acme-sync",
+                    "client_credentials",
+                    "https://orders.example.com",
+                    "read:orders",
+                    "acme-sync@clients",
+                    black_box("0mSYbqW2Jm3CmvWuvv0kRA"),
+                );
+                observe::access_line(
+                    200,
+                    Duration::from_micros(60),
+                    Some("acme-sync"),
+                    Some("client_credentials"),
+                    "ok",
+                );
+            })
+        });
     });
     group.finish();
 }

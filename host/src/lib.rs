@@ -14,7 +14,8 @@
 //! - [`reload`] rebuilds the snapshot when files change, on SIGHUP or on
 //!   `POST /admin/reload`, and swaps it in atomically.
 //! - [`metrics`] keeps what `/metrics` shows; [`trace`] keeps the latest
-//!   decision traces for `/admin/traces`.
+//!   decision traces for `/admin/traces`; [`logging`] is the log's
+//!   subscriber.
 //! - [`http`] is the edge: routing, bodies, headers, error responses, and the
 //!   server-rendered login page.
 //!
@@ -30,6 +31,7 @@ pub mod config;
 pub mod devkit;
 pub mod grants;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod plugin;

@@ -528,49 +528,24 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 /// Logging to standard error, filtered by `TESSERA_LOG` (else
 /// `default_filter`), with audit events (`tessera::audit`) where `audit`
-/// says. The guard, when there is one, flushes the audit file when dropped.
+/// says ([`tessera::logging`]). The guard, when there is one, flushes the
+/// audit file when dropped.
 fn init_logging(
     format: LogFormat,
     default_filter: &str,
     audit: &AuditSink,
 ) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::filter::{FilterExt as _, Targets, filter_fn};
-    use tracing_subscriber::layer::SubscriberExt as _;
+    use tessera::logging::Audit;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let main = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            // Colour only for a person at a terminal: a log file or a pipe
-            // gets plain text (and NO_COLOR turns it off everywhere).
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .boxed(),
-        // One object per line: timestamp, level, target, the event's fields
-        // (`message` among them) and the request span's (`request_id`, …).
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
-    let not_audit = filter_fn(|meta| meta.target() != tessera::audit::TARGET);
-    let registry = tracing_subscriber::registry();
-    match audit {
-        AuditSink::Stderr => {
-            registry.with(main.with_filter(filter)).init();
-            Ok(None)
-        }
-        AuditSink::Off => {
-            registry
-                .with(main.with_filter(filter.and(not_audit)))
-                .init();
-            Ok(None)
-        }
+    // Colour only for a person at a terminal: a log file or a pipe gets
+    // plain text (and NO_COLOR turns it off everywhere).
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (audit, guard) = match audit {
+        AuditSink::Stderr => (Audit::Main, None),
+        AuditSink::Off => (Audit::Off, None),
         AuditSink::File(path) => {
             let file = open_audit_file(path)
                 .with_context(|| format!("log.audit: opening {}", path.display()))?;
@@ -581,26 +556,11 @@ fn init_logging(
                 .lossy(false)
                 .thread_name("tessera-audit")
                 .finish(std::io::BufWriter::new(file));
-            let audit_layer = tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(writer)
-                // Audit events, and the request span they happen in (its
-                // module logs no events of its own).
-                .with_filter(
-                    Targets::new()
-                        .with_target(tessera::audit::TARGET, tracing::Level::INFO)
-                        .with_target("tessera::http::observe", tracing::Level::INFO),
-                );
-            registry
-                .with(main.with_filter(filter.and(not_audit)))
-                .with(audit_layer)
-                .init();
-            Ok(Some(guard))
+            (Audit::Writer(writer), Some(guard))
         }
-    }
+    };
+    tessera::logging::subscriber(format, filter, ansi, std::io::stderr, audit).init();
+    Ok(guard)
 }
 
 /// The audit file, appended to, readable by its owner alone when new.

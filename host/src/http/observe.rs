@@ -76,16 +76,12 @@ pub async fn layer(State(issuer): State<Arc<Issuer>>, mut req: Request, next: Ne
         .get::<MatchedPath>()
         .and_then(|m| ENDPOINTS.iter().find(|e| **e == m.as_str()).copied())
         .unwrap_or("other");
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
-        trace_id = tracing::field::Empty,
+    let span = request_span(
+        &id,
+        req.method().as_str(),
+        req.uri().path(),
+        request_id::trace_id_of(req.headers()),
     );
-    if let Some(t) = request_id::trace_id_of(req.headers()) {
-        span.record("trace_id", t);
-    }
     let header = HeaderValue::from_str(&id).ok();
     // Handlers see the id the answer will carry.
     if let Some(v) = &header {
@@ -116,15 +112,49 @@ pub async fn layer(State(issuer): State<Arc<Issuer>>, mut req: Request, next: Ne
     );
     if !QUIET.contains(&endpoint) {
         let _entered = span.enter();
-        tracing::info!(
-            target: "tessera::access",
-            status = status.as_u16(),
-            duration_us = took.as_micros() as u64,
-            client_id = served.and_then(|s| s.client.as_deref()),
+        access_line(
+            status.as_u16(),
+            took,
+            served.and_then(|s| s.client.as_deref()),
             grant,
             outcome,
-            "request served"
         );
     }
     response
+}
+
+/// The span a request is served in: every line logged inside it names the
+/// request.
+pub fn request_span(id: &str, method: &str, path: &str, trace_id: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(t) = trace_id {
+        span.record("trace_id", t);
+    }
+    span
+}
+
+/// The access line that ends a request (target `tessera::access`), written
+/// inside its span.
+pub fn access_line(
+    status: u16,
+    took: std::time::Duration,
+    client: Option<&str>,
+    grant: Option<&str>,
+    outcome: &str,
+) {
+    tracing::info!(
+        target: "tessera::access",
+        status,
+        duration_us = took.as_micros() as u64,
+        client_id = client,
+        grant,
+        outcome,
+        "request served"
+    );
 }
