@@ -10,7 +10,7 @@
 //! makes a missing tool a failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
@@ -576,6 +576,64 @@ fn plugin_test_repeat_counts_failures_of_reused_instances() {
             .as_u64()
             .is_some_and(|n| n >= 1),
         "{report:#}"
+    );
+}
+
+/// `TESSERA_PLUGIN_PROFILER=perfmap` writes the perf map where Linux `perf`
+/// looks for code made at run time, naming the plugin's functions (here
+/// from the compiled cache, as a restarted server loads them); another value
+/// is refused, naming the variable.
+#[test]
+fn the_plugin_profiler_names_plugin_code_for_perf() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        format!(r#"{{ "config": {{ "namespace": "{NS}" }} }}"#),
+    )
+    .expect("write");
+    let run = |profiler: &str| {
+        tessera()
+            .args(["plugin", "test"])
+            .arg(wasm("client_claims"))
+            .args(["--stage", "credentials-exchange", "--event"])
+            .arg(&event)
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .env("TESSERA_PLUGIN_PROFILER", profiler)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tessera plugin test")
+    };
+    // Once to fill the cache, once from it.
+    for _ in 0..2 {
+        let child = run("perfmap");
+        let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+        let out = child.wait_with_output().expect("wait");
+        let text = std::fs::read_to_string(&map).unwrap_or_default();
+        let _ = std::fs::remove_file(&map);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.contains("wasm[") && l.contains("function[")),
+            "{} names no plugin function:\n{}",
+            map.display(),
+            text.lines().take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let out = run("vtune").wait_with_output().expect("wait");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "TESSERA_PLUGIN_PROFILER: \"vtune\" is not a profiler Tessera knows; use perfmap"
+        ),
+        "{err}"
     );
 }
 

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy, Store,
+    StoreLimits, StoreLimitsBuilder,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -95,11 +95,16 @@ impl Runtime {
                  (a written page swapped out would escape the scan)"
             );
         }
-        let (engine, pooling) = match Engine::new(&engine_config(true, fuel, scan)) {
+        let profiler =
+            profiler(std::env::var(PROFILER_VAR).ok().as_deref()).map_err(wasmtime::Error::msg)?;
+        let (engine, pooling) = match Engine::new(&engine_config(true, fuel, scan, profiler)) {
             Ok(e) => (e, true),
             Err(e) => {
                 tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
-                (Engine::new(&engine_config(false, fuel, scan))?, false)
+                (
+                    Engine::new(&engine_config(false, fuel, scan, profiler))?,
+                    false,
+                )
             }
         };
         let mut linker = Linker::new(&engine);
@@ -344,8 +349,32 @@ fn swap_in_use(swaps: std::io::Result<String>) -> bool {
     }
 }
 
-fn engine_config(pooling: bool, fuel: bool, scan: bool) -> wasmtime::Config {
+/// Names the environment variable that makes plugin code visible to a
+/// profiler: `perfmap` writes `/tmp/perf-PID.map`, where `perf report`
+/// finds the name of each compiled plugin function (docs/operations.md,
+/// "Profiling plugins").
+pub const PROFILER_VAR: &str = "TESSERA_PLUGIN_PROFILER";
+
+/// The profiling strategy `value` of [`PROFILER_VAR`] names (none when it is
+/// unset or empty).
+fn profiler(value: Option<&str>) -> Result<ProfilingStrategy, String> {
+    match value.map(str::trim) {
+        None | Some("" | "none") => Ok(ProfilingStrategy::None),
+        Some("perfmap") => Ok(ProfilingStrategy::PerfMap),
+        Some(other) => Err(format!(
+            "{PROFILER_VAR}: {other:?} is not a profiler Tessera knows; use perfmap, or unset it"
+        )),
+    }
+}
+
+fn engine_config(
+    pooling: bool,
+    fuel: bool,
+    scan: bool,
+    profiler: ProfilingStrategy,
+) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
+    config.profiler(profiler);
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.consume_fuel(fuel);
@@ -540,6 +569,23 @@ mod tests {
         assert!(swap_in_use(
             Err(std::io::ErrorKind::PermissionDenied.into())
         ));
+    }
+
+    #[test]
+    fn the_profiler_variable_names_perfmap_or_nothing() {
+        assert!(matches!(profiler(None), Ok(ProfilingStrategy::None)));
+        assert!(matches!(profiler(Some("")), Ok(ProfilingStrategy::None)));
+        assert!(matches!(
+            profiler(Some("perfmap")),
+            Ok(ProfilingStrategy::PerfMap)
+        ));
+        let Err(e) = profiler(Some("vtune")) else {
+            panic!("vtune was taken")
+        };
+        assert_eq!(
+            e,
+            "TESSERA_PLUGIN_PROFILER: \"vtune\" is not a profiler Tessera knows; use perfmap, or unset it"
+        );
     }
 
     /// A component with `spin`, which loops forever, and `ok`, which returns.
