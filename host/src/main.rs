@@ -304,6 +304,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Plugin(PluginCommand::Test { .. } | PluginCommand::Inspect { .. })
+    ) {
+        stop_quietly_when_the_reader_goes();
+    }
     // `plugin test` reports a plugin's failure in its JSON; the pipeline's
     // "plugin failed" warning, meant for a server's log, would say it twice.
     let default_filter = match &cli.command {
@@ -519,6 +525,22 @@ fn plugin_path_in(config: &Path, dir: &Path, name: Option<&str>) -> anyhow::Resu
                     .join(", "),
             }
         ),
+    }
+}
+
+/// A report piped into `head` and the like ends the command when the reader
+/// is gone, as it does other Unix tools, instead of a panic on the broken
+/// pipe: SIGPIPE is put back to its default, which Rust's runtime ignores.
+/// Only for the commands that print a report and talk to no server or
+/// database: `serve` must outlive a client that hangs up, and a command
+/// whose database connection drops says so in an error.
+fn stop_quietly_when_the_reader_goes() {
+    #[cfg(unix)]
+    #[allow(unsafe_code, reason = "one libc call, made before any thread starts")]
+    // SAFETY: `signal` with SIG_DFL installs no handler; the process has
+    // one thread yet, so nothing else changes signal dispositions meanwhile.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -637,6 +637,43 @@ fn the_plugin_profiler_names_plugin_code_for_perf() {
     );
 }
 
+/// `tessera plugin inspect FILE | head`: a reader that goes away ends the
+/// command quietly (SIGPIPE, as other Unix tools), with no panic.
+#[test]
+fn a_report_whose_reader_went_away_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    for args in [
+        vec!["inspect".to_owned()],
+        vec![
+            "test".to_owned(),
+            "--stage".to_owned(),
+            "credentials-exchange".to_owned(),
+        ],
+    ] {
+        let mut child = tessera()
+            .arg("plugin")
+            .args(&args)
+            .arg(wasm("client_claims"))
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tessera plugin");
+        // The reader is gone before the command prints.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "plugin {args:?}: {err}");
+        assert_eq!(
+            out.status.signal(),
+            Some(13),
+            "plugin {args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
+
 /// The author's loop in one command: `plugin build --watch --config` writes
 /// the component where a running server's configuration points; a saved edit
 /// reaches the next token through the server's hot reload.
