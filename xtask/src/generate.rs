@@ -13,6 +13,10 @@
 //!   `TypedDict`s (`HostEvent`, `HostClient`, …), which the Python SDK's
 //!   `_component.py` reads the host's JSON through; `mypy` checks it in CI
 //!   (`plugin-sdk/python/pyproject.toml`).
+//! - `plugin-sdk/python/tessera_plugin/_views.py`: the Python SDK's view
+//!   classes of the event's parts (`Client`, `ApiInfo`, …) and the functions
+//!   that make them from that JSON, so a new field reaches Python plugins
+//!   without an edit to the SDK.
 //!
 //! The mapping from WIT to the JSON the host writes: a record is an object
 //! with every field required, named in snake_case; `option<T>` is `T` or
@@ -36,6 +40,11 @@ const SCHEMA: &str = "plugin-sdk/event.schema.json";
 const TYPESCRIPT: &str = "plugin-sdk/js/src/event.d.ts";
 /// The event's Python types.
 const PYTHON: &str = "plugin-sdk/python/tessera_plugin/_host.py";
+/// The Python SDK's views of the event's parts, and their readers.
+const PYTHON_VIEWS: &str = "plugin-sdk/python/tessera_plugin/_views.py";
+/// Python view classes named otherwise than their WIT record (`Api` is the
+/// SDK's `api` object).
+const PYTHON_VIEW_NAMES: &[(&str, &str)] = &[("api", "ApiInfo")];
 
 /// Writes every generated file, or with `check` compares them.
 pub fn run(root: &Path, check: bool) -> Result<(), String> {
@@ -44,6 +53,7 @@ pub fn run(root: &Path, check: bool) -> Result<(), String> {
         (SCHEMA, event_schema(&event)?),
         (TYPESCRIPT, typescript(&event)),
         (PYTHON, python(&event)),
+        (PYTHON_VIEWS, python_views(&event)?),
     ];
     let mut stale = Vec::new();
     for (path, contents) in files {
@@ -192,6 +202,206 @@ fn python(event: &Event) -> String {
         "\n\nclass HostEvent(TypedDict):\n    \"\"\"The event of one stage call, as ``event.to_json()`` returns it.\"\"\"\n\n{fields}"
     ));
     text
+}
+
+/// The Python SDK's view of each record an event getter returns: a frozen
+/// dataclass (the record's name in PascalCase, or [`PYTHON_VIEW_NAMES`]),
+/// and a function `NAME_view` that makes one from the host's JSON, typed by
+/// `_host.py`. A list of string pairs (the request's parameters) is a
+/// `dict` keeping each name's first value; every other field is the JSON
+/// value as it is. Fields are keyword-only; every field but an enum's has
+/// its type's empty value as default, so tests build a view from the
+/// fields they need.
+fn python_views(event: &Event) -> Result<String, String> {
+    let resolve = &event.resolve;
+    let mut classes = String::new();
+    let mut readers = String::new();
+    let mut done: Vec<TypeId> = Vec::new();
+    let mut hosts: Vec<String> = Vec::new();
+    let mut enums: Vec<String> = Vec::new();
+    for (getter, result, _) in &event.getters {
+        let Some(id) = record_of(resolve, result) else {
+            return Err(format!(
+                "{WIT}: event.{getter} returns no record (or option of one); the Python views know records only"
+            ));
+        };
+        if done.contains(&id) {
+            continue;
+        }
+        done.push(id);
+        let def = &resolve.types[id];
+        let TypeDefKind::Record(record) = &def.kind else {
+            unreachable!("record_of")
+        };
+        let wit_name = def.name.as_deref().unwrap_or("record");
+        let name = PYTHON_VIEW_NAMES
+            .iter()
+            .find(|(w, _)| *w == wit_name)
+            .map_or_else(|| pascal(wit_name), |(_, n)| (*n).to_owned());
+        let host = format!("Host{}", pascal(wit_name));
+        hosts.push(host.clone());
+        let doc = first_paragraph(&def.docs)
+            .map(|d| docstring(&d, "    "))
+            .unwrap_or_default();
+        classes.push_str(&format!(
+            "\n\n@dataclass(frozen=True, kw_only=True)\nclass {name}:\n{doc}"
+        ));
+        let mut arguments = String::new();
+        for field in &record.fields {
+            let field_name = snake(&field.name);
+            let view = PyView::of(resolve, &field.ty).map_err(|what| {
+                format!(
+                    "{WIT}: {wit_name}.{}: {what}; the Python views cannot show it",
+                    field.name
+                )
+            })?;
+            if let PyView::Enum(e) = &view
+                && !enums.contains(e)
+            {
+                enums.push(e.clone());
+            }
+            let mut docs = field.docs.clone();
+            if matches!(view, PyView::Pairs) {
+                let note = " In the view, a `dict` keeping each name's first value.";
+                docs.contents =
+                    Some(docs.contents.unwrap_or_default().trim_end().to_owned() + note);
+            }
+            classes.push_str(&py_comment(&docs, "    "));
+            classes.push_str(&format!(
+                "    {field_name}: {}{}\n",
+                view.annotation(),
+                view.default()
+            ));
+            let value = format!("data[\"{field_name}\"]");
+            let value = match view {
+                PyView::Pairs => format!("_first_values({value})"),
+                _ => value,
+            };
+            arguments.push_str(&format!("        {field_name}={value},\n"));
+        }
+        let reader = snake(wit_name);
+        readers.push_str(&format!(
+            "\n\ndef {reader}_view(data: {host}) -> {name}:\n    \"\"\"The ``{name}`` of the host's ``{reader}``.\"\"\"\n    return {name}(\n{arguments}    )\n"
+        ));
+    }
+    let mut imports: Vec<String> = vec!["JsonValue".into()];
+    imports.extend(enums);
+    imports.extend(hosts);
+    Ok(format!(
+        "# Generated by `cargo xtask gen` from {WIT}; do not edit.\n\
+         \"\"\"The Python SDK's views of the parts of an event of\n\
+         {}, and the functions that make them from the host's\n\
+         JSON (``_host.py``). Fields are keyword-only; every field but an enum's\n\
+         has its type's empty value as default, so a test builds a view from the\n\
+         fields it needs. ``tessera_plugin`` exports the classes.\n\"\"\"\n\n\
+         from __future__ import annotations\n\n\
+         from dataclasses import dataclass, field\n\
+         from typing import Optional\n\n\
+         from ._host import (\n{}\n)\n{classes}\n\n\
+         def _first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:\n\
+         \x20   values: dict[str, str] = {{}}\n\
+         \x20   for name, value in pairs:\n\
+         \x20       values.setdefault(name, value)\n\
+         \x20   return values\n{readers}",
+        event.package,
+        imports
+            .iter()
+            .map(|i| format!("    {i},"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ))
+}
+
+/// The record `ty` is, or is an option of.
+fn record_of(resolve: &Resolve, ty: &Type) -> Option<TypeId> {
+    let Type::Id(id) = ty else { return None };
+    match &resolve.types[*id].kind {
+        TypeDefKind::Record(_) => Some(*id),
+        TypeDefKind::Option(inner) => record_of(resolve, inner),
+        TypeDefKind::Type(inner) => record_of(resolve, inner),
+        _ => None,
+    }
+}
+
+/// How a record field looks in a Python view.
+enum PyView {
+    Str,
+    Bool,
+    Int,
+    Float,
+    /// An enum, by its `_host.py` alias.
+    Enum(String),
+    Optional(Box<PyView>),
+    List(Box<PyView>),
+    /// Metadata or claims: a JSON object.
+    Metadata,
+    /// A list of string pairs, shown as a `dict` of first values.
+    Pairs,
+}
+
+impl PyView {
+    fn of(resolve: &Resolve, ty: &Type) -> Result<PyView, String> {
+        Ok(match ty {
+            Type::Bool => PyView::Bool,
+            Type::String | Type::Char => PyView::Str,
+            Type::F32 | Type::F64 => PyView::Float,
+            Type::Id(id) => {
+                let def = &resolve.types[*id];
+                match &def.kind {
+                    TypeDefKind::Type(inner) => PyView::of(resolve, inner)?,
+                    TypeDefKind::Option(inner) => {
+                        PyView::Optional(Box::new(PyView::of(resolve, inner)?))
+                    }
+                    TypeDefKind::List(item) if metadata_value(resolve, item).is_some() => {
+                        PyView::Metadata
+                    }
+                    TypeDefKind::List(Type::Id(item)) if matches!(&resolve.types[*item].kind, TypeDefKind::Tuple(t) if t.types == [Type::String, Type::String]) => {
+                        PyView::Pairs
+                    }
+                    TypeDefKind::List(item) => PyView::List(Box::new(PyView::of(resolve, item)?)),
+                    TypeDefKind::Enum(_) => {
+                        PyView::Enum(pascal(def.name.as_deref().unwrap_or("enum")))
+                    }
+                    _ => {
+                        return Err(
+                            "a type the views do not know (a record, tuple or variant field)"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            Type::ErrorContext => return Err("an error context".into()),
+            _ => PyView::Int,
+        })
+    }
+
+    fn annotation(&self) -> String {
+        match self {
+            PyView::Str => "str".into(),
+            PyView::Bool => "bool".into(),
+            PyView::Int => "int".into(),
+            PyView::Float => "float".into(),
+            PyView::Enum(name) => name.clone(),
+            PyView::Optional(inner) => format!("Optional[{}]", inner.annotation()),
+            PyView::List(item) => format!("list[{}]", item.annotation()),
+            PyView::Metadata => "dict[str, JsonValue]".into(),
+            PyView::Pairs => "dict[str, str]".into(),
+        }
+    }
+
+    /// ` = DEFAULT`, or nothing for an enum.
+    fn default(&self) -> &'static str {
+        match self {
+            PyView::Str => " = \"\"",
+            PyView::Bool => " = False",
+            PyView::Int => " = 0",
+            PyView::Float => " = 0.0",
+            PyView::Enum(_) => "",
+            PyView::Optional(_) => " = None",
+            PyView::List(_) => " = field(default_factory=list)",
+            PyView::Metadata | PyView::Pairs => " = field(default_factory=dict)",
+        }
+    }
 }
 
 /// The declarations of a language's event types (the records, enums and
@@ -673,4 +883,74 @@ fn describe(schema: &mut Value, docs: &Docs) {
 
 fn snake(kebab: &str) -> String {
     kebab.replace('-', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What item 3 of the plugin ABI issue asks: a field the WIT gains reaches
+    /// every generated file, the Python SDK's views and readers included,
+    /// with no hand edit.
+    #[test]
+    fn a_new_event_field_reaches_every_generated_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let wit = std::fs::read_to_string(root.join(WIT)).expect("read the WIT");
+        let anchor = "    record client {\n";
+        assert!(wit.contains(anchor), "the WIT's client record moved");
+        let grown = wit.replacen(
+            anchor,
+            &format!(
+                "{anchor}        /// Where the client runs.\n        home-region: option<string>,\n"
+            ),
+            1,
+        );
+        let file = std::env::temp_dir().join(format!("tessera-gen-{}.wit", std::process::id()));
+        std::fs::write(&file, grown).expect("write the grown WIT");
+        let event = Event::read(&file);
+        let _ = std::fs::remove_file(&file);
+        let event = event.expect("the grown WIT reads");
+
+        let views = python_views(&event).expect("views");
+        let client = views
+            .split("class Client:")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n\n").next())
+            .expect("a Client view");
+        assert!(
+            client.contains("#: Where the client runs.\n    home_region: Optional[str] = None\n"),
+            "{client}"
+        );
+        assert!(
+            views.contains("        home_region=data[\"home_region\"],\n"),
+            "{views}"
+        );
+        assert!(python(&event).contains("    home_region: Optional[str]\n"));
+        assert!(typescript(&event).contains("home_region"));
+        assert!(
+            event_schema(&event)
+                .expect("schema")
+                .contains("\"home_region\"")
+        );
+    }
+
+    /// A record field the views cannot show is refused by name.
+    #[test]
+    fn a_field_the_python_views_cannot_show_is_named() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let wit = std::fs::read_to_string(root.join(WIT)).expect("read the WIT");
+        let grown = wit.replacen(
+            "    record client {\n",
+            "    record client {\n        pair: tuple<u32, u32>,\n",
+            1,
+        );
+        let file = std::env::temp_dir().join(format!("tessera-gen-bad-{}.wit", std::process::id()));
+        std::fs::write(&file, grown).expect("write");
+        let event = Event::read(&file);
+        let _ = std::fs::remove_file(&file);
+        let Err(e) = python_views(&event.expect("reads")) else {
+            panic!("a tuple field was taken")
+        };
+        assert!(e.contains("client.pair:"), "{e}");
+    }
 }

@@ -166,6 +166,10 @@ const PYTHON_SDK: &[File] = &[
         include_str!("../../../plugin-sdk/python/tessera_plugin/_host.py"),
     ),
     (
+        "tessera_plugin/_views.py",
+        include_str!("../../../plugin-sdk/python/tessera_plugin/_views.py"),
+    ),
+    (
         "tessera_plugin/testing.py",
         include_str!("../../../plugin-sdk/python/tessera_plugin/testing.py"),
     ),

@@ -176,95 +176,10 @@ def from_wit_value(case: str, payload: Any) -> Any:
 # --- the event --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Client:
-    """The application asking for a token (authenticated by the host)."""
-
-    #: The client id (``client_id``).
-    id: str
-    #: The application's display name.
-    name: str
-    #: ``spa``, ``regular_web``, ``native`` or ``machine``.
-    app_type: str
-    #: Metadata about the application, from configuration; never secrets.
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ApiInfo:
-    """The API (resource server) the token is for (``event.api``)."""
-
-    #: The API identifier: the token's audience (``aud``).
-    identifier: str
-    #: The API's display name.
-    name: str
-    #: Every scope the API defines.
-    scopes: list[str] = field(default_factory=list)
-    #: Metadata about the API, from configuration.
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class User:
-    """The signed-in user (authorize stage only)."""
-
-    #: The user's stable identifier: the tokens' ``sub``.
-    id: str
-    #: The user's email address, if known.
-    email: Optional[str] = None
-    #: Whether the email address was verified.
-    email_verified: bool = False
-    #: The user's display name, if known.
-    name: Optional[str] = None
-    #: Data about the user that the system sets (roles, plan, tenant).
-    app_metadata: dict[str, Any] = field(default_factory=dict)
-    #: Data the user set themselves; do not base access decisions on it.
-    user_metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Request:
-    """The HTTP request that started this transaction."""
-
-    #: The client's IP address as the issuer saw it.
-    ip: str = ""
-    #: The ``User-Agent`` header, if sent.
-    user_agent: Optional[str] = None
-    #: The ``Host`` the request was sent to.
-    hostname: str = ""
-    #: The HTTP method (``GET``, ``POST``).
-    method: str = ""
-    #: The request parameters (first value of each name). Secrets, code
-    #: verifiers, codes, refresh tokens and assertions are never included.
-    params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """The protocol state of this token request."""
-
-    #: Unique per request; the access token's ``jti``.
-    id: str = ""
-    #: The OAuth grant: ``client_credentials``, ``authorization_code``, ...
-    grant_type: str = ""
-    #: The scopes the client asked for, in request order.
-    requested_scopes: list[str] = field(default_factory=list)
-    #: The scopes the issuer grants before plugins run.
-    granted_scopes: list[str] = field(default_factory=list)
-    #: The redirect URI of a user flow.
-    redirect_uri: Optional[str] = None
-    #: The ``audience`` or ``resource`` the client asked for, if any.
-    requested_audience: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class TokenState:
-    """A token as shaped by the plugins that ran before this one."""
-
-    #: The custom claims set so far (reserved claims are not listed).
-    claims: dict[str, Any] = field(default_factory=dict)
-    #: The scopes the token will carry so far.
-    scopes: list[str] = field(default_factory=list)
+# The views of the event's parts (``Client``, ``ApiInfo``, ``User``,
+# ``Request``, ``Transaction``, ``TokenState``) are generated from the WIT
+# by ``cargo xtask gen``: ``_views.py``.
+from ._views import ApiInfo, Client, Request, TokenState, Transaction, User  # noqa: E402
 
 
 class _Lookup:

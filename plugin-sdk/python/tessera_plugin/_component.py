@@ -37,14 +37,14 @@ from componentize_py_types import Err
 from wit_world.imports import host, types
 
 import tessera_plugin as sdk
-from tessera_plugin._host import (
-    HostApi,
-    HostClient,
-    HostEvent,
-    HostRequest,
-    HostTokenState,
-    HostTransaction,
-    HostUser,
+from tessera_plugin._host import HostApi, HostEvent, HostTokenState, HostUser
+from tessera_plugin._views import (
+    api_view,
+    client_view,
+    request_view,
+    token_state_view,
+    transaction_view,
+    user_view,
 )
 
 # WIT value cases and the classes componentize-py generates for them.
@@ -66,72 +66,21 @@ _REPORT_LIMIT = 700
 # --- host data to SDK views -------------------------------------------------
 #
 # The JSON of ``event.to_json()``: its shape is ``_host.HostEvent`` (and
-# plugin-sdk/event.schema.json), both generated from the WIT, so ``mypy``
-# finds a field read here that the WIT no longer has. Metadata and claims are
-# JSON objects already.
-
-
-def _client(client: HostClient) -> sdk.Client:
-    return sdk.Client(
-        id=client["id"],
-        name=client["name"],
-        app_type=client["app_type"],
-        metadata=client["metadata"],
-    )
+# plugin-sdk/event.schema.json), and the views and the functions that read
+# each part into one are ``_views.py``: all three generated from the WIT, so
+# a field the WIT gains reaches the views without an edit here.
 
 
 def _api(api: Optional[HostApi]) -> Optional[sdk.ApiInfo]:
-    if api is None:
-        return None
-    return sdk.ApiInfo(
-        identifier=api["identifier"],
-        name=api["name"],
-        scopes=api["scopes"],
-        metadata=api["metadata"],
-    )
+    return None if api is None else api_view(api)
 
 
 def _user(user: Optional[HostUser]) -> Optional[sdk.User]:
-    if user is None:
-        return None
-    return sdk.User(
-        id=user["id"],
-        email=user["email"],
-        email_verified=user["email_verified"],
-        name=user["name"],
-        app_metadata=user["app_metadata"],
-        user_metadata=user["user_metadata"],
-    )
-
-
-def _request(request: HostRequest) -> sdk.Request:
-    params: dict[str, str] = {}
-    for name, value in request["params"]:
-        params.setdefault(name, value)
-    return sdk.Request(
-        ip=request["ip"],
-        user_agent=request["user_agent"],
-        hostname=request["hostname"],
-        method=request["method"],
-        params=params,
-    )
-
-
-def _transaction(transaction: HostTransaction) -> sdk.Transaction:
-    return sdk.Transaction(
-        id=transaction["id"],
-        grant_type=transaction["grant_type"],
-        requested_scopes=transaction["requested_scopes"],
-        granted_scopes=transaction["granted_scopes"],
-        redirect_uri=transaction["redirect_uri"],
-        requested_audience=transaction["requested_audience"],
-    )
+    return None if user is None else user_view(user)
 
 
 def _token(token: Optional[HostTokenState]) -> sdk.TokenState:
-    if token is None:
-        return sdk.TokenState(claims={}, scopes=[])
-    return sdk.TokenState(claims=token["claims"], scopes=token["scopes"])
+    return sdk.TokenState() if token is None else token_state_view(token)
 
 
 def credentials_exchange_event(lent: Any) -> sdk.Event:
@@ -139,10 +88,10 @@ def credentials_exchange_event(lent: Any) -> sdk.Event:
     data: HostEvent = json.loads(lent.to_json())
     return sdk.Event(
         stage="credentials-exchange",
-        client=_client(data["client"]),
+        client=client_view(data["client"]),
         api=_api(data["api"]),
-        request=_request(data["request"]),
-        transaction=_transaction(data["transaction"]),
+        request=request_view(data["request"]),
+        transaction=transaction_view(data["transaction"]),
         access_token=_token(data["access_token"]),
         config=sdk.Config(host.config),
         secrets=sdk.Secrets(host.secret),
@@ -154,11 +103,11 @@ def authorize_event(lent: Any) -> sdk.Event:
     data: HostEvent = json.loads(lent.to_json())
     return sdk.Event(
         stage="authorize",
-        client=_client(data["client"]),
+        client=client_view(data["client"]),
         api=_api(data["api"]),
         user=_user(data["user"]),
-        request=_request(data["request"]),
-        transaction=_transaction(data["transaction"]),
+        request=request_view(data["request"]),
+        transaction=transaction_view(data["transaction"]),
         access_token=_token(data["access_token"]),
         id_token=_token(data["id_token"]),
         config=sdk.Config(host.config),
