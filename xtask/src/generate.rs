@@ -325,10 +325,8 @@ fn record_of(resolve: &Resolve, ty: &Type) -> Option<TypeId> {
 
 /// How a record field looks in a Python view.
 enum PyView {
-    Str,
-    Bool,
-    Int,
-    Float,
+    /// A WIT scalar, spelled as `_host.py` spells it.
+    Scalar(Type),
     /// An enum, by its `_host.py` alias.
     Enum(String),
     Optional(Box<PyView>),
@@ -341,50 +339,37 @@ enum PyView {
 
 impl PyView {
     fn of(resolve: &Resolve, ty: &Type) -> Result<PyView, String> {
-        Ok(match ty {
-            Type::Bool => PyView::Bool,
-            Type::String | Type::Char => PyView::Str,
-            Type::F32 | Type::F64 => PyView::Float,
-            Type::Id(id) => {
-                let def = &resolve.types[*id];
-                match &def.kind {
-                    TypeDefKind::Type(inner) => PyView::of(resolve, inner)?,
-                    TypeDefKind::Option(inner) => {
-                        PyView::Optional(Box::new(PyView::of(resolve, inner)?))
-                    }
-                    TypeDefKind::List(item) if metadata_value(resolve, item).is_some() => {
-                        PyView::Metadata
-                    }
-                    TypeDefKind::List(Type::Id(item)) if matches!(&resolve.types[*item].kind, TypeDefKind::Tuple(t) if t.types == [Type::String, Type::String]) => {
-                        PyView::Pairs
-                    }
-                    TypeDefKind::List(item) => PyView::List(Box::new(PyView::of(resolve, item)?)),
-                    TypeDefKind::Enum(_) => {
-                        PyView::Enum(pascal(def.name.as_deref().unwrap_or("enum")))
-                    }
-                    _ => {
-                        return Err(
-                            "a type the views do not know (a record, tuple or variant field)"
-                                .into(),
-                        );
-                    }
-                }
+        let Type::Id(id) = ty else {
+            return match ty {
+                Type::ErrorContext => Err("an error context".into()),
+                scalar => Ok(PyView::Scalar(*scalar)),
+            };
+        };
+        let def = &resolve.types[*id];
+        Ok(match &def.kind {
+            TypeDefKind::Type(inner) => PyView::of(resolve, inner)?,
+            TypeDefKind::Option(inner) => PyView::Optional(Box::new(PyView::of(resolve, inner)?)),
+            TypeDefKind::List(item) if metadata_value(resolve, item).is_some() => PyView::Metadata,
+            TypeDefKind::List(Type::Id(item)) if matches!(&resolve.types[*item].kind, TypeDefKind::Tuple(t) if t.types == [Type::String, Type::String]) => {
+                PyView::Pairs
             }
-            Type::ErrorContext => return Err("an error context".into()),
-            _ => PyView::Int,
+            TypeDefKind::List(item) => PyView::List(Box::new(PyView::of(resolve, item)?)),
+            TypeDefKind::Enum(_) => PyView::Enum(pascal(def.name.as_deref().unwrap_or("enum"))),
+            _ => {
+                return Err(
+                    "a type the views do not know (a record, tuple or variant field)".into(),
+                );
+            }
         })
     }
 
     fn annotation(&self) -> String {
         match self {
-            PyView::Str => "str".into(),
-            PyView::Bool => "bool".into(),
-            PyView::Int => "int".into(),
-            PyView::Float => "float".into(),
+            PyView::Scalar(ty) => Python.scalar(ty),
             PyView::Enum(name) => name.clone(),
-            PyView::Optional(inner) => format!("Optional[{}]", inner.annotation()),
-            PyView::List(item) => format!("list[{}]", item.annotation()),
-            PyView::Metadata => "dict[str, JsonValue]".into(),
+            PyView::Optional(inner) => Python.option(&inner.annotation()),
+            PyView::List(item) => Python.list(&item.annotation()),
+            PyView::Metadata => Python.map().into(),
             PyView::Pairs => "dict[str, str]".into(),
         }
     }
@@ -392,10 +377,10 @@ impl PyView {
     /// ` = DEFAULT`, or nothing for an enum.
     fn default(&self) -> &'static str {
         match self {
-            PyView::Str => " = \"\"",
-            PyView::Bool => " = False",
-            PyView::Int => " = 0",
-            PyView::Float => " = 0.0",
+            PyView::Scalar(Type::Bool) => " = False",
+            PyView::Scalar(Type::String | Type::Char) => " = \"\"",
+            PyView::Scalar(Type::F32 | Type::F64) => " = 0.0",
+            PyView::Scalar(_) => " = 0",
             PyView::Enum(_) => "",
             PyView::Optional(_) => " = None",
             PyView::List(_) => " = field(default_factory=list)",
