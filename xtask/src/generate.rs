@@ -238,7 +238,7 @@ fn python_views(event: &Event) -> Result<String, String> {
             .iter()
             .find(|(w, _)| *w == wit_name)
             .map_or_else(|| pascal(wit_name), |(_, n)| (*n).to_owned());
-        let host = format!("Host{}", pascal(wit_name));
+        let host = host_record(wit_name);
         hosts.push(host.clone());
         let doc = first_paragraph(&def.docs)
             .map(|d| docstring(&d, "    "))
@@ -310,6 +310,11 @@ fn python_views(event: &Event) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join("\n"),
     ))
+}
+
+/// The name `_host.py` and `event.d.ts` give WIT record `wit_name`.
+fn host_record(wit_name: &str) -> String {
+    format!("Host{}", pascal(wit_name))
 }
 
 /// The record `ty` is, or is an option of.
@@ -453,7 +458,7 @@ impl<'r> Declarations<'r> {
                 self.syntax.tuple(&items)
             }
             TypeDefKind::Record(record) => {
-                let name = format!("Host{}", pascal(def.name.as_deref().unwrap_or("record")));
+                let name = host_record(def.name.as_deref().unwrap_or("record"));
                 if self.declared.contains(&name) {
                     return name;
                 }

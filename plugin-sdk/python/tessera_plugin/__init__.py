@@ -43,6 +43,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from ._views import ApiInfo, Client, Request, TokenState, Transaction, User
+
 __all__ = [
     "APP_TYPES",
     "DENY_CODES",
@@ -178,8 +180,7 @@ def from_wit_value(case: str, payload: Any) -> Any:
 
 # The views of the event's parts (``Client``, ``ApiInfo``, ``User``,
 # ``Request``, ``Transaction``, ``TokenState``) are generated from the WIT
-# by ``cargo xtask gen``: ``_views.py``.
-from ._views import ApiInfo, Client, Request, TokenState, Transaction, User  # noqa: E402
+# by ``cargo xtask gen``: ``_views.py``, imported at the top.
 
 
 class _Lookup:

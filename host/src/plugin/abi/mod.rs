@@ -11,6 +11,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::engine::PluginState;
 use super::event::{Answer, Event};
+use crate::config::Stage;
 
 pub(crate) mod v0_1;
 pub(crate) mod v0_2;
@@ -149,6 +150,32 @@ impl Instance {
             Instance::V0_2(i) => i.call(store, event).await,
         }
     }
+}
+
+/// A version's linked stages, `(credentials-exchange, authorize)`: each
+/// stage's `bind()` result when `component` exports it, `None` when it does
+/// not, or why an export's signature is not the one `package` gives it.
+/// Every version module's `link` is this with its own bindings.
+fn stages<P>(
+    component: &Component,
+    package: &str,
+    credentials_exchange: impl FnOnce() -> wasmtime::Result<P>,
+    authorize: impl FnOnce() -> wasmtime::Result<P>,
+) -> Result<(Option<P>, Option<P>), String> {
+    Ok((
+        export(
+            component,
+            Stage::CredentialsExchange.export_name(),
+            package,
+            credentials_exchange,
+        )?,
+        export(
+            component,
+            Stage::Authorize.export_name(),
+            package,
+            authorize,
+        )?,
+    ))
 }
 
 /// `bind()`'s result when `component` exports `name`, `None` when it does

@@ -15,7 +15,6 @@ use serde_json::{Map, Value, json};
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker, Resource};
 
-use crate::config::Stage;
 use crate::plugin::engine::PluginState;
 use crate::plugin::event::{Answer, Event};
 
@@ -87,16 +86,12 @@ pub fn link(
     component: &Component,
     pre: &InstancePre<PluginState>,
 ) -> Result<(Option<Pre>, Option<Pre>), String> {
-    let credentials_exchange = super::export(
+    super::stages(
         component,
-        Stage::CredentialsExchange.export_name(),
         PACKAGE,
         || ce::CredentialsExchangePre::new(pre.clone()).map(Pre::CredentialsExchange),
-    )?;
-    let authorize = super::export(component, Stage::Authorize.export_name(), PACKAGE, || {
-        authz::AuthorizePre::new(pre.clone()).map(Pre::Authorize)
-    })?;
-    Ok((credentials_exchange, authorize))
+        || authz::AuthorizePre::new(pre.clone()).map(Pre::Authorize),
+    )
 }
 
 impl Pre {
