@@ -12,7 +12,7 @@ const NS: &str = "https://claims.example.com/";
 
 fn v0_1_client_claims() -> String {
     format!(
-        "\n[[plugins]]\nname = \"client-claims-0-1\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\nconfig = {{ namespace = \"{NS}\", metadata_keys = [\"tier\"] }}\n",
+        "\n[[plugins]]\nname = \"client-claims-0-1\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\ntimeout_ms = 2000\nconfig = {{ namespace = \"{NS}\", metadata_keys = [\"tier\"] }}\n",
         fixture("abi-0.1.0/client_claims").display()
     )
 }

@@ -9,14 +9,14 @@ const NS: &str = "https://claims.example.com/";
 
 fn client_claims() -> String {
     format!(
-        "\n[[plugins]]\nname = \"client-claims\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\nconfig = {{ namespace = \"{NS}\", metadata_keys = [\"partner\", \"tier\"] }}\n",
+        "\n[[plugins]]\nname = \"client-claims\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\ntimeout_ms = 2000\nconfig = {{ namespace = \"{NS}\", metadata_keys = [\"partner\", \"tier\"] }}\n",
         wasm("client_claims").display()
     )
 }
 
 fn api_guard() -> String {
     format!(
-        "\n[[plugins]]\nname = \"api-guard\"\npath = \"{}\"\n",
+        "\n[[plugins]]\nname = \"api-guard\"\npath = \"{}\"\ntimeout_ms = 2000\n",
         wasm("api_guard").display()
     )
 }

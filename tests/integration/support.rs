@@ -570,9 +570,19 @@ impl Reply {
 }
 
 /// A `[[plugins]]` entry for the misbehave fixture.
+///
+/// An entry whose `extra` sets no `timeout_ms` gets 2 s rather than the
+/// 50 ms default: on a two-core machine running the suite in parallel a
+/// fresh instance can take longer than 50 ms to start, and only the tests
+/// about deadlines should depend on them (they set `timeout_ms` themselves).
 pub fn misbehave(name: &str, extra: &str) -> String {
+    let deadline = if extra.contains("timeout_ms") {
+        ""
+    } else {
+        "timeout_ms = 2000\n"
+    };
     format!(
-        "\n[[plugins]]\nname = \"{name}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n{extra}\n",
+        "\n[[plugins]]\nname = \"{name}\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n{deadline}{extra}\n",
         wasm("misbehave").display()
     )
 }

@@ -683,7 +683,7 @@ fn roles_from_app_metadata_shape_and_refuse_user_tokens() {
         "owner = \"orders-team\",",
         "owner = \"orders-team\", required_roles = [\"customer\", \"staff\"], scope_roles = { \"write:orders\" = [\"staff\"] },",
     ) + &format!(
-        "\n[[plugins]]\nname = \"roles\"\npath = \"{}\"\nstages = [\"authorize\"]\nconfig = {{ namespace = \"https://claims.example.com/\" }}\n",
+        "\n[[plugins]]\nname = \"roles\"\npath = \"{}\"\nstages = [\"authorize\"]\ntimeout_ms = 2000\nconfig = {{ namespace = \"https://claims.example.com/\" }}\n",
         wasm("roles_from_app_metadata").display()
     );
     let t = Tessera::start(&config);
