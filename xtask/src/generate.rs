@@ -884,7 +884,7 @@ mod tests {
     /// with no hand edit.
     #[test]
     fn a_new_event_field_reaches_every_generated_file() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::root();
         let wit = std::fs::read_to_string(root.join(WIT)).expect("read the WIT");
         let anchor = "    record client {\n";
         assert!(wit.contains(anchor), "the WIT's client record moved");
@@ -927,7 +927,7 @@ mod tests {
     /// A record field the views cannot show is refused by name.
     #[test]
     fn a_field_the_python_views_cannot_show_is_named() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::root();
         let wit = std::fs::read_to_string(root.join(WIT)).expect("read the WIT");
         let grown = wit.replacen(
             "    record client {\n",
