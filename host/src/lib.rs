@@ -129,6 +129,15 @@ impl Snapshot {
             built_at: SystemTime::now(),
         })
     }
+
+    /// Starts the instances its plugins keep warm, so that a JavaScript or
+    /// Python plugin's first requests after a start or a reload do not each
+    /// start an interpreter: call it before the snapshot serves.
+    pub async fn start_warm_instances(&self, runtime: &Runtime) {
+        for plugin in &self.plugins {
+            plugin::start_warm_instances(runtime, plugin).await;
+        }
+    }
 }
 
 /// The running issuer: the current snapshot and what outlives snapshots.
@@ -177,6 +186,7 @@ impl Issuer {
         let traces = trace::Traces::new(config.trace_keep);
         let metrics = metrics::Metrics::new(store.query_timings(), runtime.metrics().clone());
         let snapshot = Snapshot::build(&runtime, Arc::new(config), 1, &[])?;
+        snapshot.start_warm_instances(&runtime).await;
         Ok(Issuer {
             snapshot: ArcSwap::from_pointee(snapshot),
             keys: ArcSwap::from_pointee(keys),

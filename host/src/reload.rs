@@ -105,6 +105,11 @@ impl Issuer {
         *self.reloads.last.lock().unwrap_or_else(|e| e.into_inner()) = status;
         match result {
             Ok(snapshot) => {
+                // Off the request path like the build: this thread is one of
+                // the runtime's blocking threads (see `reload`).
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.block_on(snapshot.start_warm_instances(&self.runtime));
+                }
                 let generation = snapshot.generation;
                 let hashes: Vec<String> = snapshot
                     .plugins

@@ -468,3 +468,48 @@ fn turning_fuel_on_needs_a_restart() {
     assert!(why.contains("takes effect at the next start"), "{why}");
     assert_eq!(current_version(&t), "A");
 }
+
+#[test]
+fn warm_instances_start_before_a_version_serves_and_are_replaced_when_retired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin = dir.path().join("shaper.wasm");
+    install(&versions().0, &plugin);
+    let warm = |n: u32| {
+        reload_config(&plugin, "https://v/")
+            + &format!("apis = [\"{ORDERS}\"]\nwarm_instances = {n}\nwarm_max_calls = 1\n")
+    };
+    let t = Tessera::start_in(dir, &warm(2));
+    let token = admin_token(&t);
+    let listing = || admin(&t, reqwest::Method::GET, "/admin/plugins", Some(&token)).1;
+    let idle = |l: &Value| {
+        l["plugins"][0]["idle_instances"]
+            .as_u64()
+            .expect("idle_instances")
+    };
+    // The plugin runs for the Orders API only, not for the admin token, so
+    // the two instances were started at start-up, before any call.
+    assert_eq!(idle(&listing()), 2, "{}", t.log());
+
+    // Each instance serves one call, then retires; a replacement starts in
+    // the background, so the plugin soon holds two again.
+    assert_eq!(current_version(&t), "A");
+    assert!(
+        wait_for(Duration::from_secs(5), || idle(&listing()) == 2),
+        "{}",
+        listing()
+    );
+
+    // A reload starts the new version's instances before it serves: the
+    // first listing that shows generation 2 already shows three.
+    std::fs::write(t.dir.path().join("tessera.toml"), warm(3)).expect("rewrite");
+    let mut swapped = Value::Null;
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            swapped = listing();
+            swapped["generation"].as_u64() == Some(2)
+        }),
+        "{}",
+        t.log()
+    );
+    assert_eq!(idle(&swapped), 3, "{swapped}");
+}

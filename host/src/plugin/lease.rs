@@ -12,7 +12,7 @@ use super::abi;
 use super::engine::{self, LogLine, PluginState, Runtime};
 use super::event::{Answer, Event};
 use super::registry::LoadedPlugin;
-use super::warm::Idle;
+use super::warm::{Idle, Pool};
 use crate::config::Stage;
 
 /// Extra time past `timeout_ms` before the async backstop drops a call that is
@@ -33,6 +33,31 @@ pub(crate) struct Lease<'p> {
     calls: u32,
     /// When the call's `timeout_ms` runs out (the wait for a slot counts).
     deadline: Instant,
+    /// The lease as the plugin's warm pool counts it.
+    counted: Counted<'p>,
+}
+
+/// A lease counted out of a plugin's warm pool ([`Pool::take`]); dropping it
+/// without [`Counted::give_back`] tells the pool no instance is coming back.
+struct Counted<'p> {
+    pool: &'p Pool,
+    stage: Stage,
+    open: bool,
+}
+
+impl Counted<'_> {
+    fn give_back(mut self, idle: Idle) {
+        self.open = false;
+        self.pool.returned(self.stage, Some(idle));
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.pool.returned(self.stage, None);
+        }
+    }
 }
 
 impl<'p> Lease<'p> {
@@ -46,20 +71,20 @@ impl<'p> Lease<'p> {
     ) -> Result<Lease<'p>, String> {
         let timeout = plugin.config.timeout;
         let started = Instant::now();
-        let (store, instance, calls) = match plugin.pool.take(stage) {
+        let taken = plugin.pool.take(stage);
+        let counted = Counted {
+            pool: &plugin.pool,
+            stage,
+            open: plugin.warm().instances > 0,
+        };
+        let (store, instance, calls) = match taken {
             Some(mut idle) => {
                 runtime.refuel(&mut idle.store, &plugin.config);
                 (idle.store, Some(idle.instance), idle.calls)
             }
             None => match runtime.slot(timeout).await {
                 Ok(slot) => (runtime.store(&plugin.config, Some(slot)), None, 0),
-                Err(busy) => {
-                    return Err(format!(
-                        "no plugin instance slot came free within {} ms (all {} busy)",
-                        busy.waited.as_millis(),
-                        engine::MAX_CONCURRENT_INSTANCES
-                    ));
-                }
+                Err(busy) => return Err(no_free_slot(&busy)),
             },
         };
         Ok(Lease {
@@ -69,6 +94,7 @@ impl<'p> Lease<'p> {
             instance,
             calls,
             deadline: started + timeout,
+            counted,
         })
     }
 
@@ -120,17 +146,93 @@ impl<'p> Lease<'p> {
         if !self.store.data().wrote_stderr()
             && let Some(instance) = self.instance.take()
         {
-            self.plugin.pool.give_back(
-                self.stage,
-                Idle {
-                    store: self.store,
-                    instance,
-                    calls: self.calls + 1,
-                },
-            );
+            self.counted.give_back(Idle {
+                store: self.store,
+                instance,
+                calls: self.calls + 1,
+            });
         }
         logs
     }
+}
+
+/// Starts the instances `plugin` keeps warm at each stage it runs at (none
+/// for a plugin that keeps none), so that its first requests find them idle:
+/// called before a loaded version serves.
+pub async fn start_warm_instances(runtime: &Runtime, plugin: &LoadedPlugin) {
+    for stage in [Stage::CredentialsExchange, Stage::Authorize] {
+        if plugin.stages.contains(stage) {
+            top_up(runtime, plugin, stage).await;
+        }
+    }
+}
+
+/// [`fill`], with a failure logged: calls then start instances themselves,
+/// and fail the way this did.
+pub(crate) async fn top_up(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stage) {
+    if let Err(reason) = fill(runtime, plugin, stage).await {
+        tracing::warn!(
+            plugin = %plugin.config.name,
+            sha256 = %plugin.sha256,
+            stage = stage.as_str(),
+            %reason,
+            "a warm instance did not start; calls start their own"
+        );
+    }
+}
+
+/// Starts instances of `plugin` for `stage`, each within the plugin's
+/// `timeout_ms`, until it holds as many as it keeps warm (idle, out on a
+/// call, or starting), and leaves them idle in its pool: at load, before a
+/// version serves, and after a call that retired or dropped one, so that a
+/// JavaScript or Python plugin's requests seldom wait for an interpreter to
+/// start. Returns how many started; the first failure ends it.
+async fn fill(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stage) -> Result<u32, String> {
+    let mut started = 0;
+    while plugin.pool.reserve_start(stage) {
+        match start(runtime, plugin, stage).await {
+            Ok(idle) => {
+                plugin.pool.started(stage, Some(idle));
+                started += 1;
+            }
+            Err(reason) => {
+                plugin.pool.started(stage, None);
+                return Err(reason);
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// A new instance of `plugin` for `stage` that has served no call.
+async fn start(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stage) -> Result<Idle, String> {
+    let timeout = plugin.config.timeout;
+    let pre = plugin
+        .pre(stage)
+        .ok_or_else(|| format!("does not export the {} stage", stage.as_str()))?;
+    let slot = runtime
+        .slot(timeout)
+        .await
+        .map_err(|busy| no_free_slot(&busy))?;
+    let mut store = runtime.store(&plugin.config, Some(slot));
+    arm_deadline(&mut store, timeout);
+    match tokio::time::timeout(timeout + BACKSTOP_GRACE, pre.instantiate(&mut store)).await {
+        Ok(Ok(instance)) => Ok(Idle {
+            store,
+            instance,
+            calls: 0,
+        }),
+        Ok(Err(e)) => Err(describe_failure(&e, timeout)),
+        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+    }
+}
+
+fn no_free_slot(busy: &engine::NoFreeSlot) -> String {
+    format!(
+        "no plugin instance slot came free within {} ms (all {} busy)",
+        busy.waited.as_millis(),
+        engine::MAX_CONCURRENT_INSTANCES
+    )
 }
 
 #[derive(Debug)]

@@ -8,7 +8,8 @@
 //! - [`event`] is what a stage passes to a plugin and takes back, in the
 //!   host's own types.
 //! - [`lease`] holds an instance for one call: acquiring it (fresh or warm),
-//!   the deadline, the call, giving it back.
+//!   the deadline, the call, giving it back; and starts a plugin's warm
+//!   instances ahead of calls.
 //! - [`registry`] compiles (or loads from cache) and pre-instantiates the
 //!   configured plugins.
 //! - [`pipeline`] runs a stage: plugins in order, each in its own `Store`,
@@ -29,6 +30,7 @@ mod warm;
 
 pub use engine::Runtime;
 pub use event::TokenShape;
+pub use lease::start_warm_instances;
 pub use pipeline::{PipelineError, PluginRun, RunOutcome};
 pub use registry::{LoadError, LoadedPlugin, Stages};
 pub use warm::Warm;

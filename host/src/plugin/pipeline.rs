@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::engine::{LogLine, Runtime};
 use super::event::{Changes, Event, Facts, RequestInfo, TokenShape, TransactionInfo};
-use super::lease::Lease;
+use super::lease::{self, Lease};
 use super::registry::LoadedPlugin;
 use crate::config::{Api, ClaimsConfig, Client, OnError, Stage, json_len};
 use crate::oauth::OAuthError;
@@ -297,18 +297,26 @@ async fn run(
 }
 
 /// One call on a leased instance; the result, and what the plugin logged
-/// (also when it trapped).
+/// (also when it trapped). When the call left the plugin with fewer
+/// instances than it keeps warm (one retired or was dropped), a replacement
+/// starts in the background.
 async fn call(
     runtime: &Runtime,
-    plugin: &LoadedPlugin,
+    plugin: &Arc<LoadedPlugin>,
     event: Event,
 ) -> (Result<super::event::Answer, String>, Vec<LogLine>) {
-    let mut lease = match Lease::acquire(runtime, plugin, event.stage).await {
+    let stage = event.stage;
+    let mut lease = match Lease::acquire(runtime, plugin, stage).await {
         Ok(lease) => lease,
         Err(reason) => return (Err(reason), Vec::new()),
     };
     let result = lease.call(event).await;
-    (result, lease.finish())
+    let logs = lease.finish();
+    if plugin.pool.short(stage) {
+        let (runtime, plugin) = (runtime.clone(), plugin.clone());
+        tokio::spawn(async move { lease::top_up(&runtime, &plugin, stage).await });
+    }
+    (result, logs)
 }
 
 enum Decision {

@@ -14,8 +14,12 @@
 //! serves. An instance goes back to the pool only after a call that returned
 //! normally (changes or a denial) and wrote nothing to standard error; one that
 //! trapped, timed out or hit its memory cap is dropped with its store.
+//!
+//! The pool also counts the instances out on a call and those being started,
+//! so [`super::lease`] can start the warm instances before a version serves
+//! and replace one that retired, off the request path.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use wasmtime::Store;
 
@@ -51,19 +55,42 @@ pub(crate) struct Idle {
     pub calls: u32,
 }
 
+/// The instances of one plugin at one stage: those idle, and how many more
+/// are out serving a call or being started for the pool.
+#[derive(Default)]
+struct Instances {
+    idle: Vec<Idle>,
+    /// Leases of this stage that may give an instance back.
+    out: u32,
+    /// Instances being started ahead of calls ([`Pool::reserve_start`]).
+    starting: u32,
+}
+
+impl Instances {
+    fn live(&self) -> u32 {
+        self.idle.len() as u32 + self.out + self.starting
+    }
+}
+
 /// The idle instances of one plugin, one list per stage.
+///
+/// Besides the idle instances the pool counts those out on a call and those
+/// being started, so it can tell when the plugin holds fewer than
+/// `warm_instances` (one retired after `warm_max_calls`, one dropped after a
+/// trap) and a replacement should start off the request path, and when it
+/// holds enough however many are idle at the moment.
 pub(crate) struct Pool {
     warm: Warm,
-    credentials_exchange: Mutex<Vec<Idle>>,
-    authorize: Mutex<Vec<Idle>>,
+    credentials_exchange: Mutex<Instances>,
+    authorize: Mutex<Instances>,
 }
 
 impl Pool {
     pub fn new(warm: Warm) -> Pool {
         Pool {
             warm,
-            credentials_exchange: Mutex::new(Vec::new()),
-            authorize: Mutex::new(Vec::new()),
+            credentials_exchange: Mutex::default(),
+            authorize: Mutex::default(),
         }
     }
 
@@ -71,50 +98,78 @@ impl Pool {
         self.warm
     }
 
-    fn list(&self, stage: Stage) -> &Mutex<Vec<Idle>> {
+    fn list(&self, stage: Stage) -> MutexGuard<'_, Instances> {
         match stage {
             Stage::CredentialsExchange => &self.credentials_exchange,
             Stage::Authorize => &self.authorize,
         }
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// An idle instance for `stage`, if one is kept.
+    /// Takes an idle instance for `stage` if one is kept, and counts a lease
+    /// out until [`Pool::returned`].
     pub fn take(&self, stage: Stage) -> Option<Idle> {
         if self.warm.instances == 0 {
             return None;
         }
-        self.list(stage)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop()
+        let mut list = self.list(stage);
+        list.out += 1;
+        list.idle.pop()
     }
 
-    /// Keeps `idle` for a later call unless the plugin keeps no instances,
-    /// it has served its calls or the pool is full; otherwise it is dropped
+    /// A lease counted by [`Pool::take`] has ended; `idle` is its instance if
+    /// the instance may serve again. It is kept for a later call unless it
+    /// has served its calls or the pool is full; otherwise it is dropped
     /// here.
-    pub fn give_back(&self, stage: Stage, idle: Idle) {
-        if self.warm.instances == 0 || idle.calls >= self.warm.max_calls {
+    pub fn returned(&self, stage: Stage, idle: Option<Idle>) {
+        if self.warm.instances == 0 {
             return;
         }
-        let mut list = self
-            .list(stage)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if list.len() < self.warm.instances as usize {
-            list.push(idle);
+        let mut list = self.list(stage);
+        list.out = list.out.saturating_sub(1);
+        if let Some(idle) = idle
+            && idle.calls < self.warm.max_calls
+            && list.idle.len() < self.warm.instances as usize
+        {
+            list.idle.push(idle);
         }
+    }
+
+    /// Whether the plugin holds fewer instances for `stage` (idle, out on a
+    /// call, or starting) than it keeps warm; if so, counts one more as
+    /// starting, to be ended with [`Pool::started`].
+    pub fn reserve_start(&self, stage: Stage) -> bool {
+        let mut list = self.list(stage);
+        let short = list.live() < self.warm.instances;
+        if short {
+            list.starting += 1;
+        }
+        short
+    }
+
+    /// Ends a start reserved with [`Pool::reserve_start`]: keeps the
+    /// instance if it started.
+    pub fn started(&self, stage: Stage, idle: Option<Idle>) {
+        let mut list = self.list(stage);
+        list.starting = list.starting.saturating_sub(1);
+        if let Some(idle) = idle
+            && list.idle.len() < self.warm.instances as usize
+        {
+            list.idle.push(idle);
+        }
+    }
+
+    /// Whether `stage` holds fewer instances than it keeps warm.
+    pub fn short(&self, stage: Stage) -> bool {
+        self.warm.instances > 0 && self.list(stage).live() < self.warm.instances
     }
 
     /// Idle instances kept right now, for both stages.
     pub fn idle(&self) -> usize {
         [Stage::CredentialsExchange, Stage::Authorize]
             .into_iter()
-            .map(|s| {
-                self.list(s)
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .len()
-            })
+            .map(|s| self.list(s).idle.len())
             .sum()
     }
 }
