@@ -151,6 +151,25 @@ enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Make an Ed25519 key for signing plugins (a PKCS#8 PEM file, readable
+    /// by its owner only). Prints its public key, for the `signers` of a
+    /// [[plugins]] entry.
+    Keygen {
+        /// The key file to create (never overwritten).
+        #[arg(long, value_name = "KEY")]
+        out: PathBuf,
+    },
+    /// Sign a component: writes FILE.wasm.sig beside it, the detached
+    /// Ed25519 signature a [[plugins]] entry that lists `signers` needs to
+    /// load the file.
+    Sign {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The signing key (`tessera plugin keygen`, or `openssl genpkey
+        /// -algorithm ed25519`).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+    },
     /// Show which stages and WIT version a component implements, its imports
     /// and exports, size, hash and the tools that made it.
     Inspect {
@@ -479,6 +498,26 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PluginCommand::Keygen { out } => {
+            let public = devkit::sign::keygen(&out)?;
+            eprintln!(
+                "==> wrote the signing key {} (keep it secret); its public key, for signers = [\"…\"]:",
+                out.display()
+            );
+            println!("{public}");
+            Ok(())
+        }
+        PluginCommand::Sign { file, key } => {
+            let signed = devkit::sign::sign(&file, &key)?;
+            eprintln!(
+                "==> signed {} (sha256 {}) as {}",
+                file.display(),
+                signed.sha256,
+                signed.signer
+            );
+            println!("{}", signed.signature.display());
+            Ok(())
+        }
         PluginCommand::Inspect {
             file,
             json,
@@ -620,6 +659,7 @@ fn serve(path: &Path, format: Option<LogFormat>) -> anyhow::Result<()> {
             tracing::info!(
                 plugin = %p.config.name,
                 sha256 = %p.sha256,
+                signed_by = p.signed_by.as_ref().map(tracing::field::display),
                 stages = %p.stages.names().join(","),
                 cached = p.from_cache,
                 load_ms = p.load_time.as_millis() as u64,

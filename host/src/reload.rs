@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::metrics::ReloadRefusal;
+use crate::plugin::signature::signature_path;
 use crate::{Issuer, Snapshot, SnapshotError};
 
 /// How long the watcher waits for a burst of file events to settle.
@@ -146,13 +147,19 @@ impl Issuer {
     }
 }
 
-/// The files a snapshot depends on: the configuration and every plugin.
+/// The files a snapshot depends on: the configuration, every plugin, and the
+/// signature of every plugin that needs one.
 fn watched_files(snapshot: &Snapshot) -> HashSet<PathBuf> {
+    // A signed plugin's signature too: deploying a new version writes both
+    // files, and whichever lands second must trigger the reload.
     let mut files: HashSet<PathBuf> = snapshot
         .config
         .plugins
         .iter()
-        .map(|p| p.path.clone())
+        .flat_map(|p| {
+            let signature = (!p.signers.is_empty()).then(|| signature_path(&p.path));
+            std::iter::once(p.path.clone()).chain(signature)
+        })
         .collect();
     files.insert(
         std::path::absolute(&snapshot.config.path).unwrap_or_else(|_| snapshot.config.path.clone()),

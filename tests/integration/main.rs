@@ -22,6 +22,7 @@ mod replicas;
 mod rotation;
 mod sandbox;
 mod secrets;
+mod signed;
 mod support;
 mod token_ops;
 mod user_flows;

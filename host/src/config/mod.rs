@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::plugin::signature::PublicKey;
 use crate::secret::SecretHash;
 use crate::token::jwk::ClientKeys;
 use crate::token::kek::Kek;
@@ -639,6 +640,8 @@ struct RawPlugin {
     config: toml::Table,
     #[serde(default)]
     secrets: BTreeMap<String, RawSecretSource>,
+    #[serde(default)]
+    signers: Vec<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -1061,6 +1064,9 @@ pub struct PluginConfig {
     pub config: Arc<HashMap<String, String>>,
     /// Values for the `secret` host import.
     pub secrets: Arc<HashMap<String, PluginSecret>>,
+    /// Publishers whose signature the file needs (`FILE.wasm.sig`); empty
+    /// means the file loads unsigned.
+    pub signers: Vec<PublicKey>,
 }
 
 impl PluginConfig {
@@ -1084,6 +1090,7 @@ impl PluginConfig {
             fuel: None,
             config: Arc::default(),
             secrets: Arc::default(),
+            signers: Vec::new(),
         }
     }
 }
@@ -2119,6 +2126,17 @@ impl Validator<'_> {
                 ),
             }
         }
+        let mut signers = Vec::new();
+        for text in &raw.signers {
+            match text.parse::<PublicKey>() {
+                Ok(signer) if signers.contains(&signer) => self.problem(
+                    format!("{key}.signers"),
+                    format_args!("lists {signer} twice"),
+                ),
+                Ok(signer) => signers.push(signer),
+                Err(why) => self.problem(format!("{key}.signers"), why),
+            }
+        }
         (self.problems.len() == before).then(|| PluginConfig {
             name: raw.name,
             key,
@@ -2134,6 +2152,7 @@ impl Validator<'_> {
             fuel: raw.fuel,
             config: Arc::new(config),
             secrets: Arc::new(secrets),
+            signers,
         })
     }
 

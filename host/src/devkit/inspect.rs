@@ -12,6 +12,7 @@ use wasmtime::component::types::ComponentItem;
 use crate::config::PluginConfig;
 use crate::plugin::Runtime;
 use crate::plugin::metadata::{BuildInfo, Metadata};
+use crate::plugin::signature::{Signature, signature_path};
 
 /// What `inspect` found.
 #[derive(Debug, serde::Serialize)]
@@ -48,6 +49,57 @@ pub struct Inspection {
     pub compile_ms: f64,
     /// Whether the compiled component came from the cache.
     pub from_cache: bool,
+    /// The signature beside the file (`FILE.wasm.sig`), if there is one.
+    pub signature: Option<SignatureFound>,
+}
+
+/// A signature file found beside a component.
+#[derive(Debug, serde::Serialize)]
+pub struct SignatureFound {
+    /// The signature file.
+    pub file: PathBuf,
+    /// Who it says signed, when it can be read.
+    pub signer: Option<String>,
+    /// Whether it is a valid signature of this file by that signer.
+    pub valid: bool,
+    /// What is wrong with it, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Reads and checks the signature beside `file` (whose SHA-256 is
+/// `sha256`) against the signer it names: whether a plugin listing that
+/// signer would load this file.
+fn signature_of(file: &Path, sha256: [u8; 32]) -> Option<SignatureFound> {
+    let path = signature_path(file);
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            return Some(SignatureFound {
+                problem: Some(format!("cannot read it: {e}")),
+                file: path,
+                signer: None,
+                valid: false,
+            });
+        }
+        Ok(text) => text,
+    };
+    let (signer, problem) = match Signature::parse(&text) {
+        Err(why) => (None, Some(why)),
+        Ok(signature) => (
+            Some(signature.signer.to_string()),
+            signature
+                .check(&sha256, &[signature.signer])
+                .err()
+                .map(|refusal| refusal.to_string()),
+        ),
+    };
+    Some(SignatureFound {
+        file: path,
+        signer,
+        valid: problem.is_none(),
+        problem,
+    })
 }
 
 /// Inspects `file`, compiling it (through `cache_dir`) to list its types.
@@ -56,7 +108,13 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         .map_err(|e| anyhow::anyhow!("{}: cannot read the file: {e}", file.display()))?;
     crate::plugin::registry::check_header(&bytes)
         .map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
-    let sha256 = hex::encode(digest(&SHA256, &bytes));
+    let hash = digest(&SHA256, &bytes);
+    let sha256 = hex::encode(hash);
+    let signature = hash
+        .as_ref()
+        .try_into()
+        .ok()
+        .and_then(|hash| signature_of(file, hash));
     let metadata = Metadata::read(&bytes);
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let started = Instant::now();
@@ -109,6 +167,7 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         processed_by: metadata.processed_by,
         compile_ms,
         from_cache,
+        signature,
     })
 }
 
@@ -167,6 +226,20 @@ impl Inspection {
             None => line(&mut out, "loads", "yes"),
             Some(why) => line(&mut out, "loads", &format!("no: {why}")),
         }
+        let signature = match &self.signature {
+            None => format!(
+                "none ({} does not exist)",
+                signature_path(&self.file).display()
+            ),
+            Some(found) => {
+                let by = found.signer.as_deref().unwrap_or("an unreadable signer");
+                match &found.problem {
+                    None => format!("by {by}, valid for this file"),
+                    Some(why) => format!("{} {why}", found.file.display()),
+                }
+            }
+        };
+        line(&mut out, "signature", &signature);
         if let Some(b) = &self.build {
             line(&mut out, "language", &b.language);
             line(

@@ -120,6 +120,7 @@ pub async fn plugins(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> R
                 "name": p.config.name,
                 "path": p.config.path,
                 "sha256": p.sha256,
+                "signed_by": p.signed_by,
                 "stages": p.stages.names(),
                 "exports": p.exports.names(),
                 "size": p.size,

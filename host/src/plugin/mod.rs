@@ -17,6 +17,8 @@
 //! - [`warm`] keeps idle instances of plugins whose runtime is expensive to
 //!   start (JavaScript, Python), when their configuration allows it.
 //! - [`metadata`] reads what a component file says about itself.
+//! - [`signature`] signs component files and checks the signature a
+//!   plugin's `signers` ask for.
 
 pub mod abi;
 #[allow(unsafe_code)]
@@ -26,6 +28,7 @@ mod lease;
 pub mod metadata;
 pub mod pipeline;
 pub mod registry;
+pub mod signature;
 mod warm;
 
 pub use engine::Runtime;

@@ -13,6 +13,7 @@ use wasmtime::component::{Component, InstancePre};
 use super::abi::{self, Version};
 use super::engine::{MAX_CONCURRENT_INSTANCES, PluginState, Runtime};
 use super::metadata::Metadata;
+use super::signature::{PublicKey, Signature, signature_path};
 use super::warm::{Pool, Warm};
 use crate::config::{Config, PluginConfig, RuntimeConfig, Stage};
 
@@ -57,6 +58,8 @@ pub struct LoadedPlugin {
     pub config: PluginConfig,
     /// SHA-256 of the component file, hex.
     pub sha256: String,
+    /// Who signed it, when its `signers` ask for a signature.
+    pub signed_by: Option<PublicKey>,
     /// Size of the component file.
     pub size: u64,
     /// Stages the component exports.
@@ -222,7 +225,9 @@ pub fn load(
     }
     let bytes = std::fs::read(&plugin.path).map_err(unreadable)?;
     check_header(&bytes).map_err(|r| fail(format!("{shown} {r}")))?;
-    let sha256 = hex::encode(digest(&SHA256, &bytes));
+    let hash = digest(&SHA256, &bytes);
+    let sha256 = hex::encode(hash);
+    let signed_by = check_signature(plugin, hash.as_ref()).map_err(|r| fail_at("signers", r))?;
     let metadata = Metadata::read(&bytes);
     let warm = Warm {
         instances: plugin
@@ -288,6 +293,7 @@ pub fn load(
     Ok(LoadedPlugin {
         config: plugin.clone(),
         sha256,
+        signed_by,
         size: meta.len(),
         exports,
         stages,
@@ -301,6 +307,34 @@ pub fn load(
         credentials_exchange: linked.credentials_exchange,
         authorize: linked.authorize,
     })
+}
+
+/// When `plugin` lists `signers`: the one whose signature beside the file
+/// (`FILE.wasm.sig`) is valid for the file whose SHA-256 is `sha256`.
+fn check_signature(plugin: &PluginConfig, sha256: &[u8]) -> Result<Option<PublicKey>, String> {
+    if plugin.signers.is_empty() {
+        return Ok(None);
+    }
+    let shown = plugin.written_path.display();
+    let written = signature_path(&plugin.written_path);
+    let sig_shown = written.display();
+    let text = match std::fs::read_to_string(signature_path(&plugin.path)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{shown} is not signed: there is no {sig_shown}; sign it with                  `tessera plugin sign {shown} --key KEY`"
+            ));
+        }
+        Err(e) => return Err(format!("cannot read {sig_shown}: {e}")),
+    };
+    let signature = Signature::parse(&text).map_err(|why| format!("{sig_shown} {why}"))?;
+    let sha256: [u8; 32] = sha256
+        .try_into()
+        .map_err(|_| "a SHA-256 is 32 bytes".to_owned())?;
+    signature
+        .check(&sha256, &plugin.signers)
+        .map_err(|refusal| format!("{sig_shown} {refusal}"))?;
+    Ok(Some(signature.signer))
 }
 
 /// Checks the WebAssembly preamble: magic, then the component layer.
