@@ -195,7 +195,8 @@ fn observe(c: &mut Criterion) {
     use tessera::http::observe;
     use tessera::logging::Audit;
     use tessera::metrics::{Metrics, PluginMetrics, RequestLabels, histograms};
-    use tessera::plugin::{PluginRun, RunOutcome};
+    use tessera::plugin::pipeline::StageTrace;
+    use tessera::plugin::{PluginRun, RunOutcome, TokenShape};
     use tessera::trace::{Decision, Outcome, Trace, Traces};
 
     let plugins = PluginMetrics::default();
@@ -225,6 +226,11 @@ fn observe(c: &mut Criterion) {
             "set https://claims.example.com/client_app_type".into(),
         ],
         logs: Vec::new(),
+        token_before: TokenShape {
+            scopes: vec!["read:orders".into()],
+            ..TokenShape::default()
+        },
+        token_after: None,
     };
     // As the pipeline does: the labels are built from the run.
     group.bench_function("metrics_plugin_call", |b| {
@@ -251,7 +257,10 @@ fn observe(c: &mut Criterion) {
                 ceiling: scopes.clone(),
                 requested: Some(scopes.clone()),
                 granted: scopes.clone(),
-                plugins: vec![run.clone()],
+                stage: StageTrace {
+                    runs: vec![run.clone()],
+                    event: None,
+                },
                 scopes: scopes.clone(),
                 claims: claims.clone(),
                 id_claims: Map::new(),

@@ -183,7 +183,7 @@ impl Issuer {
                 place: keyring.describe(),
                 source,
             })?;
-        let traces = trace::Traces::new(config.trace_keep);
+        let traces = trace::Traces::new(config.trace_keep).redacting(config.trace_redact.clone());
         let metrics = metrics::Metrics::new(store.query_timings(), runtime.metrics().clone());
         let snapshot = Snapshot::build(&runtime, Arc::new(config), 1, &[])?;
         snapshot.start_warm_instances(&runtime).await;

@@ -151,6 +151,38 @@ enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Run the events recorded in decision traces (`tessera trace --json`,
+    /// or a saved GET /admin/traces answer) against a new build of a
+    /// plugin, and print per event what would change against what the
+    /// recorded run did: decision, claims, scopes. Exits 1 when a decision
+    /// would flip (a token issued where none was, or the reverse).
+    Replay {
+        /// The new build (.wasm).
+        file: PathBuf,
+        /// The recorded traces.
+        #[arg(long, value_name = "FILE")]
+        traces: PathBuf,
+        /// The plugin whose recorded runs to compare with (needed when the
+        /// traces ran several).
+        #[arg(long, value_name = "NAME")]
+        plugin: Option<String>,
+        /// Take the plugin's config, secrets, deadline and memory cap from
+        /// its [[plugins]] entry in this configuration.
+        #[arg(long, value_name = "tessera.toml")]
+        config: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Wall-clock budget of each call (without --config).
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// Memory cap of each call (without --config).
+        #[arg(long, default_value_t = 64)]
+        memory_mb: u32,
+        /// Compiled components are cached here.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
     /// Make an Ed25519 key for signing plugins (a PKCS#8 PEM file, readable
     /// by its owner only). Prints its public key, for the `signers` of a
     /// [[plugins]] entry.
@@ -325,14 +357,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Plugin(PluginCommand::Test { .. } | PluginCommand::Inspect { .. })
+        Command::Plugin(
+            PluginCommand::Test { .. }
+                | PluginCommand::Inspect { .. }
+                | PluginCommand::Replay { .. }
+        )
     ) {
         stop_quietly_when_the_reader_goes();
     }
     // `plugin test` reports a plugin's failure in its JSON; the pipeline's
     // "plugin failed" warning, meant for a server's log, would say it twice.
     let default_filter = match &cli.command {
-        Command::Plugin(PluginCommand::Test { .. }) => "info,tessera::plugin::pipeline=error",
+        Command::Plugin(PluginCommand::Test { .. } | PluginCommand::Replay { .. }) => {
+            "info,tessera::plugin::pipeline=error"
+        }
         _ => "info",
     };
     let format = match std::env::var("TESSERA_LOG_FORMAT") {
@@ -494,6 +532,36 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             let report = devkit::run::run(&options)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if report.decision == "fail" {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        PluginCommand::Replay {
+            file,
+            traces,
+            plugin,
+            config,
+            json,
+            timeout_ms,
+            memory_mb,
+            cache_dir,
+        } => {
+            let options = devkit::replay::ReplayOptions {
+                file,
+                traces,
+                plugin,
+                config: config.as_deref().map(load_config).transpose()?,
+                cache_dir: cache_dir.unwrap_or_else(devkit::default_cache_dir),
+                timeout: std::time::Duration::from_millis(timeout_ms),
+                memory_bytes: (memory_mb as usize) << 20,
+            };
+            let replay = devkit::replay::replay(&options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&replay)?);
+            } else {
+                print!("{}", replay.text());
+            }
+            if replay.flips() > 0 {
                 std::process::exit(1);
             }
             Ok(())

@@ -18,6 +18,7 @@ mod operations;
 mod plugins;
 mod races;
 mod reload;
+mod replay;
 mod replicas;
 mod rotation;
 mod sandbox;

@@ -493,15 +493,48 @@ struct RawLog {
 struct RawTrace {
     #[serde(default = "default_trace_keep")]
     keep: usize,
+    #[serde(default)]
+    redact: Option<Vec<String>>,
 }
 
 impl Default for RawTrace {
     fn default() -> RawTrace {
         RawTrace {
             keep: default_trace_keep(),
+            redact: None,
         }
     }
 }
+
+/// The fields of a trace's recorded event that `[trace] redact` hides by
+/// default: who the user is and where the request came from.
+pub const DEFAULT_TRACE_REDACT: [&str; 4] = [
+    "user.email",
+    "user.name",
+    "request.ip",
+    "request.user_agent",
+];
+
+/// The text fields `[trace] redact` may name; `…metadata.KEY` and
+/// `request.params.KEY` may name any key too.
+pub const TRACE_REDACT_FIELDS: [&str; 7] = [
+    "client.name",
+    "user.id",
+    "user.email",
+    "user.name",
+    "request.ip",
+    "request.user_agent",
+    "request.hostname",
+];
+
+/// The maps whose keys `[trace] redact` may name (`client.metadata.tier`).
+pub const TRACE_REDACT_MAPS: [&str; 5] = [
+    "client.metadata.",
+    "api.metadata.",
+    "user.app_metadata.",
+    "user.user_metadata.",
+    "request.params.",
+];
 
 fn default_trace_keep() -> usize {
     1000
@@ -688,6 +721,9 @@ pub struct Config {
     /// `[trace] keep`: how many decision traces the issuer keeps in memory
     /// for `GET /admin/traces` (0: none are kept).
     pub trace_keep: usize,
+    /// `[trace] redact`: the fields of a trace's recorded event that its
+    /// readers see as `<redacted>`.
+    pub trace_redact: Vec<String>,
     /// `[runtime]`: where compiled plugins are cached.
     pub runtime: RuntimeConfig,
     /// `[[apis]]`, in file order.
@@ -1298,6 +1334,28 @@ impl Validator<'_> {
                 ),
             );
         }
+        let trace_redact = match raw.trace.redact {
+            None => DEFAULT_TRACE_REDACT.map(String::from).to_vec(),
+            Some(list) => {
+                for path in &list {
+                    let known = TRACE_REDACT_FIELDS.contains(&path.as_str())
+                        || TRACE_REDACT_MAPS
+                            .iter()
+                            .any(|m| path.strip_prefix(m).is_some_and(|key| !key.is_empty()));
+                    if !known {
+                        self.problem(
+                            "trace.redact",
+                            format_args!(
+                                "{path:?} is not a field a trace records; name one of {} or a key under {}",
+                                TRACE_REDACT_FIELDS.join(", "),
+                                TRACE_REDACT_MAPS.map(|m| format!("{m}KEY")).join(", ")
+                            ),
+                        );
+                    }
+                }
+                list
+            }
+        };
         if let (Some(server), Some(at)) = (&server, metrics.listen)
             && server.listen == at
             && at.port() != 0
@@ -1480,6 +1538,7 @@ impl Validator<'_> {
             },
             metrics,
             trace_keep: raw.trace.keep,
+            trace_redact,
             runtime,
             apis,
             api_index,

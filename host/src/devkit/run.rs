@@ -534,7 +534,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// The event turned into what the pipeline takes.
-struct Input {
+pub(super) struct Input {
     stage: Stage,
     client: Client,
     api: Option<Api>,
@@ -545,7 +545,7 @@ struct Input {
 }
 
 impl Input {
-    fn new(stage: Stage, event: &EventFile) -> Result<Input, TestError> {
+    pub(super) fn new(stage: Stage, event: &EventFile) -> Result<Input, TestError> {
         let api = match (&event.api, stage) {
             (Some(api), _) => Some(Api {
                 identifier: api.identifier.clone(),
@@ -668,13 +668,13 @@ impl Input {
 
     /// Runs the stage with `plugin` alone; returns the result, the token shape
     /// after it, and the trace.
-    async fn run(
+    pub(super) async fn run(
         &self,
         runtime: &Runtime,
         plugin: &Arc<LoadedPlugin>,
     ) -> (Result<(), PipelineError>, TokenShape, Vec<PluginRun>) {
         let mut shape = self.shape.clone();
-        let mut trace = Vec::new();
+        let mut trace = pipeline::StageTrace::default();
         let plugins = std::slice::from_ref(plugin);
         let claims = ClaimsConfig {
             require_namespace: false,
@@ -684,7 +684,11 @@ impl Input {
                 let Some(api) = &self.api else {
                     let reason = "a credentials-exchange event needs an API".to_owned();
                     let plugin = plugin.config.name.clone();
-                    return (Err(PipelineError::Failed { plugin, reason }), shape, trace);
+                    return (
+                        Err(PipelineError::Failed { plugin, reason }),
+                        shape,
+                        Vec::new(),
+                    );
                 };
                 pipeline::credentials_exchange(
                     runtime,
@@ -725,6 +729,6 @@ impl Input {
                 .await
             }
         };
-        (result, shape, trace)
+        (result, shape, trace.runs)
     }
 }

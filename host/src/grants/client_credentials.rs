@@ -97,7 +97,7 @@ pub async fn exchange(
             transaction: &transaction,
         },
         &mut shape,
-        &mut decision.plugins,
+        &mut decision.stage,
     )
     .await
     .map_err(|e| e.to_oauth())?;

@@ -630,7 +630,7 @@ pub async fn complete(
         },
         ceiling,
         &mut shape,
-        &mut decision.plugins,
+        &mut decision.stage,
     )
     .await
     .map_err(|e| e.to_oauth())?;

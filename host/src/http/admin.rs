@@ -212,7 +212,12 @@ pub async fn traces(
     let limit = query.limit.unwrap_or(DEFAULT_TRACES);
     let (client, api) = (query.client.as_deref(), query.api.as_deref());
     if !query.follow {
-        let traces = issuer.traces.recent(client, api, limit);
+        let traces: Vec<Value> = issuer
+            .traces
+            .recent(client, api, limit)
+            .iter()
+            .map(|t| issuer.traces.json(t))
+            .collect();
         return no_store_json(
             StatusCode::OK,
             json!({ "traces": traces }).to_string().into_bytes(),
@@ -225,14 +230,20 @@ pub async fn traces(
     let seen = backlog.first().map_or(0, |(n, _)| *n);
     backlog.reverse();
     let (client, api) = (query.client, query.api);
-    let backlog = futures_util::stream::iter(backlog.into_iter().map(|(_, t)| ndjson(t)));
+    let lines = issuer.clone();
+    let backlog = futures_util::stream::iter(
+        backlog
+            .into_iter()
+            .map(move |(_, t)| ndjson(lines.traces.json(&t))),
+    );
+    let lines = issuer.clone();
     let live = futures_util::stream::unfold(live, move |mut live| {
-        let (client, api) = (client.clone(), api.clone());
+        let (client, api, lines) = (client.clone(), api.clone(), lines.clone());
         async move {
             loop {
                 match live.recv().await {
                     Ok((n, t)) if n > seen && t.matches(client.as_deref(), api.as_deref()) => {
-                        return Some((ndjson(t), live));
+                        return Some((ndjson(lines.traces.json(&t)), live));
                     }
                     Ok(_) => {}
                     // A follower too slow for the traffic misses traces; it
@@ -257,8 +268,8 @@ pub async fn traces(
     r
 }
 
-fn ndjson(trace: Arc<crate::trace::Trace>) -> Result<bytes::Bytes, std::convert::Infallible> {
-    let mut line = serde_json::to_vec(&*trace).unwrap_or_default();
+fn ndjson(trace: Value) -> Result<bytes::Bytes, std::convert::Infallible> {
+    let mut line = serde_json::to_vec(&trace).unwrap_or_default();
     line.push(b'\n');
     Ok(bytes::Bytes::from(line))
 }
@@ -281,7 +292,7 @@ pub async fn trace(
     match issuer.traces.get(&id) {
         Some(trace) => no_store_json(
             StatusCode::OK,
-            serde_json::to_vec(&*trace).unwrap_or_default(),
+            serde_json::to_vec(&issuer.traces.json(&trace)).unwrap_or_default(),
         ),
         None => no_store_json(
             StatusCode::NOT_FOUND,

@@ -61,6 +61,18 @@ pub struct TokenShape {
     pub id_claims: Map<String, Value>,
 }
 
+/// Written as `tessera plugin test`'s event file writes the tokens:
+/// `{"access_token": {"claims": …, "scopes": […]}, "id_token": {"claims": …}}`.
+impl serde::Serialize for TokenShape {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "access_token": { "claims": self.claims, "scopes": self.scopes },
+            "id_token": { "claims": self.id_claims },
+        })
+        .serialize(s)
+    }
+}
+
 /// The application asking for a token.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClientFacts {

@@ -17,10 +17,12 @@
 //! - [`warm`] keeps idle instances of plugins whose runtime is expensive to
 //!   start (JavaScript, Python), when their configuration allows it.
 //! - [`metadata`] reads what a component file says about itself.
+//! - [`compare`] says how two runs of a plugin on the same event differ.
 //! - [`signature`] signs component files and checks the signature a
 //!   plugin's `signers` ask for.
 
 pub mod abi;
+pub mod compare;
 #[allow(unsafe_code)]
 pub mod engine;
 pub mod event;

@@ -43,6 +43,25 @@ pub struct PluginRun {
     pub changed: Vec<String>,
     /// What it logged.
     pub logs: Vec<LogLine>,
+    /// The token as it was given to the plugin.
+    pub token_before: TokenShape,
+    /// The token as the plugin left it, when its changes were applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_after: Option<TokenShape>,
+}
+
+/// What a trace keeps of a stage: each plugin that ran, and what the stage
+/// gave them besides the token, so a recorded request can be run again
+/// against another version of a plugin (`tessera plugin replay`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StageTrace {
+    /// Each plugin that ran, in order.
+    #[serde(rename = "plugins")]
+    pub runs: Vec<PluginRun>,
+    /// The stage's facts (client, API, user, request, transaction), once a
+    /// plugin ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<Arc<Facts>>,
 }
 
 impl PluginRun {
@@ -142,7 +161,7 @@ pub async fn credentials_exchange(
     claims_config: ClaimsConfig,
     input: CredentialsExchange<'_>,
     shape: &mut TokenShape,
-    trace: &mut Vec<PluginRun>,
+    trace: &mut StageTrace,
 ) -> Result<(), PipelineError> {
     let audience = Some(input.api.identifier.as_str());
     if !plugins
@@ -181,7 +200,7 @@ pub async fn authorize(
     input: Authorize<'_>,
     scope_ceiling: &[String],
     shape: &mut TokenShape,
-    trace: &mut Vec<PluginRun>,
+    trace: &mut StageTrace,
 ) -> Result<(), PipelineError> {
     let audience = input.api.map(|a| a.identifier.as_str());
     if !plugins
@@ -224,14 +243,16 @@ async fn run(
     audience: Option<&str>,
     scope_ceiling: &[String],
     shape: &mut TokenShape,
-    trace: &mut Vec<PluginRun>,
+    trace: &mut StageTrace,
 ) -> Result<(), PipelineError> {
     let facts = Arc::new(facts);
+    trace.event = Some(facts.clone());
     for plugin in plugins.iter().filter(|p| p.runs_for(stage, audience)) {
+        let token_before = shape.clone();
         let event = Event {
             stage,
             facts: facts.clone(),
-            token: shape.clone(),
+            token: token_before.clone(),
         };
         let started = Instant::now();
         let (result, logs) = call(runtime, plugin, event).await;
@@ -249,10 +270,13 @@ async fn run(
             outcome: RunOutcome::Applied,
             changed: Vec::new(),
             logs,
+            token_before,
+            token_after: None,
         };
         let stop = match outcome {
             Ok(changed) => {
                 run.changed = changed;
+                run.token_after = Some(shape.clone());
                 None
             }
             Err(Decision::Deny(error)) => {
@@ -288,7 +312,7 @@ async fn run(
             }
         };
         runtime.metrics().call(&run.metric_labels(), took);
-        trace.push(run);
+        trace.runs.push(run);
         if let Some(error) = stop {
             return Err(error);
         }

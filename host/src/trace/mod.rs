@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
-use crate::plugin::PluginRun;
+use crate::plugin::pipeline::StageTrace;
 
 pub mod cli;
 
@@ -37,8 +37,10 @@ pub struct Decision {
     pub requested: Option<Vec<String>>,
     /// The scopes granted before the plugins ran.
     pub granted: Vec<String>,
-    /// Each plugin that ran, in order.
-    pub plugins: Vec<PluginRun>,
+    /// Each plugin that ran, in order (`plugins`), and the stage's facts
+    /// they were given (`event`).
+    #[serde(flatten)]
+    pub stage: StageTrace,
     /// The token's scopes after the plugins.
     pub scopes: Vec<String>,
     /// The token's custom claims after the plugins.
@@ -112,6 +114,8 @@ impl Trace {
 pub struct Traces {
     inner: Mutex<Inner>,
     capacity: usize,
+    /// `[trace] redact`: the event fields readers see as `<redacted>`.
+    redact: Vec<String>,
 }
 
 struct Inner {
@@ -139,7 +143,29 @@ impl Traces {
                 live: Some(broadcast::channel(FOLLOW_BUFFER).0),
             }),
             capacity,
+            redact: Vec::new(),
         }
+    }
+
+    /// The same ring, whose readers see the event fields named in `paths`
+    /// (`user.email`, `client.metadata.tier`, …) as `<redacted>`.
+    pub fn redacting(mut self, paths: Vec<String>) -> Traces {
+        self.redact = paths;
+        self
+    }
+
+    /// `trace` as its readers get it (`GET /admin/traces`): JSON, with the
+    /// recorded event's fields named by `[trace] redact` hidden. An email
+    /// address keeps its domain (`<redacted>@example.com`), which plugins
+    /// often decide on.
+    pub fn json(&self, trace: &Trace) -> Value {
+        let mut value = serde_json::to_value(trace).unwrap_or(Value::Null);
+        if let Some(event) = value.pointer_mut("/decision/event") {
+            for path in &self.redact {
+                redact(event, path);
+            }
+        }
+        value
     }
 
     /// Whether traces are kept at all.
@@ -218,6 +244,44 @@ impl Traces {
     }
 }
 
+/// What a redacted text reads.
+pub const REDACTED: &str = "<redacted>";
+
+/// Hides the field `path` (`user.email`, `request.params.login_hint`) of a
+/// recorded event, if the event has it.
+fn redact(event: &mut Value, path: &str) {
+    let Some((head, rest)) = path.split_once('.') else {
+        return;
+    };
+    let Some(part) = event.get_mut(head).filter(|p| !p.is_null()) else {
+        return;
+    };
+    // Request parameters are recorded as [name, value] pairs.
+    if let (Some(key), Some(pairs)) = (
+        rest.strip_prefix("params."),
+        part.get_mut("params").and_then(Value::as_array_mut),
+    ) {
+        for pair in pairs {
+            if pair.get(0).and_then(Value::as_str) == Some(key)
+                && let Some(value) = pair.get_mut(1)
+            {
+                *value = Value::from(REDACTED);
+            }
+        }
+        return;
+    }
+    let target = match rest.split_once('.') {
+        Some((map, key)) => part.get_mut(map).and_then(|m| m.get_mut(key)),
+        None => part.get_mut(rest),
+    };
+    if let Some(value) = target.filter(|v| !v.is_null()) {
+        *value = match (path, value.as_str().and_then(|v| v.rsplit_once('@'))) {
+            ("user.email", Some((_, domain))) => Value::from(format!("{REDACTED}@{domain}")),
+            _ => Value::from(REDACTED),
+        };
+    }
+}
+
 impl std::fmt::Debug for Traces {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Traces")
@@ -247,6 +311,45 @@ mod tests {
             outcome: Outcome::Issued,
             micros: 1,
         }
+    }
+
+    #[test]
+    fn readers_see_the_redacted_fields_of_the_event_hidden() {
+        let mut event = serde_json::json!({
+            "client": {"id": "acme", "name": "ACME", "metadata": {"tier": "gold", "crm": "x"}},
+            "api": null,
+            "user": {"id": "u1", "email": "ada@example.com", "name": "Ada", "app_metadata": {}},
+            "request": {"ip": "10.0.0.1", "user_agent": null, "params": [["login_hint", "ada"], ["scope", "openid"]]},
+        });
+        for path in [
+            "user.email",
+            "user.name",
+            "request.ip",
+            "request.user_agent",
+            "request.params.login_hint",
+            "client.metadata.crm",
+            "api.metadata.x",
+        ] {
+            redact(&mut event, path);
+        }
+        assert_eq!(event["user"]["email"], "<redacted>@example.com");
+        assert_eq!(event["user"]["name"], REDACTED);
+        assert_eq!(event["user"]["id"], "u1");
+        assert_eq!(event["request"]["ip"], REDACTED);
+        assert_eq!(
+            event["request"]["user_agent"],
+            Value::Null,
+            "absent stays absent"
+        );
+        assert_eq!(
+            event["request"]["params"],
+            serde_json::json!([["login_hint", REDACTED], ["scope", "openid"]])
+        );
+        assert_eq!(
+            event["client"]["metadata"],
+            serde_json::json!({"tier": "gold", "crm": REDACTED})
+        );
+        assert_eq!(event["api"], Value::Null);
     }
 
     #[test]
