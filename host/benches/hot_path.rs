@@ -260,6 +260,7 @@ fn observe(c: &mut Criterion) {
                 stage: StageTrace {
                     runs: vec![run.clone()],
                     event: None,
+                    shadows: Vec::new(),
                 },
                 scopes: scopes.clone(),
                 claims: claims.clone(),
@@ -277,6 +278,7 @@ fn observe(c: &mut Criterion) {
                 decision: black_box(decision),
                 outcome: Outcome::Issued,
                 micros: 187,
+                shadows: Vec::new(),
             })
         })
     });

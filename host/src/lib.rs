@@ -136,6 +136,9 @@ impl Snapshot {
     pub async fn start_warm_instances(&self, runtime: &Runtime) {
         for plugin in &self.plugins {
             plugin::start_warm_instances(runtime, plugin).await;
+            if let Some(candidate) = &plugin.shadow {
+                plugin::start_warm_instances(runtime, &candidate.plugin).await;
+            }
         }
     }
 }
@@ -202,6 +205,37 @@ impl Issuer {
             ),
             browser_key: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Starts the shadow runs a request was picked for, now that it is
+    /// answered: each runs its candidate on the recorded event, counts how
+    /// it compared on `/metrics`, and adds itself to the trace `trace_id`.
+    /// A plugin with [`plugin::registry::MAX_SHADOW_RUNS`] running already
+    /// drops the run (and counts it) instead of queueing it.
+    pub fn run_shadows(
+        self: &Arc<Self>,
+        jobs: Vec<plugin::pipeline::ShadowJob>,
+        trace_id: Option<String>,
+    ) {
+        for job in jobs {
+            let Ok(permit) = job.running.clone().try_acquire_owned() else {
+                self.metrics.shadow_dropped(&job.plugin);
+                continue;
+            };
+            let (issuer, trace_id) = (self.clone(), trace_id.clone());
+            tokio::spawn(async move {
+                let run = plugin::pipeline::run_shadow(&issuer.runtime, job).await;
+                drop(permit);
+                issuer.metrics.shadow_run(
+                    &run.plugin,
+                    run.result,
+                    std::time::Duration::from_micros(run.micros),
+                );
+                if let Some(id) = trace_id {
+                    issuer.traces.add_shadow(&id, run);
+                }
+            });
+        }
     }
 
     /// The HMAC key that browser bindings are made with, shared by every

@@ -23,6 +23,7 @@ mod replicas;
 mod rotation;
 mod sandbox;
 mod secrets;
+mod shadow;
 mod signed;
 mod support;
 mod token_ops;

@@ -675,7 +675,14 @@ struct RawPlugin {
     secrets: BTreeMap<String, RawSecretSource>,
     #[serde(default)]
     signers: Vec<String>,
+    #[serde(default)]
+    shadow_path: Option<PathBuf>,
+    #[serde(default)]
+    shadow_sample: Option<f64>,
 }
+
+/// The share of calls a shadow runs beside by default (`shadow_sample`).
+pub const DEFAULT_SHADOW_SAMPLE: f64 = 0.1;
 
 fn default_timeout_ms() -> u64 {
     50
@@ -1103,6 +1110,20 @@ pub struct PluginConfig {
     /// Publishers whose signature the file needs (`FILE.wasm.sig`); empty
     /// means the file loads unsigned.
     pub signers: Vec<PublicKey>,
+    /// A candidate build run beside this one on a share of its calls.
+    pub shadow: Option<ShadowConfig>,
+}
+
+/// `shadow_path` and `shadow_sample` of a `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowConfig {
+    /// The candidate component (absolute).
+    pub path: PathBuf,
+    /// `shadow_path` as the configuration file wrote it.
+    pub written_path: PathBuf,
+    /// The share of the plugin's calls the candidate also runs for, in
+    /// (0, 1].
+    pub sample: f64,
 }
 
 impl PluginConfig {
@@ -1127,6 +1148,7 @@ impl PluginConfig {
             config: Arc::default(),
             secrets: Arc::default(),
             signers: Vec::new(),
+            shadow: None,
         }
     }
 }
@@ -2196,6 +2218,32 @@ impl Validator<'_> {
                 Err(why) => self.problem(format!("{key}.signers"), why),
             }
         }
+        let sample = raw.shadow_sample.unwrap_or(DEFAULT_SHADOW_SAMPLE);
+        if !(sample > 0.0 && sample <= 1.0) {
+            self.problem(
+                format!("{key}.shadow_sample"),
+                format_args!(
+                    "{sample} is out of range; use a share above 0 and at most 1 (0.1: one call in ten)"
+                ),
+            );
+        }
+        if raw.shadow_sample.is_some() && raw.shadow_path.is_none() {
+            self.problem(
+                format!("{key}.shadow_sample"),
+                "needs shadow_path, the candidate build to run beside this one",
+            );
+        }
+        if raw.shadow_path.as_ref() == Some(&raw.path) {
+            self.problem(
+                format!("{key}.shadow_path"),
+                "is the plugin's own path; point it at the candidate build",
+            );
+        }
+        let shadow = raw.shadow_path.map(|written| ShadowConfig {
+            path: self.resolve(&written),
+            written_path: written,
+            sample,
+        });
         (self.problems.len() == before).then(|| PluginConfig {
             name: raw.name,
             key,
@@ -2212,6 +2260,7 @@ impl Validator<'_> {
             config: Arc::new(config),
             secrets: Arc::new(secrets),
             signers,
+            shadow,
         })
     }
 

@@ -121,6 +121,12 @@ pub async fn plugins(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> R
                 "path": p.config.path,
                 "sha256": p.sha256,
                 "signed_by": p.signed_by,
+                "shadow": p.shadow.as_ref().map(|c| json!({
+                    "path": c.plugin.config.path,
+                    "sha256": c.plugin.sha256,
+                    "sample": c.sample(),
+                    "signed_by": c.plugin.signed_by,
+                })),
                 "stages": p.stages.names(),
                 "exports": p.exports.names(),
                 "size": p.size,

@@ -262,7 +262,7 @@ pub async fn consent(
 /// Completes a request for a signed-in user and answers the browser: the
 /// redirect with the code, the consent page, or the error redirect.
 async fn finish(
-    issuer: &Issuer,
+    issuer: &Arc<Issuer>,
     snapshot: &Snapshot,
     c: Completion<'_>,
     browser: Option<String>,
@@ -279,13 +279,16 @@ async fn finish(
         client: Some(client.id.clone()),
         grant: None,
     };
-    let trace = |id: Option<String>, outcome: Outcome, decision: Decision| {
+    let trace = |id: Option<String>, outcome: Outcome, mut decision: Decision| {
+        let shadows = std::mem::take(&mut decision.stage.shadows);
         if !issuer.traces.enabled() {
+            issuer.run_shadows(shadows, None);
             return;
         }
         let request_id = super::observe::request_id(headers);
+        let id = id.unwrap_or_else(|| request_id.clone());
         issuer.traces.record(Trace {
-            id: id.unwrap_or_else(|| request_id.clone()),
+            id: id.clone(),
             at: issuer.clock.now(),
             request_id,
             kind: "sign_in",
@@ -296,7 +299,9 @@ async fn finish(
             decision,
             outcome,
             micros: started.elapsed().as_micros() as u64,
+            shadows: Vec::new(),
         });
+        issuer.run_shadows(shadows, Some(id));
     };
     let lines = match done {
         Ok(Completed::Code {

@@ -51,6 +51,7 @@ pub async fn token(
         &mut sign_in,
     )
     .await;
+    let shadows = std::mem::take(&mut decision.stage.shadows);
     let trace = issuer.traces.enabled().then(|| {
         let request_id = super::observe::request_id(&headers);
         trace_of(
@@ -77,7 +78,11 @@ pub async fn token(
         if traced_client && let Ok(v) = HeaderValue::from_str(&trace.id) {
             r.headers_mut().insert(TESSERA_TRACE, v);
         }
+        let id = trace.id.clone();
         issuer.traces.record(trace);
+        issuer.run_shadows(shadows, Some(id));
+    } else {
+        issuer.run_shadows(shadows, None);
     }
     if let Some(id) = params.get("client_id") {
         r.extensions_mut()
@@ -135,6 +140,7 @@ fn trace_of(
         decision,
         outcome,
         micros: started.elapsed().as_micros() as u64,
+        shadows: Vec::new(),
     }
 }
 

@@ -98,6 +98,15 @@ struct PluginNameLabels {
     plugin: String,
 }
 
+/// Labels of a shadow run.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    plugin: String,
+    /// `same`, `changed`, `flipped`, or `dropped` (not run: too many
+    /// already running).
+    result: &'static str,
+}
+
 /// Labels of a reload.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
@@ -217,6 +226,8 @@ pub struct Metrics {
     instance_slots: Gauge,
     instances_in_use: Gauge,
     reloads: Family<ReloadLabels, Counter>,
+    shadow_runs: Family<ShadowLabels, Counter>,
+    shadow_calls: Histograms<PluginNameLabels>,
     key_age: Family<KeyLabels, Gauge>,
     key_next: Family<AlgorithmLabels, Gauge>,
     keys_published: Gauge,
@@ -244,6 +255,8 @@ impl Metrics {
             instance_slots: Gauge::default(),
             instances_in_use: Gauge::default(),
             reloads: Family::default(),
+            shadow_runs: Family::default(),
+            shadow_calls: histograms(),
             key_age: Family::default(),
             key_next: Family::default(),
             keys_published: Gauge::default(),
@@ -286,6 +299,17 @@ impl Metrics {
             "tessera_plugin_instance_wait_timeouts",
             "Plugin calls that found no instance slot free within their deadline",
             plugins.slot_wait_timeouts,
+        );
+        registry.register(
+            "tessera_plugin_shadow_runs",
+            "Shadow runs of a plugin's candidate build beside the live one, by how the candidate's result compared: same, changed (claims or scopes, or another refusal), flipped (a token issued by one and not the other), dropped (not run: too many running)",
+            m.shadow_runs.clone(),
+        );
+        registry.register_with_unit(
+            "tessera_plugin_shadow_call_duration",
+            "Calls of plugins' candidate builds in shadow runs (instantiation and the call)",
+            Unit::Seconds,
+            m.shadow_calls.clone(),
         );
         registry.register(
             "tessera_plugin_instance_slots",
@@ -374,6 +398,30 @@ impl Metrics {
         self.token_errors
             .get_or_create(&ErrorLabels {
                 error: code.as_str(),
+            })
+            .inc();
+    }
+
+    /// A shadow run of `plugin`'s candidate ended as `result` (`same`,
+    /// `changed`, `flipped`), its call having taken `took`.
+    pub fn shadow_run(&self, plugin: &str, result: &'static str, took: Duration) {
+        let plugin = plugin.to_owned();
+        self.shadow_calls
+            .get_or_create(&PluginNameLabels {
+                plugin: plugin.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.shadow_runs
+            .get_or_create(&ShadowLabels { plugin, result })
+            .inc();
+    }
+
+    /// A shadow run of `plugin` was not started: too many were running.
+    pub fn shadow_dropped(&self, plugin: &str) {
+        self.shadow_runs
+            .get_or_create(&ShadowLabels {
+                plugin: plugin.to_owned(),
+                result: "dropped",
             })
             .inc();
     }

@@ -61,8 +61,28 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// One way the second verdict differs from the first.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// Which token a claim is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Token {
+    /// The access token.
+    AccessToken,
+    /// The ID token.
+    IdToken,
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Token::AccessToken => "access_token",
+            Token::IdToken => "id_token",
+        })
+    }
+}
+
+/// One way the second verdict differs from the first; read back from a
+/// trace's JSON by `tessera trace`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Difference {
     /// Another decision, or the same refusal for another reason.
@@ -77,14 +97,14 @@ pub enum Difference {
     /// A custom claim set, removed or given another value.
     Claim {
         /// `access_token` or `id_token`.
-        token: &'static str,
+        token: Token,
         /// The claim.
         name: String,
         /// Its value the first time (absent: not set).
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<Value>,
         /// Its value the second time.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<Value>,
     },
     /// A scope on the access token one time and not the other.
@@ -132,8 +152,8 @@ impl fmt::Display for Difference {
 pub fn compare(first: &Verdict, second: &Verdict) -> Vec<Difference> {
     match (first, second) {
         (Verdict::Allowed(a), Verdict::Allowed(b)) => {
-            let mut out = claims("access_token", &a.claims, &b.claims);
-            out.extend(claims("id_token", &a.id_claims, &b.id_claims));
+            let mut out = claims(Token::AccessToken, &a.claims, &b.claims);
+            out.extend(claims(Token::IdToken, &a.id_claims, &b.id_claims));
             for scope in &a.scopes {
                 if !b.scopes.contains(scope) {
                     out.push(Difference::Scope {
@@ -161,7 +181,7 @@ pub fn compare(first: &Verdict, second: &Verdict) -> Vec<Difference> {
     }
 }
 
-fn claims(token: &'static str, a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<Difference> {
+fn claims(token: Token, a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<Difference> {
     let mut out = Vec::new();
     for (name, from) in a {
         if b.get(name) != Some(from) {

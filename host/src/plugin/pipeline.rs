@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::compare::{Difference, Verdict, compare};
 use super::engine::{LogLine, Runtime};
 use super::event::{Changes, Event, Facts, RequestInfo, TokenShape, TransactionInfo};
 use super::lease::{self, Lease};
@@ -62,6 +63,114 @@ pub struct StageTrace {
     /// plugin ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Arc<Facts>>,
+    /// Shadow runs this request was picked for, to start once it is
+    /// answered ([`run_shadow`]).
+    #[serde(skip)]
+    pub shadows: Vec<ShadowJob>,
+}
+
+/// A sampled call of a plugin that has a candidate build (`shadow_path`):
+/// the candidate is to run on the same event and token, off the request's
+/// path, and its result is compared with the live run's.
+#[derive(Clone)]
+pub struct ShadowJob {
+    /// The live plugin's name.
+    pub plugin: String,
+    /// The candidate.
+    pub candidate: Arc<LoadedPlugin>,
+    /// Its shadow runs running now (at most [`MAX_SHADOW_RUNS`]).
+    ///
+    /// [`MAX_SHADOW_RUNS`]: super::registry::MAX_SHADOW_RUNS
+    pub running: Arc<tokio::sync::Semaphore>,
+    stage: Stage,
+    facts: Arc<Facts>,
+    token: TokenShape,
+    scope_ceiling: Vec<String>,
+    claims_config: ClaimsConfig,
+    live: Verdict,
+    live_micros: u64,
+}
+
+impl std::fmt::Debug for ShadowJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShadowJob")
+            .field("plugin", &self.plugin)
+            .field("stage", &self.stage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shadow run, as the trace of the request it shadowed records it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShadowRun {
+    /// The live plugin's name.
+    pub plugin: String,
+    /// The candidate's component hash.
+    pub sha256: String,
+    /// The stage.
+    pub stage: &'static str,
+    /// The live run's decision: `allow`, `deny` or `fail`.
+    pub live: &'static str,
+    /// The candidate's.
+    pub candidate: &'static str,
+    /// `same`, `changed` or `flipped`.
+    pub result: &'static str,
+    /// How the candidate's result differs from the live one.
+    pub differences: Vec<Difference>,
+    /// The live call's time, in microseconds.
+    pub live_micros: u64,
+    /// The candidate's.
+    pub micros: u64,
+    /// What the candidate logged.
+    pub logs: Vec<LogLine>,
+}
+
+/// Runs the candidate of `job` and compares its result with the live run's.
+pub async fn run_shadow(runtime: &Runtime, job: ShadowJob) -> ShadowRun {
+    let started = Instant::now();
+    let event = Event {
+        stage: job.stage,
+        facts: job.facts.clone(),
+        token: job.token.clone(),
+    };
+    let (result, logs) = call(runtime, &job.candidate, event).await;
+    let mut shape = job.token;
+    let candidate = match result {
+        Ok(Ok(changes)) => match apply(
+            job.stage,
+            changes,
+            &mut shape,
+            &job.scope_ceiling,
+            job.claims_config,
+        ) {
+            Ok(_) => Verdict::Allowed(shape),
+            Err(Decision::Deny(error)) => Verdict::Denied(error.to_string()),
+            Err(Decision::Fail(reason)) => Verdict::Failed(reason),
+        },
+        Ok(Err(denial)) => Verdict::Denied(denial.into_oauth().to_string()),
+        Err(reason) => Verdict::Failed(reason),
+    };
+    let micros = started.elapsed().as_micros() as u64;
+    let differences = compare(&job.live, &candidate);
+    let result = if differences.is_empty() {
+        "same"
+    } else if differences.iter().any(Difference::flips) {
+        "flipped"
+    } else {
+        "changed"
+    };
+    ShadowRun {
+        plugin: job.plugin,
+        sha256: job.candidate.sha256.clone(),
+        stage: job.stage.as_str(),
+        live: job.live.word(),
+        candidate: candidate.word(),
+        result,
+        differences,
+        live_micros: job.live_micros,
+        micros,
+        logs,
+    }
 }
 
 impl PluginRun {
@@ -312,6 +421,20 @@ async fn run(
             }
         };
         runtime.metrics().call(&run.metric_labels(), took);
+        if let Some(candidate) = plugin.shadow.as_ref().filter(|c| c.picks()) {
+            trace.shadows.push(ShadowJob {
+                plugin: plugin.config.name.clone(),
+                candidate: candidate.plugin.clone(),
+                running: candidate.running.clone(),
+                stage,
+                facts: facts.clone(),
+                token: run.token_before.clone(),
+                scope_ceiling: scope_ceiling.to_vec(),
+                claims_config,
+                live: Verdict::recorded(&run.outcome, run.token_after.as_ref()),
+                live_micros: run.micros,
+            });
+        }
         trace.runs.push(run);
         if let Some(error) = stop {
             return Err(error);

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use ring::digest::{SHA256, digest};
@@ -15,7 +16,7 @@ use super::engine::{MAX_CONCURRENT_INSTANCES, PluginState, Runtime};
 use super::metadata::Metadata;
 use super::signature::{PublicKey, Signature, signature_path};
 use super::warm::{Pool, Warm};
-use crate::config::{Config, PluginConfig, RuntimeConfig, Stage};
+use crate::config::{Config, PluginConfig, RuntimeConfig, ShadowConfig, Stage};
 
 /// Largest component file accepted (JavaScript and Python components run to
 /// tens of MiB).
@@ -60,6 +61,9 @@ pub struct LoadedPlugin {
     pub sha256: String,
     /// Who signed it, when its `signers` ask for a signature.
     pub signed_by: Option<PublicKey>,
+    /// The candidate build run beside it on a share of its calls
+    /// (`shadow_path`).
+    pub shadow: Option<Candidate>,
     /// Size of the component file.
     pub size: u64,
     /// Stages the component exports.
@@ -121,6 +125,52 @@ impl LoadedPlugin {
     }
 }
 
+/// Shadow runs at once per plugin; past it, a sampled call's shadow run is
+/// dropped (and counted) rather than queued.
+pub const MAX_SHADOW_RUNS: usize = 4;
+
+/// A plugin's candidate build (`shadow_path`), loaded with the plugin's own
+/// settings, and which of the plugin's calls it also runs for.
+pub struct Candidate {
+    /// The candidate, loaded.
+    pub plugin: Arc<LoadedPlugin>,
+    /// The share of calls it runs for.
+    sample: f64,
+    /// Calls of the live plugin so far.
+    calls: AtomicU64,
+    /// Its shadow runs running now.
+    pub running: Arc<tokio::sync::Semaphore>,
+}
+
+impl Candidate {
+    fn new(plugin: LoadedPlugin, sample: f64) -> Candidate {
+        Candidate {
+            plugin: Arc::new(plugin),
+            sample,
+            calls: AtomicU64::new(0),
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_RUNS)),
+        }
+    }
+
+    /// Whether this call of the live plugin is one the candidate runs for:
+    /// evenly spaced, `sample` of them (every tenth at 0.1), so the share
+    /// holds over any stretch of calls and costs no random numbers.
+    pub fn picks(&self) -> bool {
+        picked(self.calls.fetch_add(1, Ordering::Relaxed), self.sample)
+    }
+
+    /// The share of calls it runs for.
+    pub fn sample(&self) -> f64 {
+        self.sample
+    }
+}
+
+/// Whether call `n` (from 0) is one of an evenly spaced `sample` of calls.
+fn picked(n: u64, sample: f64) -> bool {
+    let n = n as f64;
+    ((n + 1.0) * sample).floor() > (n * sample).floor()
+}
+
 /// Why a plugin could not be loaded.
 #[derive(Debug, Clone)]
 pub struct LoadError {
@@ -169,7 +219,11 @@ pub fn load_all(
         }
     }
     // Idle instances hold pooling-allocator slots; keep half for calls.
-    let warm_total: u32 = loaded.iter().map(|p| p.warm().instances).sum();
+    let warm_total: u32 = loaded
+        .iter()
+        .flat_map(|p| std::iter::once(p).chain(p.shadow.as_ref().map(|c| &c.plugin)))
+        .map(|p| p.warm().instances)
+        .sum();
     if warm_total > MAX_CONCURRENT_INSTANCES / 2 {
         errors.push(LoadError {
             plugin: "*".into(),
@@ -238,6 +292,7 @@ pub fn load(
 
     let reused = previous
         .iter()
+        .flat_map(|p| std::iter::once(p).chain(p.shadow.as_ref().map(|c| &c.plugin)))
         .find(|p| p.sha256 == sha256)
         .map(|p| p.component.clone());
     let (component, from_cache) = match reused {
@@ -290,10 +345,17 @@ pub fn load(
             s
         }
     };
+    let shadow = match &plugin.shadow {
+        None => None,
+        Some(shadow) => Some(load_candidate(
+            runtime, plugin, shadow, settings, previous, stages,
+        )?),
+    };
     Ok(LoadedPlugin {
         config: plugin.clone(),
         sha256,
         signed_by,
+        shadow,
         size: meta.len(),
         exports,
         stages,
@@ -307,6 +369,44 @@ pub fn load(
         credentials_exchange: linked.credentials_exchange,
         authorize: linked.authorize,
     })
+}
+
+/// The candidate build of `plugin`, loaded like the plugin itself (with its
+/// settings and `signers`), which must export every stage the plugin runs
+/// at. Its problems are reported under `shadow_path`.
+fn load_candidate(
+    runtime: &Runtime,
+    plugin: &PluginConfig,
+    shadow: &ShadowConfig,
+    settings: &RuntimeConfig,
+    previous: &[Arc<LoadedPlugin>],
+    stages: Stages,
+) -> Result<Candidate, LoadError> {
+    let config = PluginConfig {
+        path: shadow.path.clone(),
+        written_path: shadow.written_path.clone(),
+        stages: Some(
+            [Stage::CredentialsExchange, Stage::Authorize]
+                .into_iter()
+                .filter(|s| stages.contains(*s))
+                .collect(),
+        ),
+        shadow: None,
+        ..plugin.clone()
+    };
+    let loaded = load(runtime, &config, settings, previous).map_err(|e| LoadError {
+        field: "shadow_path",
+        reason: match e.field {
+            "stages" => format!(
+                "the candidate {} does not export every stage the plugin runs at: {}",
+                shadow.written_path.display(),
+                e.reason
+            ),
+            _ => e.reason,
+        },
+        ..e
+    })?;
+    Ok(Candidate::new(loaded, shadow.sample))
 }
 
 /// When `plugin` lists `signers`: the one whose signature beside the file
@@ -359,6 +459,18 @@ fn first_line(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_picks_its_share_of_calls_evenly() {
+        let picks = |sample: f64, calls: u64| -> Vec<u64> {
+            (0..calls).filter(|&n| picked(n, sample)).collect()
+        };
+        assert_eq!(picks(0.1, 100).len(), 10);
+        assert_eq!(picks(0.1, 30), [9, 19, 29]);
+        assert_eq!(picks(0.25, 8), [3, 7]);
+        assert_eq!(picks(1.0, 5), [0, 1, 2, 3, 4]);
+        assert_eq!(picks(0.001, 2000).len(), 2);
+    }
 
     #[test]
     fn header_check_names_the_problem() {

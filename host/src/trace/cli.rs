@@ -11,6 +11,7 @@ use hyper::{Request, StatusCode};
 use serde_json::Value;
 
 use crate::config::{ADMIN_AUDIENCE, SCOPE_TRACES_READ};
+use crate::plugin::compare::Difference;
 use crate::tabular::utc;
 
 /// What to ask for and how to print it.
@@ -319,6 +320,25 @@ pub fn render(t: &Value) -> String {
                 s(&log["level"]),
                 s(&log["message"])
             );
+        }
+    }
+    for run in t["shadows"].as_array().into_iter().flatten() {
+        let sha = s(&run["sha256"]);
+        let _ = writeln!(
+            out,
+            "  shadow    {} sha256:{}  {}  {} → {}  {} us (live {} us)",
+            s(&run["plugin"]),
+            sha.get(..12).unwrap_or(&sha),
+            s(&run["result"]),
+            s(&run["live"]),
+            s(&run["candidate"]),
+            run["micros"].as_u64().unwrap_or(0),
+            run["live_micros"].as_u64().unwrap_or(0)
+        );
+        for difference in run["differences"].as_array().into_iter().flatten() {
+            if let Ok(d) = serde_json::from_value::<Difference>(difference.clone()) {
+                let _ = writeln!(out, "              {d}");
+            }
         }
     }
     if t["outcome"]["result"] == "issued" {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
-use crate::plugin::pipeline::StageTrace;
+use crate::plugin::pipeline::{ShadowRun, StageTrace};
 
 pub mod cli;
 
@@ -99,6 +99,10 @@ pub struct Trace {
     pub outcome: Outcome,
     /// The request's time in Tessera, in microseconds.
     pub micros: u64,
+    /// Shadow runs of plugins' candidate builds on this request's event,
+    /// added as each ends (after the answer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shadows: Vec<ShadowRun>,
 }
 
 impl Trace {
@@ -219,6 +223,15 @@ impl Traces {
             .collect()
     }
 
+    /// Adds `shadow` to the trace `id`, if it is still kept. Followers got
+    /// the trace without it; readers of the ring see it from now on.
+    pub fn add_shadow(&self, id: &str, shadow: ShadowRun) {
+        let mut inner = self.lock();
+        if let Some((_, trace)) = inner.ring.iter_mut().find(|(_, t)| t.id == id) {
+            Arc::make_mut(trace).shadows.push(shadow);
+        }
+    }
+
     /// The newest trace whose id or request id is `id`.
     pub fn get(&self, id: &str) -> Option<Arc<Trace>> {
         self.lock()
@@ -310,6 +323,7 @@ mod tests {
             },
             outcome: Outcome::Issued,
             micros: 1,
+            shadows: Vec::new(),
         }
     }
 
