@@ -147,18 +147,23 @@ impl Issuer {
     }
 }
 
-/// The files a snapshot depends on: the configuration, every plugin, and the
-/// signature of every plugin that needs one.
+/// The files a snapshot depends on: the configuration, every plugin and
+/// candidate build, and the signature of each that needs one.
 fn watched_files(snapshot: &Snapshot) -> HashSet<PathBuf> {
     // A signed plugin's signature too: deploying a new version writes both
-    // files, and whichever lands second must trigger the reload.
+    // files, and whichever lands second must trigger the reload. And the
+    // candidate build of a plugin with shadow runs, with its signature.
     let mut files: HashSet<PathBuf> = snapshot
         .config
         .plugins
         .iter()
         .flat_map(|p| {
-            let signature = (!p.signers.is_empty()).then(|| signature_path(&p.path));
-            std::iter::once(p.path.clone()).chain(signature)
+            let builds =
+                std::iter::once(p.path.clone()).chain(p.shadow.as_ref().map(|s| s.path.clone()));
+            builds.flat_map(|path| {
+                let signature = (!p.signers.is_empty()).then(|| signature_path(&path));
+                std::iter::once(path).chain(signature)
+            })
         })
         .collect();
     files.insert(

@@ -15,6 +15,10 @@ const OPS_SECRET: &str = "ops-secret-0123456789abcdefghijklmnopqrstuv";
 /// candidate the misbehave fixture, which with `mode = "claims"` sets
 /// `version = "B"` and without a mode denies every call.
 fn config(mode: &str, extra: &str) -> String {
+    config_with(&wasm("misbehave"), mode, extra)
+}
+
+fn config_with(candidate: &std::path::Path, mode: &str, extra: &str) -> String {
     format!(
         "{}\n[[apis]]\nidentifier = \"urn:tessera:admin\"\nscopes = [\"tessera:traces:read\"]\n\
          \n[[clients]]\nid = \"ops\"\napp_type = \"machine\"\nsecret_hash = \"{}\"\n\
@@ -25,7 +29,7 @@ fn config(mode: &str, extra: &str) -> String {
         base_config("ES256"),
         hash(OPS_SECRET),
         wasm("client_claims").display(),
-        wasm("misbehave").display()
+        candidate.display()
     )
 }
 
@@ -68,7 +72,13 @@ fn metric(t: &Tessera, line_start: &str) -> Option<f64> {
 
 #[test]
 fn a_candidate_runs_in_the_shadow_and_its_differences_reach_the_trace_not_the_token() {
-    let t = Tessera::start(&config("mode = \"claims\",", "shadow_sample = 1.0\n"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = dir.path().join("candidate.wasm");
+    std::fs::copy(wasm("misbehave"), &candidate).expect("copy");
+    let t = Tessera::start_in(
+        dir,
+        &config_with(&candidate, "mode = \"claims\",", "shadow_sample = 1.0\n"),
+    );
     let reply = t.acme(&[("audience", ORDERS)]);
     let claims = t.verify(reply.access_token(), ORDERS);
     // The client gets the live build's token.
@@ -110,6 +120,19 @@ fn a_candidate_runs_in_the_shadow_and_its_differences_reach_the_trace_not_the_to
         "{}",
         t.get("/metrics").text().unwrap_or_default()
     );
+
+    // A new candidate file is watched like the plugin's own: once the
+    // candidate is the live build, the shadow finds nothing to report.
+    let tmp = candidate.with_extension("tmp");
+    std::fs::copy(wasm("client_claims"), &tmp).expect("copy");
+    std::fs::rename(&tmp, &candidate).expect("rename");
+    let mut last = Value::Null;
+    let same = wait_for(Duration::from_secs(10), || {
+        let claims = t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS);
+        last = shadowed_trace(&t, claims["jti"].as_str().expect("jti"), 1);
+        last["shadows"][0]["result"] == "same"
+    });
+    assert!(same, "{last}\n{}", t.log());
 }
 
 #[test]

@@ -68,6 +68,10 @@ enum Plugin {
     /// no access log line (`TESSERA_LOG=warn`): what tracing and the
     /// per-request log cost, side by side with `tessera+rust`.
     RustQuiet,
+    /// The Rust plugin with a candidate build (a copy of the same one) run
+    /// in the shadow on one call in ten: what shadow runs cost the live
+    /// path, side by side with `tessera+rust`.
+    RustShadow,
     JavaScript,
     Python,
 }
@@ -87,6 +91,7 @@ impl Scenario {
             System::Tessera(Plugin::Rust) => "tessera+rust",
             System::Tessera(Plugin::RustWarm) => "tessera+rust-warm",
             System::Tessera(Plugin::RustQuiet) => "tessera+rust-quiet",
+            System::Tessera(Plugin::RustShadow) => "tessera+rust-shadow",
             System::Tessera(Plugin::JavaScript) => "tessera+js",
             System::Tessera(Plugin::Python) => "tessera+python",
             System::TesseraPostgres => "tessera-pg",
@@ -192,6 +197,7 @@ fn main() {
         System::Tessera(Plugin::Rust),
         System::Tessera(Plugin::RustWarm),
         System::Tessera(Plugin::RustQuiet),
+        System::Tessera(Plugin::RustShadow),
         System::Tessera(Plugin::JavaScript),
         System::Tessera(Plugin::Python),
         System::OidcProvider,
@@ -221,9 +227,9 @@ fn main() {
     }
     scenarios.retain(|s| {
         let available = match s.system {
-            System::Tessera(Plugin::Rust | Plugin::RustWarm | Plugin::RustQuiet) => {
-                plugins.contains_key("client-claims")
-            }
+            System::Tessera(
+                Plugin::Rust | Plugin::RustWarm | Plugin::RustQuiet | Plugin::RustShadow,
+            ) => plugins.contains_key("client-claims"),
             System::Tessera(Plugin::JavaScript) => plugins.contains_key("client-claims-js"),
             System::Tessera(Plugin::Python) => plugins.contains_key("client-claims-py"),
             System::OidcProvider => oidc.is_some(),
@@ -264,7 +270,7 @@ fn main() {
             System::Tessera(plugin) => {
                 let wasm = match plugin {
                     Plugin::None => None,
-                    Plugin::Rust | Plugin::RustWarm | Plugin::RustQuiet => {
+                    Plugin::Rust | Plugin::RustWarm | Plugin::RustQuiet | Plugin::RustShadow => {
                         plugins.get("client-claims")
                     }
                     Plugin::JavaScript => plugins.get("client-claims-js"),
@@ -281,6 +287,17 @@ fn main() {
                 );
                 let quiet = plugin == Plugin::RustQuiet;
                 let mut text = tessera_config(port, scenario.alg, wasm, warm, None);
+                if plugin == Plugin::RustShadow
+                    && let Some(wasm) = wasm
+                {
+                    let candidate = dir.join("candidate.wasm");
+                    std::fs::copy(wasm, &candidate)
+                        .unwrap_or_else(|e| fail(&format!("{}: {e}", candidate.display())));
+                    text.push_str(&format!(
+                        "shadow_path = \"{}\"\nshadow_sample = 0.1\n",
+                        candidate.display()
+                    ));
+                }
                 if quiet {
                     text.push_str("\n[trace]\nkeep = 0\n");
                 }
@@ -798,7 +815,7 @@ fn parse_args() -> Options {
             "-h" | "--help" => {
                 println!(
                     "bench/run [--duration SECS] [--warmup SECS] [--quick] [--only PREFIX,...]\n\
-                     Scenario names: floor|tessera|tessera+rust|tessera+rust-warm|tessera+rust-quiet|tessera+js|tessera+python|oidc-provider, \
+                     Scenario names: floor|tessera|tessera+rust|tessera+rust-warm|tessera+rust-quiet|tessera+rust-shadow|tessera+js|tessera+python|oidc-provider, \
                      then ES256|RS256, then c32|c64 (e.g. --only 'tessera+rust ES256'); `reload` is the hot-reload soak."
                 );
                 std::process::exit(0);
