@@ -183,6 +183,18 @@ enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Make a plugin's candidate build (its shadow_path) the live one: the
+    /// configuration file is edited so the entry's path is the candidate's
+    /// and shadow_path goes, and running servers reload it. The candidate is
+    /// loaded first, signature included: nothing changes if it would be
+    /// refused.
+    Promote {
+        /// The [[plugins]] entry's name.
+        name: String,
+        /// The configuration file.
+        #[arg(long, default_value = "tessera.toml")]
+        config: PathBuf,
+    },
     /// Make an Ed25519 key for signing plugins (a PKCS#8 PEM file, readable
     /// by its owner only). Prints its public key, for the `signers` of a
     /// [[plugins]] entry.
@@ -564,6 +576,17 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             if replay.flips() > 0 {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        PluginCommand::Promote { name, config } => {
+            let promoted = devkit::promote::promote(&config, &name)?;
+            println!(
+                "plugins[{name}].path: {} -> {} (sha256 {}); shadow_path removed from {}",
+                promoted.was,
+                promoted.now,
+                promoted.sha256,
+                config.display()
+            );
             Ok(())
         }
         PluginCommand::Keygen { out } => {

@@ -198,3 +198,78 @@ fn shadow_settings_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn promote_makes_the_candidate_live_by_editing_the_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = dir.path().join("candidate.wasm");
+    std::fs::copy(wasm("misbehave"), &candidate).expect("copy");
+    let text = format!(
+        "# kept by promote\n{}",
+        config_with(&candidate, "mode = \"claims\",", "shadow_sample = 0.5\n")
+    );
+    let t = Tessera::start_in(dir, &text);
+    let version = |t: &Tessera| {
+        t.verify(t.acme(&[("audience", ORDERS)]).access_token(), ORDERS)
+            .get("version")
+            .cloned()
+    };
+    assert_eq!(version(&t), None, "the live build serves");
+
+    let config = t.dir.path().join("tessera.toml");
+    let path = config.display().to_string();
+    let (ok, out, err) = run_tessera(&["plugin", "promote", "shaper", "--config", &path]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("plugins[shaper].path: ") && out.contains("shadow_path removed"),
+        "{out}"
+    );
+    let edited = std::fs::read_to_string(&config).expect("config");
+    assert!(edited.starts_with("# kept by promote\n"), "{edited}");
+    assert!(
+        edited.contains(&format!("path = \"{}\"", candidate.display()))
+            && !edited.contains("shadow_path")
+            && !edited.contains("shadow_sample"),
+        "{edited}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || version(&t)
+            == Some(Value::from("B"))),
+        "{}",
+        t.log()
+    );
+
+    let (ok, _, err) = run_tessera(&["plugin", "promote", "shaper", "--config", &path]);
+    assert!(
+        !ok && err.contains("plugins[shaper] has no shadow_path"),
+        "{err}"
+    );
+    let (ok, _, err) = run_tessera(&["plugin", "promote", "nope", "--config", &path]);
+    assert!(
+        !ok && err.contains("no [[plugins]] entry is named \"nope\" (its plugins: shaper)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_candidate_that_would_not_load_is_not_promoted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = dir.path().join("candidate.wasm");
+    std::fs::write(&candidate, b"not a component").expect("junk");
+    let config = dir.path().join("tessera.toml");
+    let text = config_with(&candidate, "", "");
+    std::fs::write(&config, &text).expect("config");
+    let (ok, _, err) = run_tessera(&[
+        "plugin",
+        "promote",
+        "shaper",
+        "--config",
+        &config.display().to_string(),
+    ]);
+    assert!(
+        !ok && err.contains("the candidate would not load, so nothing changed")
+            && err.contains("is not a WebAssembly file"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).expect("config"), text);
+}

@@ -1,12 +1,14 @@
 //! The plugin author's tools behind `tessera plugin`: `inspect` a component,
 //! `test` one stage of it offline in the real runtime, scaffold a plugin with
 //! `new`, `build` a plugin folder into a component, and `watch` it to
-//! rebuild on every save; `replay` recorded traces against a new build;
+//! rebuild on every save; `replay` recorded traces against a new build and
+//! `promote` a candidate run in the shadow;
 //! `keygen` and `sign` for plugins whose configuration asks for a
 //! publisher's signature.
 
 pub mod build;
 pub mod inspect;
+pub mod promote;
 pub mod replay;
 pub mod run;
 pub mod scaffold;
