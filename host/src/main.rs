@@ -638,22 +638,10 @@ fn plugin_path_in(config: &Path, dir: &Path, name: Option<&str>) -> anyhow::Resu
             .unwrap_or_default(),
     };
     let config_file = load_config(config)?;
-    let entry = config_file.plugins.iter().find(|p| p.name == name);
-    match entry {
-        Some(p) => Ok(p.path.clone()),
-        None => anyhow::bail!(
-            "{}: no [[plugins]] entry is named {name:?} (its plugins: {}); add one with \
-             name = {name:?} and the path to write, or pass --plugin NAME",
-            config.display(),
-            match config_file.plugins.len() {
-                0 => "none".to_owned(),
-                _ => config_file
-                    .plugins
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
+    match config_file.plugin(&name) {
+        Ok(p) => Ok(p.path.clone()),
+        Err(missing) => anyhow::bail!(
+            "{missing}; add one with name = {name:?} and the path to write, or pass --plugin NAME"
         ),
     }
 }

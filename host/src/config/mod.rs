@@ -1177,6 +1177,23 @@ impl fmt::Debug for PluginSecret {
 }
 
 impl Config {
+    /// The `[[plugins]]` entry named `name`; `Err` names the file and the
+    /// entries it has.
+    pub fn plugin(&self, name: &str) -> Result<&PluginConfig, String> {
+        self.plugins.iter().find(|p| p.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.plugins.iter().map(|p| p.name.as_str()).collect();
+            format!(
+                "{}: no [[plugins]] entry is named {name:?} (its plugins: {})",
+                self.path.display(),
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )
+        })
+    }
+
     /// Reads and validates a configuration file. Relative paths in it are
     /// relative to the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

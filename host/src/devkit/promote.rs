@@ -30,16 +30,7 @@ pub struct Promoted {
 pub fn promote(config_path: &Path, name: &str) -> anyhow::Result<Promoted> {
     let shown = config_path.display();
     let config = Config::load(config_path)?;
-    let entry = config
-        .plugins
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{shown}: no [[plugins]] entry is named {name:?} (its plugins: {})",
-                names(&config)
-            )
-        })?;
+    let entry = config.plugin(name).map_err(anyhow::Error::msg)?;
     let shadow = entry.shadow.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
             "{shown}: plugins[{name}] has no shadow_path, so there is no candidate to promote"
@@ -114,16 +105,4 @@ fn partial_path(config_path: &Path) -> PathBuf {
     let mut name = config_path.as_os_str().to_owned();
     name.push(".promote");
     PathBuf::from(name)
-}
-
-fn names(config: &Config) -> String {
-    match config.plugins.len() {
-        0 => "none".to_owned(),
-        _ => config
-            .plugins
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
 }

@@ -285,16 +285,7 @@ fn plugin_config(options: &ReplayOptions, name: &str) -> anyhow::Result<PluginCo
             ..PluginConfig::standalone(name.to_owned(), file)
         });
     };
-    let entry = config
-        .plugins
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: no [[plugins]] entry is named {name:?}",
-                config.path.display()
-            )
-        })?;
+    let entry = config.plugin(name).map_err(anyhow::Error::msg)?;
     Ok(PluginConfig {
         key: String::new(),
         written_path: file.clone(),
