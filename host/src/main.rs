@@ -913,6 +913,17 @@ fn check(path: &Path) -> anyhow::Result<()> {
                 ""
             }
         );
+        if let Some(signer) = &p.signed_by {
+            println!("    signed by {signer}");
+        }
+        if let Some(candidate) = &p.shadow {
+            println!(
+                "    shadow {} sha256:{}  on {}% of calls",
+                candidate.plugin.config.written_path.display(),
+                &candidate.plugin.sha256[..16],
+                candidate.sample() * 100.0
+            );
+        }
     }
     Ok(())
 }

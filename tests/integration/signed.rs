@@ -98,6 +98,7 @@ fn only_a_file_signed_by_a_listed_signer_loads_or_replaces_the_serving_version()
     assert!(err.contains(&public), "{err}");
     let (ok, out, err) = run_tessera(&["check", "--config", &config_path]);
     assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("signed by {public}")), "{out}");
     let (_, inspected, _) = run_tessera(&["plugin", "inspect", &plugin.display().to_string()]);
     assert!(
         inspected.contains(&format!("by {public}, valid for this file")),

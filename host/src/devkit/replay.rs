@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::run::{EventFile, Input};
-use crate::config::{PluginConfig, Stage};
+use crate::config::{ClaimsConfig, PluginConfig, Stage};
 use crate::plugin::compare::{Difference, Verdict, compare};
 use crate::plugin::{Runtime, TokenShape};
 
@@ -187,7 +187,13 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<Replay> {
             let event = event_file(facts, run.get("token_before"))
                 .map_err(|why| anyhow::anyhow!("{shown}: trace {id}: {why}"))?;
             let input = Input::new(stage, &event)?;
-            let (result, shape, _) = tokio.block_on(input.run(&runtime, &plugin));
+            let claims = options.config.as_ref().map_or(
+                ClaimsConfig {
+                    require_namespace: false,
+                },
+                |c| c.claims,
+            );
+            let (result, shape, _) = tokio.block_on(input.run_with(&runtime, &plugin, claims));
             let replayed = Verdict::of_stage(result, shape);
             let recorded = recorded_verdict(run);
             replay.events.push(Replayed {

@@ -673,12 +673,23 @@ impl Input {
         runtime: &Runtime,
         plugin: &Arc<LoadedPlugin>,
     ) -> (Result<(), PipelineError>, TokenShape, Vec<PluginRun>) {
+        let open = ClaimsConfig {
+            require_namespace: false,
+        };
+        self.run_with(runtime, plugin, open).await
+    }
+
+    /// [`Input::run`] with the rules of `[claims]` (`plugin replay
+    /// --config` uses its configuration's).
+    pub(super) async fn run_with(
+        &self,
+        runtime: &Runtime,
+        plugin: &Arc<LoadedPlugin>,
+        claims: ClaimsConfig,
+    ) -> (Result<(), PipelineError>, TokenShape, Vec<PluginRun>) {
         let mut shape = self.shape.clone();
         let mut trace = pipeline::StageTrace::default();
         let plugins = std::slice::from_ref(plugin);
-        let claims = ClaimsConfig {
-            require_namespace: false,
-        };
         let result = match self.stage {
             Stage::CredentialsExchange => {
                 let Some(api) = &self.api else {
