@@ -134,11 +134,8 @@ impl Snapshot {
     /// Python plugin's first requests after a start or a reload do not each
     /// start an interpreter: call it before the snapshot serves.
     pub async fn start_warm_instances(&self, runtime: &Runtime) {
-        for plugin in &self.plugins {
-            plugin::start_warm_instances(runtime, plugin).await;
-            if let Some(candidate) = &plugin.shadow {
-                plugin::start_warm_instances(runtime, &candidate.plugin).await;
-            }
+        for build in self.plugins.iter().flat_map(|p| p.builds()) {
+            plugin::start_warm_instances(runtime, build).await;
         }
     }
 }

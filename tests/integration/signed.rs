@@ -88,7 +88,7 @@ fn only_a_file_signed_by_a_listed_signer_loads_or_replaces_the_serving_version()
         err.contains("plugins[partner].signers: ")
             && err.contains("is not signed")
             && err.contains("partner.wasm.sig")
-            && err.contains("tessera plugin sign"),
+            && err.contains("; sign it with `tessera plugin sign "),
         "{err}"
     );
 

@@ -6,13 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ring::digest::{SHA256, digest};
 use wasmtime::component::types::ComponentItem;
 
 use crate::config::PluginConfig;
 use crate::plugin::Runtime;
 use crate::plugin::metadata::{BuildInfo, Metadata};
-use crate::plugin::signature::{Signature, signature_path};
+use crate::plugin::signature::{read_beside, signature_path};
 
 /// What `inspect` found.
 #[derive(Debug, serde::Serialize)]
@@ -70,32 +69,20 @@ pub struct SignatureFound {
 /// Reads and checks the signature beside `file` (whose SHA-256 is
 /// `sha256`) against the signer it names: whether a plugin listing that
 /// signer would load this file.
-fn signature_of(file: &Path, sha256: [u8; 32]) -> Option<SignatureFound> {
-    let path = signature_path(file);
-    let text = match std::fs::read_to_string(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            return Some(SignatureFound {
-                problem: Some(format!("cannot read it: {e}")),
-                file: path,
-                signer: None,
-                valid: false,
-            });
-        }
-        Ok(text) => text,
-    };
-    let (signer, problem) = match Signature::parse(&text) {
+fn signature_of(file: &Path, sha256: &[u8; 32]) -> Option<SignatureFound> {
+    let (signer, problem) = match read_beside(file) {
+        Ok(None) => return None,
         Err(why) => (None, Some(why)),
-        Ok(signature) => (
+        Ok(Some(signature)) => (
             Some(signature.signer.to_string()),
             signature
-                .check(&sha256, &[signature.signer])
+                .check(sha256, &[signature.signer])
                 .err()
                 .map(|refusal| refusal.to_string()),
         ),
     };
     Some(SignatureFound {
-        file: path,
+        file: signature_path(file),
         signer,
         valid: problem.is_none(),
         problem,
@@ -108,13 +95,9 @@ pub fn inspect(file: &Path, cache_dir: &Path) -> anyhow::Result<Inspection> {
         .map_err(|e| anyhow::anyhow!("{}: cannot read the file: {e}", file.display()))?;
     crate::plugin::registry::check_header(&bytes)
         .map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
-    let hash = digest(&SHA256, &bytes);
+    let hash = crate::plugin::signature::sha256(&bytes);
     let sha256 = hex::encode(hash);
-    let signature = hash
-        .as_ref()
-        .try_into()
-        .ok()
-        .and_then(|hash| signature_of(file, hash));
+    let signature = signature_of(file, &hash);
     let metadata = Metadata::read(&bytes);
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let started = Instant::now();

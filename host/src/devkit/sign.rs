@@ -7,7 +7,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ring::digest::{SHA256, digest};
 
 use crate::plugin::signature::{PublicKey, SigningKey, signature_path};
 
@@ -52,8 +51,7 @@ pub fn sign(file: &Path, key_file: &Path) -> anyhow::Result<Signed> {
         .map_err(|e| anyhow::anyhow!("{}: cannot read the file: {e}", file.display()))?;
     crate::plugin::registry::check_header(&bytes)
         .map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
-    let mut sha256 = [0; 32];
-    sha256.copy_from_slice(digest(&SHA256, &bytes).as_ref());
+    let sha256 = crate::plugin::signature::sha256(&bytes);
     let signature = key.sign(sha256);
     let path = signature_path(file);
     let partial = path.with_extension("sig.partial");

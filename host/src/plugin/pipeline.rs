@@ -135,20 +135,16 @@ pub async fn run_shadow(runtime: &Runtime, job: ShadowJob) -> ShadowRun {
     };
     let (result, logs) = call(runtime, &job.candidate, event).await;
     let mut shape = job.token;
-    let candidate = match result {
-        Ok(Ok(changes)) => match apply(
-            job.stage,
-            changes,
-            &mut shape,
-            &job.scope_ceiling,
-            job.claims_config,
-        ) {
-            Ok(_) => Verdict::Allowed(shape),
-            Err(Decision::Deny(error)) => Verdict::Denied(error.to_string()),
-            Err(Decision::Fail(reason)) => Verdict::Failed(reason),
-        },
-        Ok(Err(denial)) => Verdict::Denied(denial.into_oauth().to_string()),
-        Err(reason) => Verdict::Failed(reason),
+    let candidate = match settle(
+        job.stage,
+        result,
+        &mut shape,
+        &job.scope_ceiling,
+        job.claims_config,
+    ) {
+        Ok(_) => Verdict::Allowed(shape),
+        Err(Decision::Deny(error)) => Verdict::Denied(error.to_string()),
+        Err(Decision::Fail(reason)) => Verdict::Failed(reason),
     };
     let micros = started.elapsed().as_micros() as u64;
     let differences = compare(&job.live, &candidate);
@@ -365,11 +361,7 @@ async fn run(
         };
         let started = Instant::now();
         let (result, logs) = call(runtime, plugin, event).await;
-        let outcome = match result {
-            Ok(Ok(changes)) => apply(stage, changes, shape, scope_ceiling, claims_config),
-            Ok(Err(denial)) => Err(Decision::Deny(denial.into_oauth())),
-            Err(reason) => Err(Decision::Fail(reason)),
-        };
+        let outcome = settle(stage, result, shape, scope_ceiling, claims_config);
         let took = started.elapsed();
         let mut run = PluginRun {
             plugin: plugin.config.name.clone(),
@@ -469,6 +461,22 @@ async fn call(
 enum Decision {
     Deny(OAuthError),
     Fail(String),
+}
+
+/// What a call's result does to `shape`: its changes applied (and a summary
+/// of them), or the denial or failure it ends in.
+fn settle(
+    stage: Stage,
+    result: Result<super::event::Answer, String>,
+    shape: &mut TokenShape,
+    scope_ceiling: &[String],
+    claims_config: ClaimsConfig,
+) -> Result<Vec<String>, Decision> {
+    match result {
+        Ok(Ok(changes)) => apply(stage, changes, shape, scope_ceiling, claims_config),
+        Ok(Err(denial)) => Err(Decision::Deny(denial.into_oauth())),
+        Err(reason) => Err(Decision::Fail(reason)),
+    }
 }
 
 /// Checks a plugin's changes against the stage's rules and, if all pass,

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use ring::digest::{SHA256, digest};
 use wasmtime::component::{Component, InstancePre};
 
 use super::abi::{self, Version};
 use super::engine::{MAX_CONCURRENT_INSTANCES, PluginState, Runtime};
 use super::metadata::Metadata;
-use super::signature::{PublicKey, Signature, signature_path};
+use super::signature::{self, PublicKey, read_beside, signature_path};
 use super::warm::{Pool, Warm};
 use crate::config::{Config, PluginConfig, RuntimeConfig, ShadowConfig, Stage};
 
@@ -99,6 +98,11 @@ impl fmt::Debug for LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// This build and its candidate (`shadow_path`), if it has one.
+    pub fn builds(&self) -> impl Iterator<Item = &LoadedPlugin> {
+        std::iter::once(self).chain(self.shadow.as_ref().map(|c| &*c.plugin))
+    }
+
     /// How this plugin reuses instances.
     pub fn warm(&self) -> Warm {
         self.pool.warm()
@@ -221,7 +225,7 @@ pub fn load_all(
     // Idle instances hold pooling-allocator slots; keep half for calls.
     let warm_total: u32 = loaded
         .iter()
-        .flat_map(|p| std::iter::once(p).chain(p.shadow.as_ref().map(|c| &c.plugin)))
+        .flat_map(|p| p.builds())
         .map(|p| p.warm().instances)
         .sum();
     if warm_total > MAX_CONCURRENT_INSTANCES / 2 {
@@ -279,9 +283,9 @@ pub fn load(
     }
     let bytes = std::fs::read(&plugin.path).map_err(unreadable)?;
     check_header(&bytes).map_err(|r| fail(format!("{shown} {r}")))?;
-    let hash = digest(&SHA256, &bytes);
+    let hash = signature::sha256(&bytes);
     let sha256 = hex::encode(hash);
-    let signed_by = check_signature(plugin, hash.as_ref()).map_err(|r| fail_at("signers", r))?;
+    let signed_by = check_signature(plugin, &hash).map_err(|r| fail_at("signers", r))?;
     let metadata = Metadata::read(&bytes);
     let warm = Warm {
         instances: plugin
@@ -292,7 +296,7 @@ pub fn load(
 
     let reused = previous
         .iter()
-        .flat_map(|p| std::iter::once(p).chain(p.shadow.as_ref().map(|c| &c.plugin)))
+        .flat_map(|p| p.builds())
         .find(|p| p.sha256 == sha256)
         .map(|p| p.component.clone());
     let (component, from_cache) = match reused {
@@ -411,28 +415,23 @@ fn load_candidate(
 
 /// When `plugin` lists `signers`: the one whose signature beside the file
 /// (`FILE.wasm.sig`) is valid for the file whose SHA-256 is `sha256`.
-fn check_signature(plugin: &PluginConfig, sha256: &[u8]) -> Result<Option<PublicKey>, String> {
+fn check_signature(plugin: &PluginConfig, sha256: &[u8; 32]) -> Result<Option<PublicKey>, String> {
     if plugin.signers.is_empty() {
         return Ok(None);
     }
     let shown = plugin.written_path.display();
     let written = signature_path(&plugin.written_path);
     let sig_shown = written.display();
-    let text = match std::fs::read_to_string(signature_path(&plugin.path)) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "{shown} is not signed: there is no {sig_shown}; sign it with                  `tessera plugin sign {shown} --key KEY`"
-            ));
-        }
-        Err(e) => return Err(format!("cannot read {sig_shown}: {e}")),
-    };
-    let signature = Signature::parse(&text).map_err(|why| format!("{sig_shown} {why}"))?;
-    let sha256: [u8; 32] = sha256
-        .try_into()
-        .map_err(|_| "a SHA-256 is 32 bytes".to_owned())?;
+    let signature = read_beside(&plugin.path)
+        .map_err(|why| format!("{sig_shown} {why}"))?
+        .ok_or_else(|| {
+            format!(
+                "{shown} is not signed: there is no {sig_shown}; sign it with \
+                 `tessera plugin sign {shown} --key KEY`"
+            )
+        })?;
     signature
-        .check(&sha256, &plugin.signers)
+        .check(sha256, &plugin.signers)
         .map_err(|refusal| format!("{sig_shown} {refusal}"))?;
     Ok(Some(signature.signer))
 }

@@ -39,6 +39,23 @@ pub fn signature_path(component: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The SHA-256 of a component file, as signatures cover it.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+/// The signature beside `component` (`FILE.sig`): `None` when there is
+/// none; `Err` says what is wrong with the file, to follow its name.
+pub fn read_beside(component: &Path) -> Result<Option<Signature>, String> {
+    match std::fs::read_to_string(signature_path(component)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot be read: {e}")),
+        Ok(text) => Signature::parse(&text).map(Some),
+    }
+}
+
 /// An Ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey([u8; 32]);
@@ -249,9 +266,7 @@ mod tests {
     use super::*;
 
     fn sha(bytes: &[u8]) -> [u8; 32] {
-        let mut out = [0; 32];
-        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
-        out
+        sha256(bytes)
     }
 
     #[test]
