@@ -186,22 +186,18 @@ pub(crate) async fn top_up(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stag
 /// call, or starting), and leaves them idle in its pool: at load, before a
 /// version serves, and after a call that retired or dropped one, so that a
 /// JavaScript or Python plugin's requests seldom wait for an interpreter to
-/// start. Returns how many started; the first failure ends it.
-async fn fill(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stage) -> Result<u32, String> {
-    let mut started = 0;
+/// start. The first failure ends it.
+async fn fill(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stage) -> Result<(), String> {
     while plugin.pool.reserve_start(stage) {
         match start(runtime, plugin, stage).await {
-            Ok(idle) => {
-                plugin.pool.started(stage, Some(idle));
-                started += 1;
-            }
+            Ok(idle) => plugin.pool.started(stage, Some(idle)),
             Err(reason) => {
                 plugin.pool.started(stage, None);
                 return Err(reason);
             }
         }
     }
-    Ok(started)
+    Ok(())
 }
 
 /// A new instance of `plugin` for `stage` that has served no call.
