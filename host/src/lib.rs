@@ -204,16 +204,21 @@ impl Issuer {
         })
     }
 
-    /// Starts the shadow runs a request was picked for, now that it is
-    /// answered: each runs its candidate on the recorded event, counts how
-    /// it compared on `/metrics`, and adds itself to the trace `trace_id`.
-    /// A plugin with [`plugin::registry::MAX_SHADOW_RUNS`] running already
-    /// drops the run (and counts it) instead of queueing it.
-    pub fn run_shadows(
+    /// Ends an answered request's record: keeps its `trace` (`None` when
+    /// traces are not kept), then starts the shadow runs the request was
+    /// picked for. Each runs its candidate on the request's event, counts how
+    /// it compared on `/metrics`, and adds itself to the trace. A plugin with
+    /// [`plugin::registry::MAX_SHADOW_RUNS`] running already drops the run
+    /// (and counts it) instead of queueing it.
+    pub fn record(
         self: &Arc<Self>,
+        trace: Option<trace::Trace>,
         jobs: Vec<plugin::pipeline::ShadowJob>,
-        trace_id: Option<String>,
     ) {
+        let trace_id = trace.as_ref().map(|t| t.id.clone());
+        if let Some(trace) = trace {
+            self.traces.record(trace);
+        }
         for job in jobs {
             let Ok(permit) = job.running.clone().try_acquire_owned() else {
                 self.metrics.shadow_dropped(&job.plugin);

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::run::{EventFile, Input};
 use crate::config::{ClaimsConfig, PluginConfig, Stage};
-use crate::plugin::compare::{Difference, Verdict, compare};
+use crate::plugin::compare::{Difference, Verdict, compare, result};
 use crate::plugin::{Runtime, TokenShape};
 
 /// What to replay, against what.
@@ -66,7 +66,7 @@ impl Replayed {
     /// Whether the new build issues a token where the recorded run did not,
     /// or the reverse.
     pub fn flipped(&self) -> bool {
-        self.differences.iter().any(Difference::flips)
+        result(&self.differences) == "flipped"
     }
 }
 
@@ -98,12 +98,10 @@ impl Replay {
                 (Some(c), None) => format!("client {c}"),
                 _ => String::new(),
             };
-            let verdict = if e.differences.is_empty() {
-                "same".to_owned()
-            } else if e.flipped() {
-                format!("FLIPPED {} → {}", e.recorded, e.replayed)
-            } else {
-                format!("{} change(s)", e.differences.len())
+            let verdict = match result(&e.differences) {
+                "flipped" => format!("FLIPPED {} → {}", e.recorded, e.replayed),
+                "changed" => format!("{} change(s)", e.differences.len()),
+                same => same.to_owned(),
             };
             out.push_str(&format!("{}  {}  {whom}: {verdict}\n", e.id, e.stage));
             for d in &e.differences {

@@ -281,27 +281,24 @@ async fn finish(
     };
     let trace = |id: Option<String>, outcome: Outcome, mut decision: Decision| {
         let shadows = std::mem::take(&mut decision.stage.shadows);
-        if !issuer.traces.enabled() {
-            issuer.run_shadows(shadows, None);
-            return;
-        }
-        let request_id = super::observe::request_id(headers);
-        let id = id.unwrap_or_else(|| request_id.clone());
-        issuer.traces.record(Trace {
-            id: id.clone(),
-            at: issuer.clock.now(),
-            request_id,
-            kind: "sign_in",
-            grant: None,
-            client: Some(client.id.clone()),
-            subject: Some(user.id.clone()),
-            sign_in: None,
-            decision,
-            outcome,
-            micros: started.elapsed().as_micros() as u64,
-            shadows: Vec::new(),
+        let trace = issuer.traces.enabled().then(|| {
+            let request_id = super::observe::request_id(headers);
+            Trace {
+                id: id.unwrap_or_else(|| request_id.clone()),
+                at: issuer.clock.now(),
+                request_id,
+                kind: "sign_in",
+                grant: None,
+                client: Some(client.id.clone()),
+                subject: Some(user.id.clone()),
+                sign_in: None,
+                decision,
+                outcome,
+                micros: started.elapsed().as_micros() as u64,
+                shadows: Vec::new(),
+            }
         });
-        issuer.run_shadows(shadows, Some(id));
+        issuer.record(trace, shadows);
     };
     let lines = match done {
         Ok(Completed::Code {

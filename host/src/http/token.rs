@@ -69,7 +69,7 @@ pub async fn token(
         );
     }
     let mut r = answer(&issuer, result, served.grant);
-    if let Some(trace) = trace {
+    if let Some(trace) = &trace {
         let traced_client = served
             .client
             .as_deref()
@@ -78,12 +78,8 @@ pub async fn token(
         if traced_client && let Ok(v) = HeaderValue::from_str(&trace.id) {
             r.headers_mut().insert(TESSERA_TRACE, v);
         }
-        let id = trace.id.clone();
-        issuer.traces.record(trace);
-        issuer.run_shadows(shadows, Some(id));
-    } else {
-        issuer.run_shadows(shadows, None);
     }
+    issuer.record(trace, shadows);
     if let Some(id) = params.get("client_id") {
         r.extensions_mut()
             .insert(super::cors::AnsweredClient(id.to_owned()));

@@ -148,6 +148,18 @@ impl fmt::Display for Difference {
     }
 }
 
+/// The word for a comparison: `same` (no difference), `flipped` (a token
+/// issued one time and not the other) or `changed`.
+pub fn result(differences: &[Difference]) -> &'static str {
+    if differences.is_empty() {
+        "same"
+    } else if differences.iter().any(Difference::flips) {
+        "flipped"
+    } else {
+        "changed"
+    }
+}
+
 /// How `second` differs from `first`; empty when they agree.
 pub fn compare(first: &Verdict, second: &Verdict) -> Vec<Difference> {
     match (first, second) {

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::compare::{Difference, Verdict, compare};
+use super::compare::{self, Difference, Verdict, compare};
 use super::engine::{LogLine, Runtime};
 use super::event::{Changes, Event, Facts, RequestInfo, TokenShape, TransactionInfo};
 use super::lease::{self, Lease};
@@ -148,20 +148,13 @@ pub async fn run_shadow(runtime: &Runtime, job: ShadowJob) -> ShadowRun {
     };
     let micros = started.elapsed().as_micros() as u64;
     let differences = compare(&job.live, &candidate);
-    let result = if differences.is_empty() {
-        "same"
-    } else if differences.iter().any(Difference::flips) {
-        "flipped"
-    } else {
-        "changed"
-    };
     ShadowRun {
+        result: compare::result(&differences),
         plugin: job.plugin,
         sha256: job.candidate.sha256.clone(),
         stage: job.stage.as_str(),
         live: job.live.word(),
         candidate: candidate.word(),
-        result,
         differences,
         live_micros: job.live_micros,
         micros,
