@@ -18,11 +18,11 @@ use crate::support::*;
 
 const NS: &str = "https://claims.example.com/";
 
-fn tessera() -> Command {
+pub(crate) fn tessera() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
 }
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
@@ -31,7 +31,7 @@ fn repo() -> PathBuf {
 
 /// Whether `program --version` runs; panics instead of skipping under
 /// `TESSERA_REQUIRE_POLYGLOT=1`.
-fn have(programs: &[&str]) -> bool {
+pub(crate) fn have(programs: &[&str]) -> bool {
     let missing: Vec<&str> = programs
         .iter()
         .copied()
@@ -53,7 +53,7 @@ fn have(programs: &[&str]) -> bool {
     false
 }
 
-fn ok(output: Output, what: &str) -> String {
+pub(crate) fn ok(output: Output, what: &str) -> String {
     assert!(
         output.status.success(),
         "{what} failed ({}):\n{}\n{}",
@@ -89,7 +89,7 @@ fn build(dir: &Path, out: Option<&Path>) -> PathBuf {
 
 /// `tessera plugin test` with `event`; returns the report and whether the
 /// command succeeded.
-fn plugin_test(file: &Path, stage: &str, event: &Value) -> (Value, bool) {
+pub(crate) fn plugin_test(file: &Path, stage: &str, event: &Value) -> (Value, bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let event_file = dir.path().join("event.json");
     std::fs::write(&event_file, event.to_string()).expect("write event");

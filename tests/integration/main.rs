@@ -3,6 +3,7 @@
 //! JWKS fetched over HTTP. One test binary keeps link time down.
 
 mod abi;
+mod auth0_actions;
 mod browser;
 mod cli;
 mod client_credentials;

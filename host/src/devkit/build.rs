@@ -325,16 +325,28 @@ fn componentize(module: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(component)
 }
 
+/// What a JavaScript plugin's build needs from npm, and the versions the SDK
+/// is tested with (`host/templates/js/package.json`).
+const JS_BUILD_PACKAGES: [(&str, &str); 3] = [
+    ("componentize-qjs", "0.4.5"),
+    ("esbuild", "0.28.2"),
+    ("promise-polyfill", "8.3.0"),
+];
+
 fn build_js(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
     const INSTALL: &str = "install Node.js 20 or later with npm (https://nodejs.org)";
     if !dir.join("package.json").is_file() {
         bail!(
-            "{}: missing package.json (with \"type\": \"module\" and the componentize-qjs dependency); `tessera plugin new NAME --lang js` writes one",
+            "{}: missing package.json (with the componentize-qjs, esbuild and promise-polyfill dependencies); `tessera plugin new NAME --lang js` writes one",
             dir.display()
         );
     }
     let tool = dir.join("node_modules/componentize-qjs/package.json");
-    if !tool.is_file() {
+    let installed = |package: &str| dir.join("node_modules").join(package).is_dir();
+    if !JS_BUILD_PACKAGES
+        .iter()
+        .all(|(package, _)| installed(package))
+    {
         // `npm install` rather than `npm ci`: it honours a lock file too, and
         // npm writes locks that `npm ci` then refuses when a package's
         // optional per-platform dependencies are not all published.
@@ -342,20 +354,26 @@ fn build_js(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
             Command::new("npm")
                 .args(["install", "--no-audit", "--no-fund"])
                 .current_dir(dir),
-            "npm install (componentize-qjs)",
+            "npm install (componentize-qjs, esbuild, promise-polyfill)",
             INSTALL,
         )?;
+    }
+    if let Some((package, version)) = JS_BUILD_PACKAGES.iter().find(|(p, _)| !installed(p)) {
+        bail!(
+            "{}: {package} is missing after npm install; add \"{package}\": \"{version}\" to the dependencies in package.json (the build needs {})",
+            dir.display(),
+            JS_BUILD_PACKAGES
+                .iter()
+                .map(|(p, v)| format!("{p} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let version = std::fs::read_to_string(&tool)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["version"].as_str().map(str::to_owned))
-        .with_context(|| {
-            format!(
-                "{} is missing after npm install; add \"componentize-qjs\": \"0.4.5\" to the dependencies in package.json",
-                tool.display()
-            )
-        })?;
+        .unwrap_or_else(|| "(unknown version)".into());
     let out = dir.join(".tessera").join("component.wasm");
     run(
         Command::new("node")

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 /// The WIT package every SDK builds plugins against
 /// (`tessera:plugin@0.2.0`).
 pub const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
+/// `tessera:cache@0.1.0`, which the JavaScript SDK's components import.
+pub const CACHE_WIT: &str = include_str!("../../../wit/cache/0.1.0/cache.wit");
 /// The SDK version written into components' `tessera-plugin` section.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -149,7 +151,12 @@ const JS_SDK: &[File] = &[
         "tessera/build.mjs",
         include_str!("../../../plugin-sdk/js/src/build.mjs"),
     ),
+    (
+        "tessera/jobs.js",
+        include_str!("../../../plugin-sdk/js/src/jobs.js"),
+    ),
     ("tessera/wit/plugin.wit", WIT),
+    ("tessera/wit/cache.wit", CACHE_WIT),
 ];
 
 const PYTHON_SDK: &[File] = &[

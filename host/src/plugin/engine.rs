@@ -24,6 +24,7 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::cache::{Cache, Caches, Role};
 use crate::config::{MAX_PLUGIN_MEMORY_MB, PluginConfig, PluginSecret};
 use crate::metrics::{PluginMetrics, PoolReading};
 
@@ -65,6 +66,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// Plugin calls and waits for a slot, for `/metrics`.
     metrics: PluginMetrics,
+    /// Every plugin's host-side cache, kept across reloads.
+    caches: Caches,
 }
 
 /// A free instance slot, held by the store of one call (or of an idle warm
@@ -119,6 +122,7 @@ impl Runtime {
                 fuel,
                 slots: Arc::new(Semaphore::new(MAX_CONCURRENT_INSTANCES as usize)),
                 metrics: PluginMetrics::default(),
+                caches: Caches::default(),
             }),
         })
     }
@@ -170,6 +174,11 @@ impl Runtime {
         &self.inner.linker
     }
 
+    /// The host-side cache of the plugin `name` in `role`.
+    pub fn cache(&self, name: &str, role: Role) -> Arc<Cache> {
+        self.inner.caches.of(name, role)
+    }
+
     /// Whether the pooling allocator is in use.
     pub fn pooling(&self) -> bool {
         self.inner.pooling
@@ -189,9 +198,15 @@ impl Runtime {
         }
     }
 
-    /// A fresh store for one call of `plugin`, holding `slot` (calls served
-    /// outside the issuer, such as `tessera plugin test`, have none).
-    pub fn store(&self, plugin: &PluginConfig, slot: Option<Slot>) -> Store<PluginState> {
+    /// A fresh store for one call of `plugin`, with its host-side `cache`,
+    /// holding `slot` (calls served outside the issuer, such as `tessera
+    /// plugin test`, have none).
+    pub fn store(
+        &self,
+        plugin: &PluginConfig,
+        cache: Arc<Cache>,
+        slot: Option<Slot>,
+    ) -> Store<PluginState> {
         let state = PluginState {
             wasi: None,
             table: ResourceTable::new(),
@@ -204,6 +219,7 @@ impl Runtime {
                 .build(),
             config: plugin.config.clone(),
             secrets: plugin.secrets.clone(),
+            cache,
             logs: Vec::new(),
             dropped_logs: 0,
             _slot: slot,
@@ -450,6 +466,8 @@ pub struct PluginState {
     limits: StoreLimits,
     config: Arc<std::collections::HashMap<String, String>>,
     secrets: Arc<std::collections::HashMap<String, PluginSecret>>,
+    /// The plugin's host-side cache (`tessera:cache`).
+    cache: Arc<Cache>,
     /// Lines logged during the call.
     pub logs: Vec<LogLine>,
     /// Lines dropped past [`MAX_LOG_LINES`].
@@ -521,6 +539,11 @@ impl PluginState {
     /// to `tessera:plugin@0.2.0` calls).
     pub fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
+    }
+
+    /// The plugin's host-side cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
     }
 
     /// A secret of the plugin's `secrets` table.
@@ -648,7 +671,7 @@ mod tests {
         let pre = runtime.linker().instantiate_pre(&component).unwrap();
         let plugin = PluginConfig::standalone("spinner".into(), PathBuf::from("spinner.wasm"));
         for _ in 0..MAX_CONCURRENT_INSTANCES + 44 {
-            let mut store = runtime.store(&plugin, None);
+            let mut store = runtime.store(&plugin, Arc::default(), None);
             // A deadline that never comes: the plugin yields on every tick
             // and only the timeout below ends the call.
             store.set_epoch_deadline(1);
@@ -662,7 +685,7 @@ mod tests {
             assert!(cancelled.is_err(), "the spinning call returned");
             drop(store);
         }
-        let mut store = runtime.store(&plugin, None);
+        let mut store = runtime.store(&plugin, Arc::default(), None);
         store.set_epoch_deadline(1000);
         let instance = pre.instantiate_async(&mut store).await.unwrap();
         let ok = instance.get_typed_func::<(), ()>(&mut store, "ok").unwrap();

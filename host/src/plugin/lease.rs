@@ -83,7 +83,11 @@ impl<'p> Lease<'p> {
                 (idle.store, Some(idle.instance), idle.calls)
             }
             None => match runtime.slot(timeout).await {
-                Ok(slot) => (runtime.store(&plugin.config, Some(slot)), None, 0),
+                Ok(slot) => (
+                    runtime.store(&plugin.config, plugin.cache.clone(), Some(slot)),
+                    None,
+                    0,
+                ),
                 Err(busy) => return Err(no_free_slot(&busy)),
             },
         };
@@ -210,7 +214,7 @@ async fn start(runtime: &Runtime, plugin: &LoadedPlugin, stage: Stage) -> Result
         .slot(timeout)
         .await
         .map_err(|busy| no_free_slot(&busy))?;
-    let mut store = runtime.store(&plugin.config, Some(slot));
+    let mut store = runtime.store(&plugin.config, plugin.cache.clone(), Some(slot));
     arm_deadline(&mut store, timeout);
     match tokio::time::timeout(timeout + BACKSTOP_GRACE, pre.instantiate(&mut store)).await {
         Ok(Ok(instance)) => Ok(Idle {

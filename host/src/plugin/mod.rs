@@ -18,10 +18,12 @@
 //!   start (JavaScript, Python), when their configuration allows it.
 //! - [`metadata`] reads what a component file says about itself.
 //! - [`compare`] says how two runs of a plugin on the same event differ.
+//! - [`cache`] is each plugin's bounded host-side cache.
 //! - [`signature`] signs component files and checks the signature a
 //!   plugin's `signers` ask for.
 
 pub mod abi;
+pub mod cache;
 pub mod compare;
 #[allow(unsafe_code)]
 pub mod engine;

@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 use wasmtime::component::{Component, InstancePre};
 
 use super::abi::{self, Version};
+use super::cache::{Cache, Role};
 use super::engine::{MAX_CONCURRENT_INSTANCES, PluginState, Runtime};
 use super::metadata::Metadata;
 use super::signature::{self, PublicKey, read_beside, signature_path};
@@ -79,6 +80,9 @@ pub struct LoadedPlugin {
     pub metadata: Metadata,
     /// Idle instances kept for reuse, and calls per instance.
     pub(crate) pool: Pool,
+    /// Its host-side cache (`tessera:cache`): the plugin name's, kept across
+    /// reloads; a candidate's is its own.
+    pub(crate) cache: Arc<Cache>,
     /// The compiled component, reused by a reload when the file is unchanged.
     component: Component,
     /// The WIT version it was built against.
@@ -368,6 +372,7 @@ pub fn load(
         load_time: started.elapsed(),
         metadata,
         pool: Pool::new(warm),
+        cache: runtime.cache(&plugin.name, Role::Live),
         component,
         abi: linked.version,
         credentials_exchange: linked.credentials_exchange,
@@ -398,7 +403,7 @@ fn load_candidate(
         shadow: None,
         ..plugin.clone()
     };
-    let loaded = load(runtime, &config, settings, previous).map_err(|e| LoadError {
+    let mut loaded = load(runtime, &config, settings, previous).map_err(|e| LoadError {
         field: "shadow_path",
         reason: match e.field {
             "stages" => format!(
@@ -410,6 +415,8 @@ fn load_candidate(
         },
         ..e
     })?;
+    // What the candidate caches must not change what the live plugin reads.
+    loaded.cache = runtime.cache(&config.name, Role::Shadow);
     Ok(Candidate::new(loaded, shadow.sample))
 }
 

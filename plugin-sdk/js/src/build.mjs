@@ -4,36 +4,45 @@
  *
  *     node tessera/build.mjs [DIR] [--out FILE.wasm] [--wit PATH]
  *
- * DIR (default: the current directory) holds `plugin.js`, a `package.json`
- * with `"type": "module"`, and `node_modules/componentize-qjs`. The steps:
+ * DIR (default: the current directory) holds `plugin.js`, an ES module or a
+ * CommonJS one (an Auth0 Action as it is: `exports.onExecutePostLogin = async
+ * (event, api) => {…}`), and `node_modules` with `componentize-qjs` and
+ * `esbuild` (else they are looked up beside this script). The steps:
  *
- * 1. load `plugin.js` in Node to find its stage functions, and pick the WIT
- *    world: both stages → `plugin`, one → `credentials-exchange` or
- *    `authorize`;
- * 2. make `async` stage functions synchronous (see {@link analyze}): the
- *    component runs without an event loop;
- * 3. write the entry module `DIR/.tessera/entry.js`, which wraps the plugin
- *    with the runtime facade (`index.js`, next to this script);
+ * 1. load `plugin.js` in Node to find its stage functions, pick the WIT
+ *    world (both stages → `plugin`, one → `credentials-exchange` or
+ *    `authorize`), and refuse Auth0 `api` members Tessera does not have;
+ * 2. write the entry module `DIR/.tessera/entry.js`, which wraps the plugin
+ *    with the runtime facade (`index.js`, next to this script), and the WIT
+ *    world `DIR/.tessera/wit/`: the stage world plus `tessera:cache`;
+ * 3. bundle the entry, the plugin and what it imports into one ES module
+ *    with esbuild, `DIR/.tessera/bundle.js`, lowering `async`/`await` to
+ *    generators over the global `Promise`, which `jobs.js` makes a promise
+ *    whose jobs the facade runs before the call returns (QuickJS's own job
+ *    queue never runs in a synchronous export);
  * 4. compile with componentize-qjs (QuickJS, non-async runtime) and write the
  *    component (default `DIR/plugin.wasm`).
  *
- * The WIT comes from `--wit`, else `wit/` next to this script (a vendored
- * SDK), else the repository's `wit/0.2.0/` (this script in
- * `plugin-sdk/js/src/`): `tessera:plugin@0.2.0`.
+ * The WIT comes from `--wit DIR` (holding `plugin.wit` and `cache.wit`),
+ * else `wit/` next to this script (a vendored SDK), else the repository's
+ * `wit/0.2.0/` and `wit/cache/0.1.0/` (this script in `plugin-sdk/js/src/`):
+ * `tessera:plugin@0.2.0` and `tessera:cache@0.1.0`.
  */
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
-import { STAGES } from "./index.js";
+import { STAGES, UNSUPPORTED } from "./index.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const HOST_IMPORT = "tessera:plugin/host@0.2.0";
+const PLUGIN_PACKAGE = "tessera:plugin@0.2.0";
+const CACHE_IMPORT = "tessera:cache/store@0.1.0";
 
 /** A failure to report as is, optionally at a line of `plugin.js`. */
 export class BuildError extends Error {
@@ -61,48 +70,31 @@ function codeOnly(text) {
 }
 
 /**
- * Makes an `async` stage function synchronous in `source`.
- *
- * A component built with the non-async runtime never runs the JavaScript job
- * queue, so a Promise cannot settle during a call. An `async` function that
- * never awaits runs to its end when called, though, so removing the keyword
- * (replaced by spaces, to keep lines and columns) changes only that its
- * errors are thrown instead of rejected. One that awaits is refused.
+ * Refuses a use of an Auth0 `api` member that Tessera does not have
+ * (`api.redirect`, `api.multifactor`, …), at its line, saying what to use
+ * instead.
  */
-function desync(source, fn, name) {
-  const kind = Object.prototype.toString.call(fn);
-  if (kind.endsWith("GeneratorFunction]")) {
-    throw new BuildError(`${name} is a generator function; export a plain function`);
-  }
-  if (kind !== "[object AsyncFunction]") return source;
-  const text = Function.prototype.toString.call(fn);
-  const at = source.indexOf(text);
-  if (at === -1 || source.indexOf(text, at + 1) !== -1 || !text.startsWith("async")) {
+function refuseUnsupported(source) {
+  const members = Object.keys(UNSUPPORTED).join("|");
+  const found = codeOnly(source).match(new RegExp(`\\bapi\\s*\\??\\.\\s*(${members})\\b`));
+  if (found !== null) {
     throw new BuildError(
-      `${name} is async and its source could not be found to make it synchronous: declare it without async`,
+      `uses api.${found[1]}, which Tessera does not have: ${UNSUPPORTED[found[1]]}`,
+      lineOf(source, found.index),
     );
   }
-  const awaitAt = codeOnly(text).search(/\bawait\b/);
-  if (awaitAt !== -1) {
-    throw new BuildError(
-      `${name} uses await, but a Tessera plugin runs without an event loop, so a Promise never settles during a call. ` +
-        "The host functions (event.secrets, event.config, logging) are synchronous: remove the awaits.",
-      lineOf(source, at + awaitAt),
-    );
-  }
-  return `${source.slice(0, at)}     ${source.slice(at + "async".length)}`;
 }
 
 /**
- * Finds the stage functions of a loaded plugin module and prepares its source.
+ * Finds the stage functions of a loaded plugin module.
  *
  * @param {string} source the text of `plugin.js`
  * @param {Record<string, unknown>} plugin the module, as loaded by Node
- * @returns {{world: string, stages: {world: string, name: string}[], source: string | null}}
- *   the WIT world, each stage's function name, and the source with `async`
- *   removed from stage functions (`null` if unchanged)
+ * @returns {{world: string, stages: {world: string, name: string}[]}} the
+ *   WIT world, and each stage's function name
  * @throws {BuildError} for no stage function, a stage defined twice, a stage
- *   that is not a function, or an async stage function that awaits
+ *   that is not a function or is a generator, or an Auth0 `api` member
+ *   Tessera does not have
  */
 export function analyze(source, plugin) {
   const stages = [];
@@ -119,24 +111,17 @@ export function analyze(source, plugin) {
     if (typeof plugin[name] !== "function") {
       throw new BuildError(`exports ${name}, but it is a ${typeof plugin[name]}, not a function`);
     }
-    stages.push({ world: stage.world, name, fn: plugin[name] });
+    if (Object.prototype.toString.call(plugin[name]).endsWith("GeneratorFunction]")) {
+      throw new BuildError(`${name} is a generator function; export a plain or async function`);
+    }
+    stages.push({ world: stage.world, name });
   }
   if (stages.length === 0) {
     const expected = STAGES.map((s) => `${s.names[0]}(event, api) (or ${s.names[1]})`).join(" and/or ");
     throw new BuildError(`exports no stage function: export ${expected}`);
   }
-  let prepared = source;
-  for (const { fn, name } of new Map(stages.map((s) => [s.fn, s])).values()) prepared = desync(prepared, fn, name);
-  return {
-    world: stages.length === STAGES.length ? "plugin" : stages[0].world,
-    stages: stages.map(({ world, name }) => ({ world, name })),
-    source: prepared === source ? null : prepared,
-  };
-}
-
-/** Rewrites relative import specifiers of a module moved one folder down. */
-function relocate(source) {
-  return source.replace(/^(\s*(?:import|export)\b[^;'"]*?\bfrom\s*|\s*import\s*)(["'])(\.\.?\/)/gm, "$1$2../$3");
+  refuseUnsupported(source);
+  return { world: stages.length === STAGES.length ? "plugin" : stages[0].world, stages };
 }
 
 /** A path as a module specifier relative to `from`. */
@@ -145,37 +130,63 @@ function specifier(from, to) {
   return path.startsWith(".") ? path : `./${path}`;
 }
 
-/** The deepest folder containing both paths. */
-function commonRoot(a, b) {
-  const left = a.split(sep);
-  const right = b.split(sep);
-  let i = 0;
-  while (i < left.length && left[i] === right[i]) i++;
-  return left.slice(0, i).join(sep) || sep;
-}
-
+/** The WIT files: `tessera:plugin@0.2.0`'s and `tessera:cache@0.1.0`'s. */
 function findWit(option) {
+  const at = (plugin, cache) => ({ plugin: join(plugin, "plugin.wit"), cache: join(cache, "cache.wit") });
   if (option !== undefined) {
-    if (!existsSync(option)) throw new BuildError(`--wit ${option}: no such file or folder`);
-    return resolve(option);
+    const given = at(resolve(option), resolve(option));
+    for (const file of Object.values(given)) {
+      if (!existsSync(file)) throw new BuildError(`--wit ${option}: no ${file}`);
+    }
+    return given;
   }
-  const candidates = [join(HERE, "wit"), join(HERE, "..", "..", "..", "wit", "0.2.0")];
-  const found = candidates.find((dir) => existsSync(join(dir, "plugin.wit")));
-  if (found === undefined) throw new BuildError(`no WIT found at ${candidates.join(" or ")}; pass --wit PATH`);
+  const candidates = [at(join(HERE, "wit"), join(HERE, "wit")), at(join(HERE, "..", "..", "..", "wit", "0.2.0"), join(HERE, "..", "..", "..", "wit", "cache", "0.1.0"))];
+  const found = candidates.find((wit) => Object.values(wit).every((file) => existsSync(file)));
+  if (found === undefined) {
+    throw new BuildError(`no WIT found at ${candidates.map((c) => dirname(c.plugin)).join(" or ")}; pass --wit DIR`);
+  }
   return found;
 }
 
-function loadComponentize(dir) {
+/**
+ * Writes the WIT folder of the build: a world of the stage's name that
+ * includes `tessera:plugin`'s and imports `tessera:cache`, with both
+ * packages under `deps/`.
+ */
+function writeWit(folder, wit) {
+  rmSync(folder, { recursive: true, force: true });
+  for (const [name, file] of Object.entries(wit)) {
+    mkdirSync(join(folder, "deps", name), { recursive: true });
+    writeFileSync(join(folder, "deps", name, basename(file)), readFileSync(file));
+  }
+  const worlds = STAGES.map((s) => s.world)
+    .concat("plugin")
+    .map((world) => {
+      const [name, version] = PLUGIN_PACKAGE.split("@");
+      return `world ${world} {\n    include ${name}/${world}@${version};\n    import ${CACHE_IMPORT};\n}\n`;
+    });
+  writeFileSync(
+    join(folder, "world.wit"),
+    [
+      "// Generated by tessera/build.mjs on every build: the component's worlds.",
+      "package tessera:js-plugin;",
+      "",
+      worlds.join("\n"),
+    ].join("\n"),
+  );
+}
+
+/** Loads a build tool from DIR's `node_modules`, else from beside this script. */
+function loadTool(dir, name) {
   for (const base of [join(dir, "package.json"), fileURLToPath(import.meta.url)]) {
     try {
       const require = createRequire(base);
-      const { componentize } = require("componentize-qjs");
-      return { componentize, version: require("componentize-qjs/package.json").version };
+      return { module: require(name), version: require(`${name}/package.json`).version };
     } catch (error) {
       if (error.code !== "MODULE_NOT_FOUND") throw error;
     }
   }
-  throw new BuildError(`componentize-qjs is not installed: run \`npm install\` in ${dir}`);
+  throw new BuildError(`${name} is not installed: run \`npm install\` in ${dir}`);
 }
 
 /** Loads the plugin in Node; reports a failure with its line, if known. */
@@ -191,8 +202,10 @@ async function loadPlugin(file) {
         : String(error?.stack ?? "");
     const escaped = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     const at = stack.match(new RegExp(`(?:${escaped(url)}|${escaped(file)}):(\\d+)`));
+    const commonjs = /\b(exports|require|module) is not defined in ES module scope/.test(String(error?.message));
     throw new BuildError(
-      `could not be loaded: ${error?.name ?? "Error"}: ${error?.message ?? error}`,
+      `could not be loaded: ${error?.name ?? "Error"}: ${error?.message ?? error}` +
+        (commonjs ? '; plugin.js is CommonJS: remove "type": "module" from its package.json' : ""),
       at ? Number(at[1]) : undefined,
     );
   }
@@ -211,6 +224,14 @@ function compileError(error) {
   return new BuildError(`componentize-qjs failed: ${message.trim()}`);
 }
 
+/** Turns esbuild's failure into an error at the plugin's line. */
+function bundleError(error, shown) {
+  const [first] = error?.errors ?? [];
+  if (first === undefined) return new BuildError(`esbuild failed: ${error?.message ?? error}`);
+  const where = first.location ? `${shown(first.location.file)}:${first.location.line}: ` : "";
+  return new BuildError(`${where}${first.text}`);
+}
+
 /**
  * Builds the plugin in `dir`.
  *
@@ -218,7 +239,7 @@ function compileError(error) {
  * @returns {Promise<{out: string, world: string, bytes: number, seconds: number}>}
  * @throws {BuildError} with a message naming the file (and line) at fault
  */
-export async function build({ dir, out, wit, log = (line) => console.log(line) }) {
+export async function build({ dir, out, wit: witOption, log = (line) => console.log(line) }) {
   const started = performance.now();
   dir = resolve(dir);
   out = resolve(out ?? join(dir, "plugin.wasm"));
@@ -236,11 +257,9 @@ export async function build({ dir, out, wit, log = (line) => console.log(line) }
   };
 
   if (!existsSync(file)) throw new BuildError(`${shown(file)}: not found (a plugin folder holds plugin.js)`);
-  const manifest = join(dir, "package.json");
-  const type = existsSync(manifest) ? JSON.parse(readFileSync(manifest, "utf8")).type : undefined;
-  if (type !== "module") throw new BuildError(`${shown(manifest)}: add "type": "module" (plugin.js is an ES module)`);
-  const witPath = findWit(wit);
-  const { componentize, version } = loadComponentize(dir);
+  const wit = findWit(witOption);
+  const componentize = loadTool(dir, "componentize-qjs");
+  const esbuild = loadTool(dir, "esbuild");
 
   const source = readFileSync(file, "utf8");
   let plan;
@@ -254,35 +273,62 @@ export async function build({ dir, out, wit, log = (line) => console.log(line) }
 
   const generated = join(dir, ".tessera");
   mkdirSync(generated, { recursive: true });
-  let pluginModule = file;
   rmSync(join(generated, "plugin.js"), { force: true });
-  if (plan.source !== null) {
-    pluginModule = join(generated, "plugin.js");
-    writeFileSync(pluginModule, relocate(plan.source));
-    log(`tessera build: sync     ${shown(pluginModule)} (plugin.js with the async keyword removed)`);
-  }
   const entry = join(generated, "entry.js");
   const exported = STAGES.filter((stage) => plan.stages.some((s) => s.world === stage.world)).map((s) => s.export);
   const entrySource = [
     "// Generated by tessera/build.mjs on every build: the component's entry module.",
+    "// jobs.js comes first: it installs the Promise whose jobs run during a call.",
+    `import { drain } from "${specifier(generated, join(HERE, "jobs.js"))}";`,
     `import * as host from "${HOST_IMPORT}";`,
+    `import * as cache from "${CACHE_IMPORT}";`,
     `import { wrap } from "${specifier(generated, join(HERE, "index.js"))}";`,
-    `import * as plugin from "${specifier(generated, pluginModule)}";`,
+    `import * as plugin from "${specifier(generated, file)}";`,
     "",
-    `export const { ${exported.join(", ")} } = wrap(plugin, host);`,
+    `export const { ${exported.join(", ")} } = wrap(plugin, host, { cache, drain });`,
     "",
   ].join("\n");
   writeFileSync(entry, entrySource);
-  log(`tessera build: entry    ${shown(entry)}`);
+  const witFolder = join(generated, "wit");
+  writeWit(witFolder, wit);
+  log(`tessera build: entry    ${shown(entry)}, WIT ${shown(witFolder)}`);
 
-  log(`tessera build: compile  componentize-qjs ${version}, WIT ${shown(witPath)}`);
+  const bundle = join(generated, "bundle.js");
+  let bundled;
+  try {
+    const result = await esbuild.module.build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "neutral",
+      mainFields: ["module", "main"],
+      external: ["tessera:*"],
+      // QuickJS runs promise jobs only between calls, which a synchronous
+      // export never reaches: async code becomes generators over the global
+      // Promise (jobs.js), and top-level await cannot be lowered.
+      supported: { "async-await": false, "async-generator": false, "for-await": false, "top-level-await": false },
+      // Timers do not exist in a plugin call; bundled code that only names
+      // them (promise-polyfill keeps a reference) must still load.
+      banner: { js: "var setTimeout = globalThis.setTimeout, setInterval = globalThis.setInterval;" },
+      outfile: bundle,
+      logLevel: "silent",
+    });
+    bundled = result.outputFiles[0].text;
+  } catch (error) {
+    throw bundleError(error, shown);
+  }
+  writeFileSync(bundle, bundled);
+  log(`tessera build: bundle   ${shown(bundle)} (esbuild ${esbuild.version}, async lowered)`);
+
+  log(`tessera build: compile  componentize-qjs ${componentize.version}`);
   let component;
   try {
-    ({ component } = await componentize({
-      witPath,
-      jsSource: entrySource,
-      jsPath: entry,
-      moduleRoot: commonRoot(dir, HERE),
+    ({ component } = await componentize.module.componentize({
+      witPath: witFolder,
+      jsSource: bundled,
+      jsPath: bundle,
+      moduleRoot: generated,
       world: plan.world,
       sync: true,
     }));

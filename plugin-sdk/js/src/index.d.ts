@@ -36,6 +36,10 @@ export interface User extends HostUser {
 export interface Request extends Omit<HostRequest, "params"> {
   /** The request parameters (first value of each); secrets, codes and verifiers are never included. */
   readonly params: Readonly<Record<string, string>>;
+  /** Auth0's name for the parameters of a POST (`{}` otherwise). */
+  readonly body: Readonly<Record<string, string>>;
+  /** Auth0's name for the parameters of a GET (`{}` otherwise). */
+  readonly query: Readonly<Record<string, string>>;
 }
 
 /** The protocol state of the token request. */
@@ -62,6 +66,12 @@ export type Config = Readonly<Record<string, string | undefined>> & {
   json(key: string): JsonValue | undefined;
 };
 
+/** The access token so far, under Auth0's names. */
+export interface Auth0AccessToken {
+  readonly customClaims: Metadata;
+  readonly scope: readonly string[];
+}
+
 /** Input of the credentials-exchange stage (client credentials grant). */
 export interface CredentialsExchangeEvent {
   readonly client: Client;
@@ -71,6 +81,10 @@ export interface CredentialsExchangeEvent {
   readonly request: Request;
   readonly transaction: Transaction;
   readonly access_token: TokenState;
+  /** Auth0's view of {@link CredentialsExchangeEvent.access_token}. */
+  readonly accessToken: Auth0AccessToken;
+  /** Auth0's tenant: here the host name the request was sent to. */
+  readonly tenant: { readonly id: string };
   readonly secrets: Secrets;
   readonly config: Config;
 }
@@ -86,6 +100,10 @@ export interface AuthorizeEvent {
   readonly request: Request;
   readonly transaction: Transaction;
   readonly access_token: TokenState;
+  /** Auth0's view of {@link AuthorizeEvent.access_token}. */
+  readonly accessToken: Auth0AccessToken;
+  /** Auth0's tenant: here the host name the request was sent to. */
+  readonly tenant: { readonly id: string };
   readonly id_token: { readonly claims: Metadata };
   readonly secrets: Secrets;
   readonly config: Config;
@@ -98,6 +116,7 @@ export type DenyCode =
   | "invalid_request"
   | "unauthorized_client"
   | "invalid_target"
+  | "server_error"
   | "access-denied"
   | "invalid-scope"
   | "invalid-request"
@@ -138,13 +157,36 @@ export interface Api {
   };
   /** Writes to the request's trace and the issuer's log. */
   readonly log: Logger;
+  /** The plugin's host-side cache (Auth0's `api.cache`). */
+  readonly cache: Cache;
+}
+
+/** A cached entry. */
+export interface CacheRecord {
+  readonly value: string;
+  /** Milliseconds since the epoch. */
+  readonly expires_at: number;
+}
+
+/** The plugin's host-side cache: per plugin name, kept across requests and reloads. */
+export interface Cache {
+  /** The entry, or `undefined` when absent or expired. */
+  get(key: string): CacheRecord | undefined;
+  /** Stores `value` for `ttl` ms (default 15 minutes, at most a day), or until `expires_at`. */
+  set(
+    key: string,
+    value: string,
+    options?: { ttl?: number; expires_at?: number },
+  ): { type: "success"; record: CacheRecord } | { type: "error"; code: string; message: string };
+  /** Removes the entry. */
+  delete(key: string): { type: "success"; record: CacheRecord | undefined };
 }
 
 /** The credentials-exchange stage function (alias `onExecuteCredentialsExchange`). */
-export type OnCredentialsExchange = (event: CredentialsExchangeEvent, api: Api) => void;
+export type OnCredentialsExchange = (event: CredentialsExchangeEvent, api: Api) => void | Promise<void>;
 
 /** The authorize stage function (alias `onExecutePostLogin`). */
-export type OnAuthorize = (event: AuthorizeEvent, api: Api) => void;
+export type OnAuthorize = (event: AuthorizeEvent, api: Api) => void | Promise<void>;
 
 // The runtime, used by the generated entry module and the SDK's tests.
 

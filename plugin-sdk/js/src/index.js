@@ -12,7 +12,12 @@
  *   `event.toJson()`, parsed with the engine's native `JSON.parse`, and
  *   becomes a plain, frozen `event` with snake_case keys, Auth0's aliases,
  *   and lazy `event.secrets` / `event.config`;
- * - an `api` object collects claim and scope changes, or a denial;
+ * - an `api` object collects claim and scope changes, or a denial, and
+ *   reaches the plugin's host-side cache (`api.cache`, `tessera:cache`);
+ * - a function that returns a promise (an `async` one, as Auth0 Actions are)
+ *   has its promise settled before the call returns: the build lowers
+ *   `async`/`await` to the global `Promise`, which in the component is
+ *   `jobs.js`'s, whose queue `run` drains;
  * - the function's outcome becomes the WIT `changes` record (returned) or the
  *   WIT `denial` record (thrown), and an exception becomes a trap.
  *
@@ -38,6 +43,13 @@ export const STAGES = Object.freeze([
 
 /** The log levels of the host, lowest first. */
 export const LEVELS = Object.freeze(["trace", "debug", "info", "warn", "error"]);
+
+/**
+ * What a denial with Auth0's `server_error` code does: the call fails (the
+ * plugin's `on_error` applies), since a plugin that denies says the request
+ * is wrong, not the server.
+ */
+const SERVER_ERROR = "server_error";
 
 /** Accepted deny codes (OAuth spelling and WIT spelling) to the WIT enum case. */
 const DENY_CODES = new Map(
@@ -189,8 +201,10 @@ function lazyMap(lookup, methods) {
 
 /**
  * Turns plain event data into the `event` a plugin sees: adds Auth0's aliases
- * (`client.client_id`, `user.user_id`, `resource_server`), freezes it, and
- * adds `secrets` and `config` backed by the host.
+ * (`client.client_id`, `user.user_id`, `resource_server`, `accessToken` with
+ * `customClaims` and `scope`, `request.body` for a POST and `request.query`
+ * for a GET, `tenant.id`: the host name the request was sent to), freezes
+ * it, and adds `secrets` and `config` backed by the host.
  *
  * `event.config.KEY` is the raw string the host returns (non-string TOML
  * values arrive as JSON text); `event.config.json(KEY)` parses it, falling
@@ -204,6 +218,9 @@ function lazyMap(lookup, methods) {
 export function makeEvent(data, host) {
   alias(data.client, "client_id", data.client.id);
   if (data.user) alias(data.user, "user_id", data.user.id);
+  const { params, method } = data.request;
+  alias(data.request, "body", method === "POST" ? params : {});
+  alias(data.request, "query", method === "GET" ? params : {});
   for (const section of Object.values(data)) deepFreeze(section);
   const config = (key) => host.config(key) ?? undefined;
   const event = {
@@ -222,6 +239,12 @@ export function makeEvent(data, host) {
     }),
   };
   alias(event, "resource_server", event.api);
+  alias(
+    event,
+    "accessToken",
+    deepFreeze({ customClaims: { ...data.access_token.claims }, scope: [...data.access_token.scopes] }),
+  );
+  alias(event, "tenant", Object.freeze({ id: data.request.hostname }));
   return Object.freeze(event);
 }
 
@@ -311,16 +334,20 @@ globalThis.console ??= createConsole((level, message) => {
  * `addScope(scope)`, `removeScope(scope)`; `api.idToken.setCustomClaim`,
  * `removeCustomClaim`; `api.access.deny(code, description)` or
  * `api.access.deny(description)` (code `access_denied`); `api.log.info(...)`
- * and the other levels. Every method returns `api`.
+ * and the other levels. Every one of these returns `api`. `api.cache.get`,
+ * `set` and `delete` answer as Auth0's do (see {@link cacheApi}).
  *
  * Setting a claim twice keeps the last value; the last of adding and removing
- * a scope wins; the first denial wins and drops every other change.
+ * a scope wins; the first denial wins and drops every other change. Auth0's
+ * `api.access.deny("server_error", reason)` fails the call instead.
  *
  * @param {{log(level: string, message: string): void}} host
+ * @param {HostCache} [cache] the plugin's host-side cache; without one (a
+ *   plugin built before `tessera:cache`), `api.cache` calls throw
  * @returns {{api: object, outcome: () => {changes: object, denial: {code: string, description: string} | null}}}
  *   `api` is not frozen at the top level, so that mocks can add to it.
  */
-export function createApi(host) {
+export function createApi(host, cache) {
   const accessClaims = new Map();
   const idClaims = new Map();
   const added = [];
@@ -372,10 +399,10 @@ export function createApi(host) {
     access: Object.freeze({
       deny(...args) {
         const [code, description] = args.length >= 2 ? args : ["access_denied", args[0]];
-        const witCode = DENY_CODES.get(code);
+        const witCode = code === SERVER_ERROR ? SERVER_ERROR : DENY_CODES.get(code);
         if (witCode === undefined) {
           throw new Error(
-            `api.access.deny: unknown code ${stringify(code)}; use access_denied, invalid_scope, invalid_request, unauthorized_client or invalid_target`,
+            `api.access.deny: unknown code ${stringify(code)}; use access_denied, invalid_scope, invalid_request, unauthorized_client, invalid_target or server_error`,
           );
         }
         if (typeof description !== "string") {
@@ -386,6 +413,7 @@ export function createApi(host) {
       },
     }),
     log: logger((level, message) => host.log(level, message)),
+    cache: cacheApi(cache, host),
   };
 
   const outcome = () => ({
@@ -400,32 +428,159 @@ export function createApi(host) {
   return { api, outcome };
 }
 
+/**
+ * The plugin's host-side cache, as the component imports it
+ * (`tessera:cache/store@0.1.0`) and `testing.js` mocks it.
+ *
+ * @typedef {object} HostCache
+ * @property {(key: string) => {value: string, expiresAt: number | bigint} | undefined | null} get
+ * @property {(key: string, value: string, ttlMs: number | undefined) => number | bigint} set
+ *   throws the host's reason (a string) when it stores nothing
+ * @property {(key: string) => boolean} delete
+ */
+
+/**
+ * `api.cache`, as in Auth0 Actions: `get(key)` is `{value, expires_at}` or
+ * `undefined`; `set(key, value, {ttl} | {expires_at})` (milliseconds;
+ * default 15 minutes, at most a day) is `{type: "success", record}` or, when
+ * the host refuses (a key over 512 bytes, a value over 4 KiB), `{type:
+ * "error", code: "refused", message}`; `delete(key)` is `{type: "success",
+ * record}` with the removed entry, if any. Keys and values are strings.
+ *
+ * @param {HostCache | undefined} cache
+ * @param {{log(level: string, message: string): void}} host
+ */
+function cacheApi(cache, host) {
+  const store = () => {
+    if (cache === undefined) {
+      throw new Error("api.cache needs the tessera:cache capability: rebuild the plugin with this SDK");
+    }
+    return cache;
+  };
+  const text = (value, what) => {
+    if (typeof value !== "string") {
+      throw new TypeError(`api.cache.${what} must be a string, got ${stringify(value)}`);
+    }
+    return value;
+  };
+  const record = (entry) => (entry ? { value: entry.value, expires_at: Number(entry.expiresAt) } : undefined);
+  return Object.freeze({
+    get(key) {
+      return record(store().get(text(key, "get: the key")));
+    },
+    set(key, value, options = {}) {
+      text(key, "set: the key");
+      text(value, "set: the value");
+      let ttl;
+      if (options?.ttl !== undefined) ttl = Number(options.ttl);
+      else if (options?.expires_at !== undefined) ttl = Number(options.expires_at) - Date.now();
+      if (ttl !== undefined && !(Number.isFinite(ttl) && ttl >= 1)) {
+        return { type: "error", code: "invalid_ttl", message: `the time to live must be 1 ms or more, got ${ttl}` };
+      }
+      try {
+        const expiresAt = store().set(key, value, ttl === undefined ? undefined : Math.floor(ttl));
+        return { type: "success", record: { value, expires_at: Number(expiresAt) } };
+      } catch (error) {
+        // The host's refusal: `result::err(reason)`, thrown by the binding.
+        const message = String(error?.payload ?? error?.message ?? error);
+        host.log("warn", `api.cache.set("${key}") stored nothing: ${message}`);
+        return { type: "error", code: "refused", message };
+      }
+    },
+    delete(key) {
+      const cache = store();
+      const entry = record(cache.get(text(key, "delete: the key")));
+      cache.delete(key);
+      return { type: "success", record: entry };
+    },
+  });
+}
+
+/**
+ * Auth0 Actions `api` members that have no meaning in Tessera, and what to
+ * use instead. The build refuses a plugin that uses one; at run time,
+ * reading one throws with the same advice.
+ */
+export const UNSUPPORTED = Object.freeze({
+  redirect:
+    "a plugin cannot send the user elsewhere during sign-in: put the step in your application, or deny with api.access.deny(reason)",
+  multifactor:
+    "Tessera's sign-in has no multi-factor step driven by plugins: deny with api.access.deny(reason) when a factor is missing",
+  authentication:
+    "a plugin cannot add or challenge authentication methods: deny with api.access.deny(reason) instead",
+  prompt: "plugins cannot render forms or prompts: collect the data in your application",
+  samlResponse: "Tessera issues OAuth 2.0 and OpenID Connect tokens only, no SAML responses",
+  session: "sign-in sessions belong to Tessera's sign-in page: plugins cannot revoke or change them",
+  refreshToken: "refresh tokens follow the client's grants in tessera.toml: plugins cannot revoke them",
+  user: "plugins cannot write the user store (setAppMetadata, setUserMetadata): put the value in a claim, or keep it with api.cache.set",
+  validation: "Auth0's pre-user-registration validation has no counterpart: Tessera runs plugins only when tokens are issued",
+  rules: "Auth0 Rules have no counterpart: port the rule into the Action itself",
+  transaction: "plugins cannot change the transaction: the protocol parameters are fixed when plugins run",
+});
+
+/** `api` for a plugin: reading a member Tessera does not have throws with advice. */
+function guard(api) {
+  return new Proxy(api, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && !Object.hasOwn(target, key) && Object.hasOwn(UNSUPPORTED, key)) {
+        throw new Error(`api.${key} is not available in Tessera: ${UNSUPPORTED[key]}`);
+      }
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------
 // The exports
 
 const isThenable = (value) =>
   value !== null && (typeof value === "object" || typeof value === "function") && typeof value.then === "function";
 
+/**
+ * Settles what a stage function returned: a promise is run to its end with
+ * `drain` (the component's job queue; see `jobs.js`). Throws what it rejected
+ * with, or why it cannot settle.
+ */
+function settle(name, returned, drain) {
+  if (!isThenable(returned)) return;
+  let state = "pending";
+  let reason;
+  const settled = (next) => (value) => {
+    state = next;
+    reason = value;
+  };
+  Promise.resolve(returned).then(settled("fulfilled"), settled("rejected"));
+  if (drain === undefined) {
+    throw new Error(
+      `${name} returned a Promise, but this component has no job queue to settle it: rebuild it with this SDK's build.mjs`,
+    );
+  }
+  drain();
+  if (state === "rejected") throw reason;
+  if (state === "pending") {
+    throw new Error(
+      `${name} returned a Promise that never settled: it waits for something that does not happen during a plugin call ` +
+        "(a timer, or I/O other than the host's calls)",
+    );
+  }
+}
+
 /** Runs one stage function on a WIT event; returns WIT changes or throws a WIT denial. */
-function run(name, fn, data, host) {
+function run(name, fn, data, host, capabilities) {
   const event = makeEvent(data, host);
-  const { api, outcome } = createApi(host);
+  const { api, outcome } = createApi(host, capabilities.cache);
   Object.freeze(api);
   try {
-    const returned = fn(event, api);
-    if (isThenable(returned)) {
-      // Keeps Node from reporting the abandoned promise if it rejects later.
-      Promise.resolve(returned).catch(() => {});
-      throw new Error(
-        `${name} returned a Promise. A Tessera plugin runs without an event loop, so a Promise never settles during a call: ` +
-          "declare the function without await (the host functions are synchronous) and return nothing.",
-      );
-    }
+    settle(name, fn(event, guard(api)), capabilities.drain);
   } catch (error) {
     host.log("error", `${name} failed: ${describeError(error)}`);
     throw error instanceof Error ? error : new Error(`${name} threw ${stringify(error)}`);
   }
   const { changes, denial } = outcome();
+  if (denial?.code === SERVER_ERROR) {
+    host.log("error", `${name} denied with server_error: ${denial.description}`);
+    throw new Error(`${name} denied with server_error: ${denial.description}`);
+  }
   if (denial !== null) throw denial;
   return changes;
 }
@@ -435,27 +590,32 @@ function run(name, fn, data, host) {
  * module that `build.mjs` generates:
  *
  * ```js
+ * import { drain } from "../tessera/jobs.js";
  * import * as host from "tessera:plugin/host@0.2.0";
- * import * as plugin from "../plugin.js";
+ * import * as cache from "tessera:cache/store@0.1.0";
  * import { wrap } from "../tessera/index.js";
- * export const { onCredentialsExchange, onAuthorize } = wrap(plugin, host);
+ * import * as plugin from "../plugin.js";
+ * export const { onCredentialsExchange, onAuthorize } = wrap(plugin, host, { cache, drain });
  * ```
  *
  * Each export converts the host's event (see {@link makeEvent}), calls the
  * plugin's function with it and a fresh `api` (see {@link createApi}), and
  * returns the WIT `changes` record, or throws the WIT `denial` record if the
- * plugin denied. If the function throws (or returns a Promise), the error is
- * written to the host's log at error level and rethrown as an `Error`, which
- * the component turns into a trap.
+ * plugin denied. A function that returns a promise has it settled first
+ * (`capabilities.drain`). If the function throws or its promise rejects, the
+ * error is written to the host's log at error level and rethrown as an
+ * `Error`, which the component turns into a trap.
  *
  * @param {Record<string, unknown>} plugin the plugin module's namespace
  * @param {{log: Function, config: Function, secret: Function}} host the
  *   `tessera:plugin/host` import
+ * @param {{cache?: HostCache, drain?: () => void}} [capabilities] the
+ *   `tessera:cache/store` import, and `jobs.js`'s `drain`
  * @returns {{onCredentialsExchange?: Function, onAuthorize?: Function}} one
  *   export per stage the plugin defines
  * @throws {Error} if the plugin defines a stage under two names
  */
-export function wrap(plugin, host) {
+export function wrap(plugin, host, capabilities = {}) {
   currentHost = host;
   const exports = {};
   for (const stage of STAGES) {
@@ -464,7 +624,7 @@ export function wrap(plugin, host) {
     if (found.length === 1) {
       const [name] = found;
       const fn = plugin[name];
-      exports[stage.export] = (event) => run(name, fn, eventFromHost(stage.world, event), host);
+      exports[stage.export] = (event) => run(name, fn, eventFromHost(stage.world, event), host, capabilities);
     }
   }
   return exports;

@@ -166,6 +166,38 @@ export function mockAuthorizeEvent(overrides = {}) {
 }
 
 /**
+ * An in-memory stand-in for the plugin's host-side cache
+ * (`tessera:cache/store`), with the host's limits: keys up to 512 bytes,
+ * values up to 4 KiB, a time to live of 15 minutes by default and a day at
+ * most. `entries` is the underlying `Map` of key → `{value, expiresAt}`.
+ *
+ * @param {{now?: () => number}} [clock] milliseconds since the epoch
+ *   (default `Date.now`), to test expiry without waiting
+ */
+export function mockCache({ now = Date.now } = {}) {
+  const entries = new Map();
+  const bytes = (text) => new TextEncoder().encode(text).length;
+  const live = (key) => {
+    const entry = entries.get(key);
+    if (entry !== undefined && entry.expiresAt <= now()) entries.delete(key);
+    return entries.get(key);
+  };
+  return {
+    entries,
+    get: (key) => live(key),
+    set(key, value, ttlMs) {
+      if (bytes(key) > 512) throw `the key has ${bytes(key)} bytes; at most 512`;
+      if (bytes(value) > 4096) throw `the value has ${bytes(value)} bytes; at most 4096`;
+      if (ttlMs === 0) throw "the time to live is zero";
+      const expiresAt = now() + Math.min(ttlMs ?? 15 * 60 * 1000, 24 * 60 * 60 * 1000);
+      entries.set(key, { value, expiresAt });
+      return expiresAt;
+    },
+    delete: (key) => live(key) !== undefined && entries.delete(key),
+  };
+}
+
+/**
  * The `api` object a plugin receives, recording what the plugin asks for.
  *
  * Besides the real methods it has:
@@ -174,16 +206,18 @@ export function mockAuthorizeEvent(overrides = {}) {
  *   they reach Tessera (e.g. a `Date` becomes its JSON string);
  * - `denial`: `null`, or `{ code, description }` with the code spelled
  *   `access_denied`, `invalid_scope`, ...;
- * - `logs`: the `api.log` lines, as `{ level, message }`.
+ * - `logs`: the `api.log` lines, as `{ level, message }`;
+ * - `cache`: `api.cache`, over an in-memory cache with the host's limits
+ *   (pass `{ cache: mockCache() }` to share one across calls).
  *
  * `changes` lists what was recorded even after a denial; in Tessera a denial
  * drops the changes.
  *
  * @returns {object}
  */
-export function mockApi() {
+export function mockApi({ cache = mockCache() } = {}) {
   const host = mockHost();
-  const { api, outcome } = createApi(host);
+  const { api, outcome } = createApi(host, cache);
   const claims = (pairs) => Object.fromEntries(pairs.map(([name, value]) => [name, fromWitValue(value)]));
   Object.defineProperties(api, {
     changes: {

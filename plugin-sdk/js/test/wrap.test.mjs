@@ -103,6 +103,12 @@ test("credentials-exchange events convert field by field, with Auth0's aliases",
   assert.equal(seen.transaction.requested_audience, "https://orders.example.com");
   assert.deepEqual(seen.access_token, { claims: { x: 1 }, scopes: ["read:orders"] });
   assert.equal(seen.user, undefined);
+  // Auth0's names: the token so far, the POSTed form, the tenant.
+  assert.deepEqual(seen.accessToken, { customClaims: { x: 1 }, scope: ["read:orders"] });
+  assert.equal(seen.request.body, seen.request.params);
+  assert.deepEqual(seen.request.query, {});
+  assert.deepEqual(seen.tenant, { id: "issuer" });
+  assert.ok(Object.isFrozen(seen.accessToken.customClaims));
 });
 
 test("authorize events convert the user, an absent API and the ID token", () => {
@@ -113,6 +119,7 @@ test("authorize events convert the user, an absent API and the ID token", () => 
 
   assert.equal(seen.api, null);
   assert.equal(seen.resource_server, null);
+  assert.deepEqual(seen.request.query, {}, "a POSTed authorize request has a body, not a query");
   assert.equal(seen.user.id, "user-1");
   assert.equal(seen.user.user_id, "user-1");
   assert.equal(seen.user.email_verified, true);
@@ -218,8 +225,11 @@ test("a denial is thrown as the WIT record and drops the changes", () => {
 });
 
 test("an unknown deny code or a missing description is an error (a trap)", () => {
-  assert.throws(() => deny("server_error", "x"), {
-    message: /^api\.access\.deny: unknown code "server_error"; use access_denied, invalid_scope/,
+  assert.throws(() => deny("temporarily_unavailable", "x"), {
+    message: /^api\.access\.deny: unknown code "temporarily_unavailable"; use access_denied, invalid_scope/,
+  });
+  assert.throws(() => deny("server_error", "upstream down"), {
+    message: "onCredentialsExchange denied with server_error: upstream down",
   });
   assert.throws(() => deny(), { name: "TypeError", message: /the description must be a string/ });
 
@@ -274,16 +284,26 @@ test("bad claims fail where they are set", () => {
   });
 });
 
-test("async functions and returned promises fail clearly", async () => {
+test("a returned promise without a job queue to settle it fails clearly", async () => {
   const { onCredentialsExchange, host } = wrapped({ onExecuteCredentialsExchange: async () => {} });
   assert.throws(() => onCredentialsExchange(exchangeEvent()), {
-    message: /^onExecuteCredentialsExchange returned a Promise\. A Tessera plugin runs without an event loop/,
+    message: /^onExecuteCredentialsExchange returned a Promise, but this component has no job queue to settle it/,
   });
   assert.equal(host.logs[0].level, "error");
 
   const rejected = wrapped({ onCredentialsExchange: () => Promise.reject(new Error("later")) });
   assert.throws(() => rejected.onCredentialsExchange(exchangeEvent()), /returned a Promise/);
   await new Promise((resolve) => setImmediate(resolve)); // the rejection is handled: no crash
+});
+
+test("Auth0 api members Tessera does not have throw with what to use instead", () => {
+  const { onExecutePostLogin } = { onExecutePostLogin: (_, api) => api.multifactor.enable("any") };
+  const { onAuthorize } = wrapped({ onExecutePostLogin });
+  assert.throws(() => onAuthorize(authorizeEvent()), {
+    message: /^api\.multifactor is not available in Tessera: Tessera's sign-in has no multi-factor step/,
+  });
+  const unknown = wrapped({ onAuthorize: (_, api) => assert.equal(api.somethingElse, undefined) });
+  unknown.onAuthorize(authorizeEvent());
 });
 
 test("secrets are looked up one by one and never listed", () => {

@@ -5,6 +5,9 @@
 //!
 //! Adding a version is a new module beside [`v0_1`] and [`v0_2`], a case in [`Version`],
 //! [`Pre`] and [`Instance`], and a line in [`add_to_linker`] and [`link`].
+//!
+//! Capabilities a plugin may import beside its stage ABI have a package and
+//! a module of their own: [`cache`] (`tessera:cache@0.1.0`).
 
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
@@ -13,6 +16,7 @@ use super::engine::PluginState;
 use super::event::{Answer, Event};
 use crate::config::Stage;
 
+pub(crate) mod cache;
 pub(crate) mod v0_1;
 pub(crate) mod v0_2;
 
@@ -82,10 +86,11 @@ pub(crate) struct Linked {
     pub authorize: Option<Pre>,
 }
 
-/// Adds every version's host interfaces to `linker`.
+/// Adds every version's host interfaces, and the capabilities', to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     v0_1::add_to_linker(linker)?;
-    v0_2::add_to_linker(linker)
+    v0_2::add_to_linker(linker)?;
+    cache::add_to_linker(linker)
 }
 
 /// The version `component` was built against: the version of the
