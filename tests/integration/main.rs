@@ -11,6 +11,7 @@ mod client_libraries;
 mod demo;
 mod deploy;
 mod devkit;
+mod egress;
 mod http_edge;
 mod logs;
 mod moving_up;

@@ -223,24 +223,26 @@ fn wasi_grants_nothing_files_environment_network() {
 #[test]
 fn a_component_importing_what_tessera_does_not_provide_is_refused_at_load() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("wants-http.wasm");
+    let file = dir.path().join("wants-crm.wasm");
     let component = wat::parse_str(
         r#"(component
-             (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))
+             (import "example:crm/client@1.0.0" (instance (export "lookup" (func))))
            )"#,
     )
     .expect("valid WAT");
     std::fs::write(&file, component).expect("write");
     let config = base_config("ES256")
         + &format!(
-            "\n[[plugins]]\nname = \"wants-http\"\npath = \"{}\"\n",
+            "\n[[plugins]]\nname = \"wants-crm\"\npath = \"{}\"\n",
             file.display()
         );
     let (_config_dir, path) = write_config(&config);
     let (ok, _, err) = run_tessera(&["check", "--config", &path]);
     assert!(!ok);
     assert!(
-        err.contains("wants-http") && err.contains("needs an import Tessera does not provide"),
+        err.contains("wants-crm")
+            && err.contains("needs an import Tessera does not provide")
+            && err.contains("example:crm/client@1.0.0"),
         "{err}"
     );
 }

@@ -43,7 +43,7 @@ pub fn wasm_dir() -> &'static Path {
         let target = target_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "client-claims", "-p", "api-guard", "-p", "misbehave", "-p", "roles-from-app-metadata", "-p", "abi-v0-2"])
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "client-claims", "-p", "api-guard", "-p", "misbehave", "-p", "roles-from-app-metadata", "-p", "abi-v0-2", "-p", "fetch"])
             .arg("--target-dir")
             .arg(&target)
             .current_dir(env!("CARGO_MANIFEST_DIR"))

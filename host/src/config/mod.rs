@@ -23,6 +23,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::plugin::egress::{
+    DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES, Origin, Policy as EgressPolicy,
+};
 use crate::plugin::signature::PublicKey;
 use crate::secret::SecretHash;
 use crate::token::jwk::ClientKeys;
@@ -679,6 +682,10 @@ struct RawPlugin {
     shadow_path: Option<PathBuf>,
     #[serde(default)]
     shadow_sample: Option<f64>,
+    #[serde(default)]
+    egress: Vec<String>,
+    #[serde(default)]
+    egress_max_bytes: Option<u64>,
 }
 
 /// The share of calls a shadow runs beside by default (`shadow_sample`).
@@ -1112,6 +1119,9 @@ pub struct PluginConfig {
     pub signers: Vec<PublicKey>,
     /// A candidate build run beside this one on a share of its calls.
     pub shadow: Option<ShadowConfig>,
+    /// The origins it may send HTTP requests to, and how much it may read
+    /// back (`egress`, `egress_max_bytes`).
+    pub egress: Arc<EgressPolicy>,
 }
 
 /// `shadow_path` and `shadow_sample` of a `[[plugins]]` entry.
@@ -1149,6 +1159,7 @@ impl PluginConfig {
             secrets: Arc::default(),
             signers: Vec::new(),
             shadow: None,
+            egress: Arc::default(),
         }
     }
 }
@@ -2256,6 +2267,38 @@ impl Validator<'_> {
                 "is the plugin's own path; point it at the candidate build",
             );
         }
+        let mut origins: Vec<Origin> = Vec::new();
+        for (i, text) in raw.egress.iter().enumerate() {
+            match text.parse::<Origin>() {
+                Ok(origin) if origins.contains(&origin) => self.problem(
+                    format!("{key}.egress[{i}]"),
+                    format_args!("lists {origin} twice"),
+                ),
+                Ok(origin) => origins.push(origin),
+                Err(why) => self.problem(format!("{key}.egress[{i}]"), why),
+            }
+        }
+        let max_response_bytes = raw
+            .egress_max_bytes
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES as u64);
+        if !(1..=MAX_RESPONSE_BYTES as u64).contains(&max_response_bytes) {
+            self.problem(
+                format!("{key}.egress_max_bytes"),
+                format_args!(
+                    "{max_response_bytes} is out of range; use 1 to {MAX_RESPONSE_BYTES} bytes of response body"
+                ),
+            );
+        }
+        if raw.egress_max_bytes.is_some() && raw.egress.is_empty() {
+            self.problem(
+                format!("{key}.egress_max_bytes"),
+                "needs egress, the origins the plugin may send requests to",
+            );
+        }
+        let egress = Arc::new(EgressPolicy {
+            origins,
+            max_response_bytes: usize::try_from(max_response_bytes).unwrap_or(MAX_RESPONSE_BYTES),
+        });
         let shadow = raw.shadow_path.map(|written| ShadowConfig {
             path: self.resolve(&written),
             written_path: written,
@@ -2278,6 +2321,7 @@ impl Validator<'_> {
             secrets: Arc::new(secrets),
             signers,
             shadow,
+            egress,
         })
     }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::config::{
     Api, AppType, ClaimsConfig, Client, ClientAccess, PluginConfig, PluginSecret, Stage, UserAccess,
 };
+use crate::plugin::egress::{Origin, Policy as EgressPolicy};
 use crate::plugin::event::{RequestInfo, TransactionInfo};
 use crate::plugin::pipeline;
 use crate::plugin::{LoadedPlugin, PipelineError, PluginRun, Runtime, TokenShape};
@@ -63,6 +64,9 @@ pub struct EventFile {
     pub config: Map<String, Value>,
     /// The plugin's secrets.
     pub secrets: BTreeMap<String, String>,
+    /// The origins the plugin may send HTTP requests to, as `egress` in
+    /// `tessera.toml` (none by default).
+    pub egress: Vec<String>,
 }
 
 impl Default for EventFile {
@@ -77,6 +81,7 @@ impl Default for EventFile {
             id_token: TokenIn::default(),
             config: Map::new(),
             secrets: BTreeMap::new(),
+            egress: Vec::new(),
         }
     }
 }
@@ -520,11 +525,25 @@ fn plugin_config(options: &TestOptions) -> Result<PluginConfig, TestError> {
         .iter()
         .map(|(k, v)| (k.clone(), PluginSecret::new(v.clone())))
         .collect();
+    let origins = options
+        .event
+        .egress
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            text.parse::<Origin>()
+                .map_err(|why| TestError::Event(format!("egress[{i}]: {why}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(PluginConfig {
         timeout: options.timeout,
         memory_bytes: options.memory_bytes,
         config: Arc::new(config),
         secrets: Arc::new(secrets),
+        egress: Arc::new(EgressPolicy {
+            origins,
+            ..EgressPolicy::default()
+        }),
         ..PluginConfig::standalone(name, absolute(&options.file))
     })
 }

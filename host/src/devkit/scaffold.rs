@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 pub const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
 /// `tessera:cache@0.1.0`, which the JavaScript SDK's components import.
 pub const CACHE_WIT: &str = include_str!("../../../wit/cache/0.1.0/cache.wit");
+/// `tessera:egress@0.1.0`, which the JavaScript and Python SDKs' components
+/// import.
+pub const EGRESS_WIT: &str = include_str!("../../../wit/egress/0.1.0/egress.wit");
 /// The SDK version written into components' `tessera-plugin` section.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -155,8 +158,17 @@ const JS_SDK: &[File] = &[
         "tessera/jobs.js",
         include_str!("../../../plugin-sdk/js/src/jobs.js"),
     ),
+    (
+        "tessera/fetch.js",
+        include_str!("../../../plugin-sdk/js/src/fetch.js"),
+    ),
+    (
+        "tessera/egress.js",
+        include_str!("../../../plugin-sdk/js/src/egress.js"),
+    ),
     ("tessera/wit/plugin.wit", WIT),
     ("tessera/wit/cache.wit", CACHE_WIT),
+    ("tessera/wit/egress.wit", EGRESS_WIT),
 ];
 
 const PYTHON_SDK: &[File] = &[
@@ -184,7 +196,12 @@ const PYTHON_SDK: &[File] = &[
         "tessera_plugin/build.py",
         include_str!("../../../plugin-sdk/python/tessera_plugin/build.py"),
     ),
+    (
+        "tessera_plugin/http.py",
+        include_str!("../../../plugin-sdk/python/tessera_plugin/http.py"),
+    ),
     ("tessera_plugin/wit/plugin.wit", WIT),
+    ("tessera_plugin/wit/egress.wit", EGRESS_WIT),
 ];
 
 const RUST_TEMPLATE: &[File] = &[

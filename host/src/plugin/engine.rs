@@ -23,8 +23,10 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::cache::{Cache, Caches, Role};
+use super::egress::Egress;
 use crate::config::{MAX_PLUGIN_MEMORY_MB, PluginConfig, PluginSecret};
 use crate::metrics::{PluginMetrics, PoolReading};
 
@@ -112,6 +114,7 @@ impl Runtime {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         super::abi::add_to_linker(&mut linker)?;
         spawn_ticker(&engine);
         Ok(Runtime {
@@ -220,6 +223,8 @@ impl Runtime {
             config: plugin.config.clone(),
             secrets: plugin.secrets.clone(),
             cache,
+            egress: Egress::new(plugin.egress.clone()),
+            http: WasiHttpCtx::new(),
             logs: Vec::new(),
             dropped_logs: 0,
             _slot: slot,
@@ -468,6 +473,10 @@ pub struct PluginState {
     secrets: Arc<std::collections::HashMap<String, PluginSecret>>,
     /// The plugin's host-side cache (`tessera:cache`).
     cache: Arc<Cache>,
+    /// What outgoing HTTP the plugin may send (`egress`), until when.
+    egress: Egress,
+    /// wasi:http's settings.
+    http: WasiHttpCtx,
     /// Lines logged during the call.
     pub logs: Vec<LogLine>,
     /// Lines dropped past [`MAX_LOG_LINES`].
@@ -510,7 +519,27 @@ impl WasiView for PluginState {
     }
 }
 
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.egress,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
 impl PluginState {
+    /// Outgoing requests of this call end by `deadline`.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.egress.set_deadline(deadline);
+    }
+
+    /// The plugin's egress, for the `tessera:egress` interface.
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
     /// Keeps a line the plugin logged: at most [`MAX_LOG_LINES`] per call,
     /// each cut to [`MAX_LOG_LINE`] bytes.
     pub fn log(&mut self, level: &'static str, message: String) {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::abi;
+use super::egress;
 use super::engine::{self, LogLine, PluginState, Runtime};
 use super::event::{Answer, Event};
 use super::registry::LoadedPlugin;
@@ -109,6 +110,11 @@ impl<'p> Lease<'p> {
         let timeout = self.plugin.config.timeout;
         let left = self.deadline.saturating_duration_since(Instant::now());
         arm_deadline(&mut self.store, left);
+        self.store.data_mut().set_deadline(
+            self.deadline
+                .checked_sub(egress::margin(timeout))
+                .unwrap_or(self.deadline),
+        );
         let (plugin, stage, store, held) = (
             self.plugin,
             self.stage,

@@ -19,12 +19,14 @@
 //! - [`metadata`] reads what a component file says about itself.
 //! - [`compare`] says how two runs of a plugin on the same event differ.
 //! - [`cache`] is each plugin's bounded host-side cache.
+//! - [`egress`] sends the outgoing HTTP requests a plugin's `egress` allows.
 //! - [`signature`] signs component files and checks the signature a
 //!   plugin's `signers` ask for.
 
 pub mod abi;
 pub mod cache;
 pub mod compare;
+pub mod egress;
 #[allow(unsafe_code)]
 pub mod engine;
 pub mod event;

@@ -9,12 +9,16 @@ Usage::
 module to see which, picks the WIT world (``credentials-exchange``,
 ``authorize`` or, for both, ``plugin``) and runs componentize-py with
 :mod:`tessera_plugin._component` as the app. The component imports only
-``tessera:plugin/*`` and WASI 0.2 interfaces, which the host links with
-nothing granted.
+``tessera:plugin/*``, ``tessera:egress/http`` (:mod:`tessera_plugin.http`:
+outgoing requests where the plugin's ``egress`` allows) and WASI 0.2
+interfaces, which the host links with nothing granted.
 
-The WIT comes from ``--wit``, else ``wit/`` next to this file (a vendored
-SDK), else ``../../wit/0.2.0`` from the SDK folder (inside the Tessera
-repository): ``tessera:plugin@0.2.0``.
+The WIT comes from ``--wit DIR`` (holding ``plugin.wit`` and
+``egress.wit``), else ``wit/`` next to this file (a vendored SDK), else the
+Tessera repository's ``wit/0.2.0`` and ``wit/egress/0.1.0``. The build
+writes the world it compiles, which includes ``tessera:plugin@0.2.0``'s
+stage world and imports ``tessera:egress@0.1.0``, into
+``DIR/.tessera/wit/``.
 The component is written next to ``--out`` first and renamed into place, so
 a watching issuer never loads half a file.
 """
@@ -100,22 +104,53 @@ def choose_world(source: Path, functions: Sequence[str]) -> str:
     return next(stage for stage, function in STAGES.items() if function == functions[0])
 
 
-def find_wit(explicit: Optional[str]) -> Path:
-    """The WIT file or folder to build against."""
+#: The WIT packages a Python plugin is built against, by file name.
+WIT_FILES = ("plugin.wit", "egress.wit")
+
+
+def find_wit(explicit: Optional[str]) -> list[Path]:
+    """The WIT files to build against: ``tessera:plugin``'s and ``tessera:egress``'s."""
     if explicit is not None:
-        path = Path(explicit)
-        if not path.exists():
-            raise BuildError(f"--wit {explicit}: no such file or folder")
-        return path
-    candidates = [HERE / "wit", HERE.parent.parent.parent / "wit" / "0.2.0"]
-    for candidate in candidates:
-        if (candidate / "plugin.wit").is_file():
-            return candidate
+        folder = Path(explicit)
+        files = [folder / name for name in WIT_FILES]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise BuildError(f"--wit {explicit}: no {' or '.join(missing)}")
+        return files
+    repository = HERE.parent.parent.parent / "wit"
+    candidates = [
+        [HERE / "wit" / name for name in WIT_FILES],
+        [repository / "0.2.0" / "plugin.wit", repository / "egress" / "0.1.0" / "egress.wit"],
+    ]
+    for files in candidates:
+        if all(f.is_file() for f in files):
+            return files
     raise BuildError(
         "no WIT found (looked for "
-        + " and ".join(str(c / "plugin.wit") for c in candidates)
-        + "); pass --wit PATH"
+        + " and ".join(", ".join(str(f) for f in files) for files in candidates)
+        + "); pass --wit DIR"
     )
+
+
+def write_wit(folder: Path, files: Sequence[Path]) -> Path:
+    """Writes the build's WIT folder: a world per stage that includes
+    ``tessera:plugin``'s and imports ``tessera:egress/http``, with the
+    packages under ``deps/``."""
+    wit = folder / ".tessera" / "wit"
+    for file in files:
+        target = wit / "deps" / file.stem / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.read_bytes())
+    worlds = "".join(
+        f"\nworld {world} {{\n    include tessera:plugin/{world}@0.2.0;\n"
+        "    import tessera:egress/http@0.1.0;\n}\n"
+        for world in ("credentials-exchange", "authorize", "plugin")
+    )
+    (wit / "world.wit").write_text(
+        "// Written by tessera_plugin.build on every build: the component's worlds.\n"
+        "package tessera:py-plugin;\n" + worlds
+    )
+    return wit
 
 
 def componentize(wit: Path, world: str, python_path: list[Path], out: Path) -> str:
@@ -175,7 +210,7 @@ def build(folder: Path, out: Path, wit_arg: Optional[str]) -> None:
     world = choose_world(source, functions)
     step(f"{source} defines {' and '.join(functions)}: world {world!r}")
 
-    wit = find_wit(wit_arg)
+    wit = write_wit(folder, find_wit(wit_arg))
     step(f"WIT {wit}")
 
     python_path = list(dict.fromkeys([folder.resolve(), HERE.parent]))

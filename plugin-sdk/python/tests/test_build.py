@@ -65,9 +65,18 @@ class BuildChecksTest(unittest.TestCase):
         self.assertEqual(build.stage_functions(self.source), ["on_credentials_exchange"])
 
     def test_wit_is_found_in_the_repository_or_given(self) -> None:
-        self.assertTrue((build.find_wit(None) / "plugin.wit").is_file())
-        with self.assertRaisesRegex(build.BuildError, "--wit nowhere: no such file or folder"):
+        files = build.find_wit(None)
+        self.assertEqual([f.name for f in files], ["plugin.wit", "egress.wit"])
+        self.assertTrue(all(f.is_file() for f in files))
+        with self.assertRaisesRegex(build.BuildError, "--wit nowhere: no nowhere/plugin.wit or nowhere/egress.wit"):
             build.find_wit("nowhere")
+
+    def test_the_world_includes_the_stage_world_and_imports_egress(self) -> None:
+        wit = build.write_wit(self.folder, build.find_wit(None))
+        world = (wit / "world.wit").read_text()
+        self.assertIn("world credentials-exchange {\n    include tessera:plugin/credentials-exchange@0.2.0;", world)
+        self.assertIn("import tessera:egress/http@0.1.0;", world)
+        self.assertTrue((wit / "deps" / "egress" / "egress.wit").is_file())
 
     def test_main_reports_a_missing_plugin_py_and_exits_1(self) -> None:
         stderr = io.StringIO()

@@ -7,7 +7,8 @@
 //! [`Pre`] and [`Instance`], and a line in [`add_to_linker`] and [`link`].
 //!
 //! Capabilities a plugin may import beside its stage ABI have a package and
-//! a module of their own: [`cache`] (`tessera:cache@0.1.0`).
+//! a module of their own: [`cache`] (`tessera:cache@0.1.0`) and [`egress`]
+//! (`tessera:egress@0.1.0`).
 
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
@@ -17,6 +18,7 @@ use super::event::{Answer, Event};
 use crate::config::Stage;
 
 pub(crate) mod cache;
+pub(crate) mod egress;
 pub(crate) mod v0_1;
 pub(crate) mod v0_2;
 
@@ -90,7 +92,8 @@ pub(crate) struct Linked {
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     v0_1::add_to_linker(linker)?;
     v0_2::add_to_linker(linker)?;
-    cache::add_to_linker(linker)
+    cache::add_to_linker(linker)?;
+    egress::add_to_linker(linker)
 }
 
 /// The version `component` was built against: the version of the
