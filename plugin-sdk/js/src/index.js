@@ -239,11 +239,12 @@ export function makeEvent(data, host) {
     }),
   };
   alias(event, "resource_server", event.api);
-  alias(
-    event,
-    "accessToken",
-    deepFreeze({ customClaims: { ...data.access_token.claims }, scope: [...data.access_token.scopes] }),
-  );
+  let accessToken;
+  Object.defineProperty(event, "accessToken", {
+    get: () =>
+      (accessToken ??= deepFreeze({ customClaims: { ...data.access_token.claims }, scope: [...data.access_token.scopes] })),
+    enumerable: false,
+  });
   alias(event, "tenant", Object.freeze({ id: data.request.hostname }));
   return Object.freeze(event);
 }
@@ -383,7 +384,7 @@ export function createApi(host, cache) {
     },
   });
 
-  const api = {
+  const api = Object.assign(Object.create(REFUSING), {
     accessToken: Object.freeze({
       ...claims(accessClaims, "accessToken"),
       addScope(scope) {
@@ -414,7 +415,7 @@ export function createApi(host, cache) {
     }),
     log: logger((level, message) => host.log(level, message)),
     cache: cacheApi(cache, host),
-  };
+  });
 
   const outcome = () => ({
     changes: {
@@ -451,6 +452,20 @@ export function createApi(host, cache) {
  * @param {{log(level: string, message: string): void}} host
  */
 function cacheApi(cache, host) {
+  if (cache !== undefined && typeof cache === "object") {
+    // One api.cache per cache and host: a component has one of each.
+    const made = CACHE_APIS.get(cache);
+    if (made?.host === host) return made.api;
+    const api = makeCacheApi(cache, host);
+    CACHE_APIS.set(cache, { host, api });
+    return api;
+  }
+  return makeCacheApi(cache, host);
+}
+
+const CACHE_APIS = new WeakMap();
+
+function makeCacheApi(cache, host) {
   const store = () => {
     if (cache === undefined) {
       throw new Error("api.cache needs the tessera:cache capability: rebuild the plugin with this SDK");
@@ -518,17 +533,27 @@ export const UNSUPPORTED = Object.freeze({
   transaction: "plugins cannot change the transaction: the protocol parameters are fixed when plugins run",
 });
 
-/** `api` for a plugin: reading a member Tessera does not have throws with advice. */
-function guard(api) {
-  return new Proxy(api, {
-    get(target, key, receiver) {
-      if (typeof key === "string" && !Object.hasOwn(target, key) && Object.hasOwn(UNSUPPORTED, key)) {
-        throw new Error(`api.${key} is not available in Tessera: ${UNSUPPORTED[key]}`);
-      }
-      return Reflect.get(target, key, receiver);
-    },
-  });
-}
+/**
+ * The prototype of every `api`: a getter for each member of
+ * {@link UNSUPPORTED} that throws with its advice. (Inherited getters, made
+ * once: a Proxy's trap would run on every use of `api`, and getters defined
+ * per call cost as much, about a fifth of a warm call in QuickJS.)
+ */
+const REFUSING = Object.freeze(
+  Object.create(
+    Object.prototype,
+    Object.fromEntries(
+      Object.entries(UNSUPPORTED).map(([member, advice]) => [
+        member,
+        {
+          get() {
+            throw new Error(`api.${member} is not available in Tessera: ${advice}`);
+          },
+        },
+      ]),
+    ),
+  ),
+);
 
 // ---------------------------------------------------------------------------
 // The exports
@@ -571,7 +596,7 @@ function run(name, fn, data, host, capabilities) {
   const { api, outcome } = createApi(host, capabilities.cache);
   Object.freeze(api);
   try {
-    settle(name, fn(event, guard(api)), capabilities.drain);
+    settle(name, fn(event, api), capabilities.drain);
   } catch (error) {
     host.log("error", `${name} failed: ${describeError(error)}`);
     throw error instanceof Error ? error : new Error(`${name} threw ${stringify(error)}`);
