@@ -314,6 +314,28 @@ fn js_plugin(dir: &Path, source: &str) -> Option<std::path::PathBuf> {
     Some(out)
 }
 
+/// Runs `wasm` (an SDK plugin that requests each URL of config `urls` and
+/// puts what happened into claims `r0`, `r1`, ...) once, with the upstream
+/// as its egress, a 64 KiB cap, a 2.5 s deadline and secret `TOKEN`.
+fn fetch_each(upstream: &Upstream, wasm: &Path, urls: &[String]) -> Value {
+    let config = format!(
+        "{}\n[[plugins]]\nname = \"fetch-each\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n\
+         apis = [\"{ORDERS}\"]\negress = [\"{}\"]\negress_max_bytes = 65536\ntimeout_ms = 2500\n\
+         config = {{ urls = '{}' }}\nsecrets = {{ TOKEN = {{ file = \"token.txt\" }} }}\n",
+        base_config("ES256"),
+        wasm.display(),
+        upstream.origin(),
+        serde_json::to_string(urls).expect("json"),
+    );
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(home.path().join("token.txt"), "s3cret\n").expect("write the secret");
+    let t = Tessera::start_in(home, &config);
+    let reply = t.acme(&[("audience", ORDERS)]);
+    let claims = t.verify(reply.access_token(), ORDERS);
+    assert_eq!(claims["r0"], "200 token=s3cret", "{claims}\n{}", t.log());
+    claims
+}
+
 /// An Auth0-style Action that calls `fetch` for each URL of config `urls`
 /// and puts what happened into the token, claim `r0`, `r1`, ...
 const FETCHING_ACTION: &str = r#"
@@ -345,21 +367,7 @@ fn a_javascript_action_fetches_within_its_egress() {
         upstream.url("/huge"),
         upstream.url("/slow"),
     ];
-    let config = format!(
-        "{}\n[[plugins]]\nname = \"fetch-js\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n\
-         apis = [\"{ORDERS}\"]\negress = [\"{}\"]\negress_max_bytes = 65536\ntimeout_ms = 2500\n\
-         config = {{ urls = '{}' }}\nsecrets = {{ TOKEN = {{ file = \"token.txt\" }} }}\n",
-        base_config("ES256"),
-        wasm.display(),
-        upstream.origin(),
-        serde_json::to_string(&urls).expect("json"),
-    );
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(home.path().join("token.txt"), "s3cret\n").expect("write the secret");
-    let t = Tessera::start_in(home, &config);
-    let reply = t.acme(&[("audience", ORDERS)]);
-    let claims = t.verify(reply.access_token(), ORDERS);
-    assert_eq!(claims["r0"], "200 token=s3cret", "{claims}\n{}", t.log());
+    let claims = fetch_each(&upstream, &wasm, &urls);
     assert_eq!(
         claims["r1"], "200 hello from upstream",
         "a redirect on the list is followed"
@@ -444,21 +452,7 @@ fn a_python_plugin_opens_urls_within_its_egress() {
         upstream.url("/huge"),
         upstream.url("/slow"),
     ];
-    let config = format!(
-        "{}\n[[plugins]]\nname = \"fetch-py\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n\
-         apis = [\"{ORDERS}\"]\negress = [\"{}\"]\negress_max_bytes = 65536\ntimeout_ms = 2500\n\
-         config = {{ urls = '{}' }}\nsecrets = {{ TOKEN = {{ file = \"token.txt\" }} }}\n",
-        base_config("ES256"),
-        wasm.display(),
-        upstream.origin(),
-        serde_json::to_string(&urls).expect("json"),
-    );
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(home.path().join("token.txt"), "s3cret\n").expect("write the secret");
-    let t = Tessera::start_in(home, &config);
-    let reply = t.acme(&[("audience", ORDERS)]);
-    let claims = t.verify(reply.access_token(), ORDERS);
-    assert_eq!(claims["r0"], "200 token=s3cret", "{claims}\n{}", t.log());
+    let claims = fetch_each(&upstream, &wasm, &urls);
     assert_eq!(claims["r1"], "200 hello from upstream");
     assert_eq!(claims["r2"], "URLError denied");
     assert_eq!(claims["r3"], "HTTPError 404");
