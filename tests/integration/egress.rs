@@ -261,7 +261,7 @@ fn egress_entries_that_are_not_origins_are_refused_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tessera.toml");
     let config = format!(
-        "{}\n[[plugins]]\nname = \"fetch\"\npath = \"{}\"\negress = [\"https://crm.example.com\", \"https://crm.example.com/api\"]\negress_max_bytes = 0\n",
+        "{}\n[[plugins]]\nname = \"fetch\"\npath = \"{}\"\negress = [\"https://crm.example.com\", \"https://crm.example.com/api\"]\negress_max_bytes = 0\negress_ca_file = \"corp-ca.pem\"\n",
         base_config("ES256"),
         wasm("fetch").display(),
     );
@@ -280,6 +280,10 @@ fn egress_entries_that_are_not_origins_are_refused_by_name() {
     );
     assert!(
         text.contains("plugins[fetch].egress_max_bytes") && text.contains("out of range"),
+        "{text}"
+    );
+    assert!(
+        text.contains("plugins[fetch].egress_ca_file: cannot read") && text.contains("corp-ca.pem"),
         "{text}"
     );
 }
@@ -435,6 +439,9 @@ def on_credentials_exchange(event, api):
             api.access_token.set_custom_claim(f"r{i}", f"HTTPError {error.code}")
         except URLError as error:
             api.access_token.set_custom_claim(f"r{i}", f"URLError {error.kind}")
+    # The SDK's api.cache reaches the host's cache too.
+    api.cache.set("last", str(len(event.config.get("urls"))))
+    api.access_token.set_custom_claim("cached", api.cache.get("last").value)
 "#;
 
 #[test]
@@ -458,4 +465,176 @@ fn a_python_plugin_opens_urls_within_its_egress() {
     assert_eq!(claims["r3"], "HTTPError 404");
     assert_eq!(claims["r4"], "URLError too-large");
     assert_eq!(claims["r5"], "URLError timeout");
+    assert!(
+        claims["cached"]
+            .as_str()
+            .is_some_and(|n| n.parse::<u32>().is_ok()),
+        "{claims}"
+    );
+}
+
+/// An HTTPS server on 127.0.0.1 (`openssl s_server -www`, which answers a
+/// GET with a status page) whose certificate a certificate authority of our
+/// own signed; killed on drop.
+struct TlsUpstream {
+    child: std::process::Child,
+    port: u16,
+    /// The authority's certificate (PEM).
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsUpstream {
+    /// `None` without the openssl command (and `TESSERA_REQUIRE_POLYGLOT`
+    /// unset: CI has it).
+    fn start() -> Option<TlsUpstream> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let openssl = |args: &[&str]| {
+            Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let made = openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=Tessera test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        ) && openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "leaf.key",
+                    "-out",
+                    "leaf.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        ) && std::fs::write(
+            dir.path().join("leaf.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .is_ok()
+            && openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "leaf.pem",
+                "-days",
+                "1",
+                "-extfile",
+                "leaf.cnf",
+            ]);
+        if !made {
+            assert!(
+                std::env::var("TESSERA_REQUIRE_POLYGLOT").is_err(),
+                "TESSERA_REQUIRE_POLYGLOT is set but openssl cannot make test certificates"
+            );
+            return None;
+        }
+        let mut child = Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                "127.0.0.1:0",
+                "-cert",
+                "leaf.pem",
+                "-key",
+                "leaf.key",
+                "-www",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
+        let stdout = child.stdout.take().expect("stdout");
+        let port = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("ACCEPT 127.0.0.1:")?.trim().parse().ok())
+            .expect("s_server says where it listens");
+        Some(TlsUpstream {
+            child,
+            port,
+            ca: dir.path().join("ca.pem"),
+            _dir: dir,
+        })
+    }
+}
+
+#[test]
+fn https_egress_trusts_the_web_pki_and_the_plugins_egress_ca_file() {
+    let Some(tls) = TlsUpstream::start() else {
+        return;
+    };
+    let origin = format!("https://127.0.0.1:{}", tls.port);
+    let plugin = |extra: &str| {
+        let config = format!(
+            "{}\n[[plugins]]\nname = \"fetch\"\npath = \"{}\"\nstages = [\"credentials-exchange\"]\n\
+             apis = [\"{ORDERS}\"]\negress = [\"{origin}\"]\ntimeout_ms = 3000\n{extra}\
+             config = {{ url = \"{origin}/\" }}\n",
+            base_config("ES256"),
+            wasm("fetch").display(),
+        );
+        let t = Tessera::start(&config);
+        let reply = t.acme(&[("audience", ORDERS)]);
+        t.verify(reply.access_token(), ORDERS)
+    };
+    // The Web PKI does not vouch for our authority.
+    let claims = plugin("");
+    assert_eq!(
+        claims["error"], "ErrorCode::TlsCertificateError",
+        "{claims}"
+    );
+    // egress_ca_file adds it.
+    let claims = plugin(&format!("egress_ca_file = \"{}\"\n", tls.ca.display()));
+    assert_eq!(claims["status"], 200, "{claims}");
+    assert!(
+        claims["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("<HTML>") || b.contains("<html>")),
+        "{claims}"
+    );
 }

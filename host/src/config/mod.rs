@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::plugin::egress::{
-    DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES, Origin, Policy as EgressPolicy,
+    DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES, Origin, Policy as EgressPolicy, tls_trusting,
 };
 use crate::plugin::signature::PublicKey;
 use crate::secret::SecretHash;
@@ -686,6 +686,8 @@ struct RawPlugin {
     egress: Vec<String>,
     #[serde(default)]
     egress_max_bytes: Option<u64>,
+    #[serde(default)]
+    egress_ca_file: Option<PathBuf>,
 }
 
 /// The share of calls a shadow runs beside by default (`shadow_sample`).
@@ -2295,9 +2297,35 @@ impl Validator<'_> {
                 "needs egress, the origins the plugin may send requests to",
             );
         }
+        let tls = match &raw.egress_ca_file {
+            None => None,
+            Some(_) if raw.egress.is_empty() => {
+                self.problem(
+                    format!("{key}.egress_ca_file"),
+                    "needs egress, the origins the plugin may send requests to",
+                );
+                None
+            }
+            Some(written) => {
+                let path = self.resolve(written);
+                let trusted = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                    .and_then(|text| {
+                        tls_trusting(&text).map_err(|why| format!("{}: {why}", path.display()))
+                    });
+                match trusted {
+                    Ok(tls) => Some(tls),
+                    Err(why) => {
+                        self.problem(format!("{key}.egress_ca_file"), why);
+                        None
+                    }
+                }
+            }
+        };
         let egress = Arc::new(EgressPolicy {
             origins,
             max_response_bytes: usize::try_from(max_response_bytes).unwrap_or(MAX_RESPONSE_BYTES),
+            tls,
         });
         let shadow = raw.shadow_path.map(|written| ShadowConfig {
             path: self.resolve(&written),

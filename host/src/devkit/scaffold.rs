@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// The WIT package every SDK builds plugins against
 /// (`tessera:plugin@0.2.0`).
 pub const WIT: &str = include_str!("../../../wit/0.2.0/plugin.wit");
-/// `tessera:cache@0.1.0`, which the JavaScript SDK's components import.
+/// `tessera:cache@0.1.0`, which the JavaScript and Python SDKs' components
+/// import.
 pub const CACHE_WIT: &str = include_str!("../../../wit/cache/0.1.0/cache.wit");
 /// `tessera:egress@0.1.0`, which the JavaScript and Python SDKs' components
 /// import.
@@ -201,6 +202,7 @@ const PYTHON_SDK: &[File] = &[
         include_str!("../../../plugin-sdk/python/tessera_plugin/http.py"),
     ),
     ("tessera_plugin/wit/plugin.wit", WIT),
+    ("tessera_plugin/wit/cache.wit", CACHE_WIT),
     ("tessera_plugin/wit/egress.wit", EGRESS_WIT),
 ];
 

@@ -125,14 +125,18 @@ impl fmt::Display for Origin {
     }
 }
 
-/// What a plugin may reach: its `egress` origins and `egress_max_bytes`.
-/// Empty by default: no outgoing request at all.
+/// What a plugin may reach: its `egress` origins, `egress_max_bytes` and
+/// the TLS roots of `egress_ca_file`. Empty by default: no outgoing request
+/// at all.
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// The origins it may send requests to.
     pub origins: Vec<Origin>,
     /// Bytes of a response body it may read.
     pub max_response_bytes: usize,
+    /// TLS that also trusts the roots of `egress_ca_file`; `None`: the Web
+    /// PKI's roots only.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Policy {
@@ -140,8 +144,53 @@ impl Default for Policy {
         Policy {
             origins: Vec::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            tls: None,
         }
     }
+}
+
+/// TLS that trusts the Web PKI's roots and the certificates of `pem` (the
+/// text of `egress_ca_file`: an organisation's own certificate
+/// authorities), or why `pem` cannot serve.
+pub fn tls_trusting(pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    let blocks = ::pem::parse_many(pem).map_err(|e| format!("not PEM ({e})"))?;
+    let mut roots = web_pki_roots();
+    let mut added = 0;
+    for (i, block) in blocks.iter().enumerate() {
+        if block.tag() != "CERTIFICATE" {
+            continue;
+        }
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                block.contents().to_vec(),
+            ))
+            .map_err(|e| format!("certificate {} is not usable as a root: {e}", i + 1))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("holds no CERTIFICATE block".into());
+    }
+    client_config(roots).ok_or_else(|| "TLS cannot be set up with ring".into())
+}
+
+fn web_pki_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    }
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Option<Arc<rustls::ClientConfig>> {
+    // ring, as for token signing: the one crypto library Tessera links.
+    #[allow(
+        deprecated,
+        reason = "rustls would have aws-lc-rs for post-quantum key exchange"
+    )]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|builder| Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
+        .map_err(|e| tracing::error!(error = %e, "no TLS for plugin egress"))
+        .ok()
 }
 
 impl Policy {
@@ -336,11 +385,11 @@ pub async fn send(
             };
             let tls = tokio::time::timeout(
                 within(options.connect_timeout),
-                tls_connector()?.connect(name, stream),
+                tls_connector(&policy)?.connect(name, stream),
             )
             .await
             .map_err(|_| Error::ConnectionTimeout)?
-            .map_err(Error::Tls)?;
+            .map_err(tls_error)?;
             Box::new(tls)
         }
     };
@@ -431,29 +480,37 @@ async fn connect(addresses: &[SocketAddr], timeout: Duration) -> Result<TcpStrea
         .map_err(|_| Error::ConnectionTimeout)?
 }
 
-/// TLS to servers with a certificate from the Web PKI (Mozilla's roots).
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, Error> {
-    static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        // ring, as for token signing: the one crypto library Tessera links.
-        #[allow(
-            deprecated,
-            reason = "rustls would have aws-lc-rs for post-quantum key exchange"
-        )]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map(|builder| Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
-            .map_err(|e| tracing::error!(error = %e, "no TLS for plugin egress"))
-            .ok()
-    });
-    config
+/// TLS to servers with a certificate from the Web PKI (Mozilla's roots), and
+/// from the policy's own roots when it has them.
+fn tls_connector(policy: &Policy) -> Result<tokio_rustls::TlsConnector, Error> {
+    static WEB_PKI: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
+    policy
+        .tls
         .clone()
+        .or_else(|| {
+            WEB_PKI
+                .get_or_init(|| client_config(web_pki_roots()))
+                .clone()
+        })
         .map(tokio_rustls::TlsConnector::from)
         .ok_or(Error::ConfigurationError)
+}
+
+/// The wasi:http error of a failed TLS handshake: a certificate the roots do
+/// not vouch for, an alert from the server, or another protocol failure.
+fn tls_error(error: std::io::Error) -> Error {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(_)) => Error::TlsCertificateError,
+        Some(rustls::Error::AlertReceived(alert)) => Error::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        Some(_) => Error::TlsProtocolError,
+        None => Error::Tls(error),
+    }
 }
 
 /// A response body as a plugin reads it: at most `limit` bytes, each frame
@@ -526,6 +583,10 @@ pub fn describe(error: &Error) -> String {
         }
         Error::ConnectionReadTimeout | Error::ConnectionTimeout | Error::HttpResponseTimeout => {
             "timed out within the plugin's deadline".into()
+        }
+        Error::TlsCertificateError => {
+            "the server's certificate is not signed by a trusted root (add the root to egress_ca_file)"
+                .into()
         }
         other => other.to_string(),
     }

@@ -54,6 +54,9 @@ __all__ = [
     "AccessTokenApi",
     "Api",
     "ApiInfo",
+    "Cache",
+    "CacheEntry",
+    "CacheStore",
     "Changes",
     "Client",
     "Config",
@@ -61,6 +64,7 @@ __all__ = [
     "Event",
     "IdTokenApi",
     "Log",
+    "MemoryCacheStore",
     "Request",
     "Secrets",
     "TokenState",
@@ -438,6 +442,94 @@ class Log:
         self.log("error", *parts)
 
 
+@dataclass(frozen=True)
+class CacheEntry:
+    """A cached value and when it expires (milliseconds since the epoch)."""
+
+    value: str
+    expires_at: int
+
+
+class CacheStore:
+    """What :class:`Cache` stores into: the component's host
+    (``tessera:cache/store``), or :class:`MemoryCacheStore` in tests."""
+
+    def get(self, key: str) -> Optional[CacheEntry]:
+        """The live entry under ``key``."""
+        raise NotImplementedError
+
+    def set(self, key: str, value: str, ttl_ms: Optional[int]) -> int:
+        """Stores; returns when it expires. Raises :class:`ValueError` with
+        the host's reason when it stores nothing."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> bool:
+        """Removes; whether there was a live entry."""
+        raise NotImplementedError
+
+
+class MemoryCacheStore(CacheStore):
+    """An in-memory store with the host's limits (keys up to 512 bytes,
+    values up to 4 KiB, a time to live of 15 minutes by default and a day at
+    most), for tests. ``now`` gives milliseconds since the epoch."""
+
+    def __init__(self, now: Optional[Callable[[], int]] = None) -> None:
+        import time
+
+        self._now = now or (lambda: int(time.time() * 1000))
+        self.entries: dict[str, CacheEntry] = {}
+
+    def get(self, key: str) -> Optional[CacheEntry]:
+        entry = self.entries.get(key)
+        if entry is not None and entry.expires_at <= self._now():
+            del self.entries[key]
+            return None
+        return entry
+
+    def set(self, key: str, value: str, ttl_ms: Optional[int]) -> int:
+        if len(key.encode()) > 512:
+            raise ValueError(f"the key has {len(key.encode())} bytes; at most 512")
+        if len(value.encode()) > 4096:
+            raise ValueError(f"the value has {len(value.encode())} bytes; at most 4096")
+        if ttl_ms == 0:
+            raise ValueError("the time to live is zero")
+        expires_at = self._now() + min(ttl_ms if ttl_ms is not None else 15 * 60_000, 86_400_000)
+        self.entries[key] = CacheEntry(value, expires_at)
+        return expires_at
+
+    def delete(self, key: str) -> bool:
+        return self.get(key) is not None and self.entries.pop(key, None) is not None
+
+
+class Cache:
+    """``api.cache``: the plugin's host-side cache, kept across requests and
+    reloads in one Tessera process (docs/reference.md, "The plugin cache").
+    Keys and values are strings (``json.dumps`` what is not)."""
+
+    def __init__(self, store: CacheStore) -> None:
+        self._store = store
+
+    def get(self, key: str) -> Optional[CacheEntry]:
+        """The entry under ``key``, or ``None`` when absent or expired."""
+        return self._store.get(_check_str("api.cache.get: the key", key))
+
+    def set(self, key: str, value: str, ttl: Optional[float] = None) -> int:
+        """Stores ``value`` for ``ttl`` seconds (default 15 minutes, at most
+        a day); returns when it expires (milliseconds since the epoch).
+        Raises :class:`ValueError` for a key over 512 bytes or a value over
+        4 KiB; nothing is stored then."""
+        _check_str("api.cache.set: the key", key)
+        _check_str("api.cache.set: the value", value)
+        ttl_ms = None if ttl is None else int(ttl * 1000)
+        if ttl_ms is not None and ttl_ms < 1:
+            raise ValueError(f"api.cache.set: the time to live must be 1 ms or more, got {ttl} s")
+        return self._store.set(key, value, ttl_ms)
+
+    def delete(self, key: str) -> bool:
+        """Removes the entry under ``key``; whether there was one."""
+        return self._store.delete(_check_str("api.cache.delete: the key", key))
+
+
 class Api:
     """The second argument of a stage function: collects its changes.
 
@@ -446,14 +538,16 @@ class Api:
       ``remove_scope``);
     - ``api.id_token``: :class:`IdTokenApi` (authorize only);
     - ``api.access.deny(...)``: :class:`AccessApi`;
-    - ``api.log.info(...)`` etc.: :class:`Log`.
+    - ``api.log.info(...)`` etc.: :class:`Log`;
+    - ``api.cache``: :class:`Cache`.
     """
 
-    def __init__(self, log: Callable[[str, str], None]) -> None:
+    def __init__(self, log: Callable[[str, str], None], cache: Optional[CacheStore] = None) -> None:
         self.access_token = AccessTokenApi()
         self.id_token = IdTokenApi()
         self.access = AccessApi()
         self.log = Log(log)
+        self.cache = Cache(cache if cache is not None else MemoryCacheStore())
 
     @property
     def denial(self) -> Optional[Denial]:

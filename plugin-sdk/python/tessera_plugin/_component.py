@@ -35,6 +35,7 @@ from typing import Any, Optional, TextIO
 import plugin as _author  # the author's module: DIR/plugin.py
 from componentize_py_types import Err
 from wit_world.imports import host, types
+from wit_world.imports import store as cache_store
 
 import tessera_plugin as sdk
 from tessera_plugin._host import HostApi, HostEvent, HostTokenState, HostUser
@@ -259,8 +260,28 @@ def _route_output() -> None:
 # --- the exports ------------------------------------------------------------
 
 
+class _HostCache(sdk.CacheStore):
+    """The plugin's cache in the host (``tessera:cache/store``)."""
+
+    def get(self, key: str) -> Optional[sdk.CacheEntry]:
+        entry = cache_store.get(key)
+        return None if entry is None else sdk.CacheEntry(entry.value, entry.expires_at)
+
+    def set(self, key: str, value: str, ttl_ms: Optional[int]) -> int:
+        try:
+            return cache_store.set(key, value, ttl_ms)
+        except Err as refused:
+            raise ValueError(f"api.cache.set({key!r}) stored nothing: {refused.value}") from None
+
+    def delete(self, key: str) -> bool:
+        return cache_store.delete(key)
+
+
+_CACHE = _HostCache()
+
+
 def _run(function_name: str, event: sdk.Event) -> types.Changes:
-    api = sdk.Api(host_log)
+    api = sdk.Api(host_log, _CACHE)
     try:
         sdk.run_stage(getattr(_author, function_name), event, api)
     except BaseException as error:

@@ -9,15 +9,17 @@ Usage::
 module to see which, picks the WIT world (``credentials-exchange``,
 ``authorize`` or, for both, ``plugin``) and runs componentize-py with
 :mod:`tessera_plugin._component` as the app. The component imports only
-``tessera:plugin/*``, ``tessera:egress/http`` (:mod:`tessera_plugin.http`:
-outgoing requests where the plugin's ``egress`` allows) and WASI 0.2
-interfaces, which the host links with nothing granted.
+``tessera:plugin/*``, ``tessera:cache/store`` (``api.cache``),
+``tessera:egress/http`` (:mod:`tessera_plugin.http`: outgoing requests where
+the plugin's ``egress`` allows) and WASI 0.2 interfaces, which the host
+links with nothing granted.
 
-The WIT comes from ``--wit DIR`` (holding ``plugin.wit`` and
+The WIT comes from ``--wit DIR`` (holding ``plugin.wit``, ``cache.wit`` and
 ``egress.wit``), else ``wit/`` next to this file (a vendored SDK), else the
-Tessera repository's ``wit/0.2.0`` and ``wit/egress/0.1.0``. The build
-writes the world it compiles, which includes ``tessera:plugin@0.2.0``'s
-stage world and imports ``tessera:egress@0.1.0``, into
+Tessera repository's ``wit/0.2.0``, ``wit/cache/0.1.0`` and
+``wit/egress/0.1.0``. The build writes the world it compiles, which
+includes ``tessera:plugin@0.2.0``'s stage world and imports
+``tessera:cache@0.1.0`` and ``tessera:egress@0.1.0``, into
 ``DIR/.tessera/wit/``.
 The component is written next to ``--out`` first and renamed into place, so
 a watching issuer never loads half a file.
@@ -105,11 +107,12 @@ def choose_world(source: Path, functions: Sequence[str]) -> str:
 
 
 #: The WIT packages a Python plugin is built against, by file name.
-WIT_FILES = ("plugin.wit", "egress.wit")
+WIT_FILES = ("plugin.wit", "cache.wit", "egress.wit")
 
 
 def find_wit(explicit: Optional[str]) -> list[Path]:
-    """The WIT files to build against: ``tessera:plugin``'s and ``tessera:egress``'s."""
+    """The WIT files to build against: ``tessera:plugin``'s, ``tessera:cache``'s
+    and ``tessera:egress``'s."""
     if explicit is not None:
         folder = Path(explicit)
         files = [folder / name for name in WIT_FILES]
@@ -120,7 +123,11 @@ def find_wit(explicit: Optional[str]) -> list[Path]:
     repository = HERE.parent.parent.parent / "wit"
     candidates = [
         [HERE / "wit" / name for name in WIT_FILES],
-        [repository / "0.2.0" / "plugin.wit", repository / "egress" / "0.1.0" / "egress.wit"],
+        [
+            repository / "0.2.0" / "plugin.wit",
+            repository / "cache" / "0.1.0" / "cache.wit",
+            repository / "egress" / "0.1.0" / "egress.wit",
+        ],
     ]
     for files in candidates:
         if all(f.is_file() for f in files):
@@ -134,8 +141,8 @@ def find_wit(explicit: Optional[str]) -> list[Path]:
 
 def write_wit(folder: Path, files: Sequence[Path]) -> Path:
     """Writes the build's WIT folder: a world per stage that includes
-    ``tessera:plugin``'s and imports ``tessera:egress/http``, with the
-    packages under ``deps/``."""
+    ``tessera:plugin``'s and imports ``tessera:cache/store`` and
+    ``tessera:egress/http``, with the packages under ``deps/``."""
     wit = folder / ".tessera" / "wit"
     for file in files:
         target = wit / "deps" / file.stem / file.name
@@ -143,7 +150,7 @@ def write_wit(folder: Path, files: Sequence[Path]) -> Path:
         target.write_bytes(file.read_bytes())
     worlds = "".join(
         f"\nworld {world} {{\n    include tessera:plugin/{world}@0.2.0;\n"
-        "    import tessera:egress/http@0.1.0;\n}\n"
+        "    import tessera:cache/store@0.1.0;\n    import tessera:egress/http@0.1.0;\n}\n"
         for world in ("credentials-exchange", "authorize", "plugin")
     )
     (wit / "world.wit").write_text(

@@ -29,6 +29,7 @@ from . import (
     APP_TYPES,
     STAGES,
     Api,
+    CacheStore,
     ApiInfo,
     Client,
     Config,
@@ -48,11 +49,13 @@ __all__ = ["MockApi", "mock_event"]
 class MockApi(Api):
     """An :class:`~tessera_plugin.Api` that records log lines in ``logs``
     as ``(level, message)`` pairs. Read the outcome from ``changes`` and
-    ``denial``."""
+    ``denial``. ``api.cache`` is backed by ``cache``, by default a new
+    :class:`~tessera_plugin.MemoryCacheStore`: pass one to several
+    ``MockApi`` to test what a later request finds."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: Optional[CacheStore] = None) -> None:
         self.logs: list[tuple[str, str]] = []
-        super().__init__(lambda level, message: self.logs.append((level, message)))
+        super().__init__(lambda level, message: self.logs.append((level, message)), cache)
 
 
 def _fields(what: str, given: Optional[dict[str, Any]], defaults: dict[str, Any]) -> dict[str, Any]:

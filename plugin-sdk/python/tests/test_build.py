@@ -66,15 +66,16 @@ class BuildChecksTest(unittest.TestCase):
 
     def test_wit_is_found_in_the_repository_or_given(self) -> None:
         files = build.find_wit(None)
-        self.assertEqual([f.name for f in files], ["plugin.wit", "egress.wit"])
+        self.assertEqual([f.name for f in files], ["plugin.wit", "cache.wit", "egress.wit"])
         self.assertTrue(all(f.is_file() for f in files))
-        with self.assertRaisesRegex(build.BuildError, "--wit nowhere: no nowhere/plugin.wit or nowhere/egress.wit"):
+        with self.assertRaisesRegex(build.BuildError, "--wit nowhere: no nowhere/plugin.wit or nowhere/cache.wit or nowhere/egress.wit"):
             build.find_wit("nowhere")
 
     def test_the_world_includes_the_stage_world_and_imports_egress(self) -> None:
         wit = build.write_wit(self.folder, build.find_wit(None))
         world = (wit / "world.wit").read_text()
         self.assertIn("world credentials-exchange {\n    include tessera:plugin/credentials-exchange@0.2.0;", world)
+        self.assertIn("import tessera:cache/store@0.1.0;", world)
         self.assertIn("import tessera:egress/http@0.1.0;", world)
         self.assertTrue((wit / "deps" / "egress" / "egress.wit").is_file())
 

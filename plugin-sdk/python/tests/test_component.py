@@ -30,6 +30,7 @@ except ImportError:
     componentize_py = None
 
 import tessera_plugin  # noqa: E402
+from tessera_plugin import build  # noqa: E402
 
 
 @unittest.skipIf(componentize_py is None, "componentize-py is not installed")
@@ -38,18 +39,21 @@ class ComponentEntryTest(unittest.TestCase):
     t: Any
     Err: Any
     logs: list[tuple[str, str]]
+    cached: dict[str, Any]
     stage: Callable[[Any, Any], None]
 
     @classmethod
     def setUpClass(cls) -> None:
         cls._bindings = tempfile.TemporaryDirectory()
+        # The world the build compiles: the stage world with the capabilities.
+        wit = build.write_wit(Path(cls._bindings.name) / "src", build.find_wit(None))
         componentize_py.generate_bindings(
-            wit_path=[str(SDK.parent.parent / "wit" / "0.2.0")],
+            wit_path=[str(wit)],
             worlds=["plugin"],
             features=[],
             all_features=False,
             world_module=None,
-            output_dir=cls._bindings.name,
+            output_dir=str(Path(cls._bindings.name) / "out"),
             import_interface_names=[],
             export_interface_names=[],
             full_names=False,
@@ -64,7 +68,7 @@ class ComponentEntryTest(unittest.TestCase):
             list(root.handlers),
             root.level,
         )
-        sys.path.insert(0, cls._bindings.name)
+        sys.path.insert(0, str(Path(cls._bindings.name) / "out"))
 
         author = types.ModuleType("plugin")
         author.on_credentials_exchange = lambda event, api: cls.stage(event, api)
@@ -72,12 +76,23 @@ class ComponentEntryTest(unittest.TestCase):
         sys.modules["plugin"] = author
 
         from componentize_py_types import Err
-        from wit_world.imports import host
+        from wit_world.imports import host, store
         from wit_world.imports import types as t
 
         host.log = lambda level, message: cls.logs.append((level.name.lower(), message))
         host.config = {"namespace": "https://n/", "keys": '["a"]'}.get
         host.secret = {"token": "hunter2"}.get
+        cls.cached: dict[str, Any] = {}
+
+        def cache_set(key: str, value: str, ttl_ms: Any) -> int:
+            if len(value) > 4096:
+                raise Err("the value has too many bytes")
+            cls.cached[key] = store.Entry(value=value, expires_at=42)
+            return 42
+
+        store.get = cls.cached.get
+        store.set = cache_set
+        store.delete = lambda key: cls.cached.pop(key, None) is not None
         import tessera_plugin._component as component
 
         cls.component, cls.t, cls.Err = component, t, Err
@@ -190,6 +205,23 @@ class ComponentEntryTest(unittest.TestCase):
         )
         self.assertEqual(changes.id_token_claims, [("d", t.Value_Integer(7))])
         self.assertEqual((changes.add_scopes, changes.remove_scopes), (["s1"], ["s2"]))
+
+    def test_api_cache_reaches_the_hosts_store(self) -> None:
+        seen: list[Any] = []
+
+        def stage(event: Any, api: Any) -> None:
+            seen.append(api.cache.set("k", "v", ttl=60))
+            seen.append(api.cache.get("k"))
+            try:
+                api.cache.set("big", "x" * 5000)
+            except ValueError as refused:
+                seen.append(str(refused))
+            seen.append(api.cache.delete("k"))
+
+        self.run_stage(stage)
+        self.assertEqual(seen[:2], [42, tessera_plugin.CacheEntry("v", 42)])
+        self.assertEqual(seen[2], "api.cache.set('big') stored nothing: the value has too many bytes")
+        self.assertTrue(seen[3])
 
     def test_a_denial_is_raised_as_the_result_error_and_drops_changes(self) -> None:
         def stage(event: Any, api: Any) -> None:
