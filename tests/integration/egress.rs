@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::devkit::{have, ok, repo};
+use crate::devkit::{have, ok, plugin_test, repo};
 use crate::support::*;
 
 /// An HTTP/1.1 server on 127.0.0.1 with a few routes, counting the requests
@@ -146,6 +146,27 @@ fn a_plugin_reaches_an_allowed_origin_through_wasi_http() {
     );
     assert_eq!(claims["status"], 200, "{claims}");
     assert_eq!(claims["body"], "hello from upstream");
+    assert_eq!(upstream.hits("/hello"), 1);
+}
+
+#[test]
+fn plugin_test_sends_requests_where_the_event_files_egress_allows() {
+    let upstream = Upstream::start();
+    let event = |egress: &[String]| serde_json::json!({ "config": { "url": upstream.url("/hello") }, "egress": egress });
+    let (report, _) = plugin_test(
+        &wasm("fetch"),
+        "credentials-exchange",
+        &event(&[upstream.origin()]),
+    );
+    assert_eq!(
+        report["access_token"]["claims"]["status"], 200,
+        "{report:#}"
+    );
+    let (report, _) = plugin_test(&wasm("fetch"), "credentials-exchange", &event(&[]));
+    assert_eq!(
+        report["access_token"]["claims"]["error"], "ErrorCode::HttpRequestDenied",
+        "{report:#}"
+    );
     assert_eq!(upstream.hits("/hello"), 1);
 }
 

@@ -149,7 +149,8 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<Replay> {
         &[],
     )?);
     let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        // The network too: a plugin may send HTTP requests (egress).
+        .enable_all()
         .build()?;
 
     let mut replay = Replay {

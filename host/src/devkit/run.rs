@@ -376,7 +376,8 @@ impl Harness {
         }
         let input = Input::new(options.stage, &options.event)?;
         let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            // The network too: a plugin may send HTTP requests (egress).
+            .enable_all()
             .build()
             .map_err(|e| TestError::Runtime(e.to_string()))?;
         Ok(Harness {

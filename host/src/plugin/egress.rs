@@ -79,7 +79,8 @@ impl FromStr for Origin {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Origin, String> {
-        let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+        let url = url::Url::parse(text)
+            .map_err(|e| format!("{text:?} is not an origin, scheme://host[:port] ({e})"))?;
         let scheme = match url.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
@@ -613,7 +614,7 @@ mod tests {
     #[test]
     fn what_is_not_an_origin_says_why() {
         for (text, why) in [
-            ("crm.example.com", "is not a URL"),
+            ("crm.example.com", "is not an origin, scheme://host[:port]"),
             (
                 "ftp://crm.example.com",
                 "the scheme ftp is not http or https",
