@@ -1,9 +1,10 @@
 //! The one wasmtime `Engine` and everything that configures it: the pooling
 //! allocator (with a fallback to on-demand allocation where the address space
 //! cannot be reserved), epoch interruption driven by a ticker thread that holds
-//! only a weak engine reference, the linker (WASI with nothing granted, plus
-//! the `tessera:plugin/host` interface), the per-call store state, and the
-//! on-disk cache of compiled components.
+//! only a weak engine reference, the linker (WASI with nothing granted,
+//! wasi:http through the plugin's [`super::egress`], the `tessera:plugin`
+//! interfaces and the capabilities), the per-call store state (with the
+//! plugin's cache and egress), and the on-disk cache of compiled components.
 //!
 //! This is the only module with `unsafe`: deserializing a compiled component is
 //! unsafe because wasmtime trusts the bytes. The cache folder holds only files
