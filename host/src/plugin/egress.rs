@@ -299,12 +299,45 @@ impl Egress {
     }
 }
 
-/// A response whose body is being read, and the connection's driver (which
-/// must be polled, or awaited, for the body to arrive).
-pub type Sent = (
-    http::Response<Guarded>,
-    Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
-);
+/// A response whose body is being read, and its connection (which must be
+/// polled for the body to arrive).
+pub type Sent = (http::Response<Guarded>, Connection);
+
+/// A connection's I/O: it must be polled for an answer and its body's bytes
+/// to move, beside the work that waits for them ([`Connection::while_doing`]),
+/// or on its own to its end ([`Connection::finish`]).
+pub struct Connection {
+    io: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
+    ended: bool,
+}
+
+impl Connection {
+    /// Runs `work` while polling the connection's I/O; the connection
+    /// failing fails the work.
+    pub async fn while_doing<T>(
+        &mut self,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                ended = self.io.as_mut(), if !self.ended => {
+                    self.ended = true;
+                    ended?;
+                }
+            }
+        }
+    }
+
+    /// Polls the connection's I/O to its end.
+    pub async fn finish(mut self) -> Result<(), Error> {
+        if self.ended {
+            return Ok(());
+        }
+        self.io.as_mut().await
+    }
+}
 
 /// What wasi:http polls to move a response's bytes.
 type Driver = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -318,10 +351,10 @@ impl WasiHttpHooks for Egress {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Driver), Error>> + Send> {
         let sent = self.send(request, options);
         Box::new(async move {
-            let (response, driver) = sent.await?;
+            let (response, connection) = sent.await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
-                Box::new(driver) as Driver,
+                Box::new(connection.finish()) as Driver,
             ))
         })
     }
@@ -394,7 +427,7 @@ pub async fn send(
             Box::new(tls)
         }
     };
-    let (mut sender, connection) = tokio::time::timeout(
+    let (mut sender, io) = tokio::time::timeout(
         within(options.connect_timeout),
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)),
     )
@@ -410,21 +443,15 @@ pub async fn send(
         .to_owned();
     *request.uri_mut() = target.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
 
-    let mut connection = Box::pin(connection);
-    let mut connection_done = false;
-    let response = tokio::time::timeout(within(options.first_byte_timeout), async {
-        let answer = sender.send_request(request);
-        tokio::pin!(answer);
-        loop {
-            tokio::select! {
-                answer = &mut answer => break answer.map_err(Error::from),
-                ended = &mut connection, if !connection_done => {
-                    connection_done = true;
-                    ended.map_err(Error::from)?;
-                }
-            }
-        }
-    })
+    let mut connection = Connection {
+        io: Box::pin(async move { io.await.map_err(Error::from) }),
+        ended: false,
+    };
+    let answer = async { sender.send_request(request).await.map_err(Error::from) };
+    let response = tokio::time::timeout(
+        within(options.first_byte_timeout),
+        connection.while_doing(answer),
+    )
     .await
     .map_err(|_| Error::ConnectionReadTimeout)??;
 
@@ -446,13 +473,7 @@ pub async fn send(
         idle: Box::pin(tokio::time::sleep(between)),
         deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
     });
-    let driver: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> = Box::pin(async move {
-        if !connection_done {
-            connection.await.map_err(Error::from)?;
-        }
-        Ok(())
-    });
-    Ok((response, driver))
+    Ok((response, connection))
 }
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}

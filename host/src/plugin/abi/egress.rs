@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime_wasi_http::{Error, RequestOptions};
+use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error, RequestOptions};
 
 use crate::plugin::egress::{Egress, describe};
 use crate::plugin::engine::PluginState;
@@ -24,14 +24,12 @@ mod bindings {
 
 use bindings::tessera::egress::http;
 
-/// Headers the host writes itself.
-const SET_BY_HOST: [&str; 5] = [
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "upgrade",
-];
+/// Whether the host refuses a header from a plugin: the ones wasi:http
+/// refuses (it writes `host` itself; the connection's own headers are
+/// hyper's), and `content-length`, which comes from the body.
+fn set_by_host(name: &::http::HeaderName) -> bool {
+    name == ::http::header::CONTENT_LENGTH || DEFAULT_FORBIDDEN_HEADERS.contains(name)
+}
 
 /// Adds the `http` interface to `linker`.
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
@@ -107,7 +105,7 @@ fn build(
     for (name, value) in &request.headers {
         let name = ::http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("{name:?} is not a header name"))?;
-        if SET_BY_HOST.contains(&name.as_str()) {
+        if set_by_host(&name) {
             return Err(format!("the {name} header is set by Tessera"));
         }
         let value = ::http::HeaderValue::from_str(value)
@@ -137,20 +135,9 @@ async fn fetch(
 ) -> Result<http::Response, http::Error> {
     let whole = options.first_byte_timeout;
     let exchange = async {
-        let (response, mut driver) = egress.send(request, Some(options)).await?;
+        let (response, mut connection) = egress.send(request, Some(options)).await?;
         let (parts, body) = response.into_parts();
-        let collect = body.collect();
-        tokio::pin!(collect);
-        let mut driven = false;
-        let body = loop {
-            tokio::select! {
-                body = &mut collect => break body?,
-                ended = &mut driver, if !driven => {
-                    driven = true;
-                    ended?;
-                }
-            }
-        };
+        let body = connection.while_doing(body.collect()).await?;
         Ok::<_, Error>((parts, body.to_bytes()))
     };
     let exchanged = match whole {
